@@ -1,0 +1,222 @@
+//! Adapter selection and device creation: ask for every limit and feature the
+//! adapter offers (storage binding size, buffer size, workgroup storage, f16,
+//! subgroups, timestamps) and record what we got, so kernels can pick variants.
+use crate::error::{Result, RuntimeError};
+use crate::pipeline::PipelineCache;
+use std::fmt;
+
+/// Which backend(s) to look at: `auto` or a name; `VIDEOSSM_BACKEND` (or wgpu's
+/// own `WGPU_BACKEND`) supplies it when the caller leaves it empty.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub backend: Option<String>,
+    /// Adapter index (as listed by `videossm info`) or a case-insensitive name substring.
+    pub adapter: Option<String>,
+    /// Turn optional features off to exercise the fallback paths.
+    pub disable_f16: bool,
+    pub disable_subgroups: bool,
+}
+
+impl GpuOptions {
+    /// Options from `VIDEOSSM_BACKEND`, `VIDEOSSM_ADAPTER`, `VIDEOSSM_NO_F16`, `VIDEOSSM_NO_SUBGROUPS`.
+    pub fn from_env() -> Self {
+        let flag = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
+        GpuOptions {
+            backend: std::env::var("VIDEOSSM_BACKEND").ok().filter(|s| !s.is_empty()),
+            adapter: std::env::var("VIDEOSSM_ADAPTER").ok().filter(|s| !s.is_empty()),
+            disable_f16: flag("VIDEOSSM_NO_F16"),
+            disable_subgroups: flag("VIDEOSSM_NO_SUBGROUPS"),
+        }
+    }
+
+    fn backends(&self) -> Result<wgpu::Backends> {
+        match self.backend.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("auto") => Ok(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())),
+            Some("vulkan") | Some("vk") => Ok(wgpu::Backends::VULKAN),
+            Some("metal") => Ok(wgpu::Backends::METAL),
+            Some("dx12") | Some("d3d12") => Ok(wgpu::Backends::DX12),
+            Some("gl") | Some("gles") | Some("opengl") => Ok(wgpu::Backends::GL),
+            Some(other) => Err(RuntimeError::UnknownBackend(other.to_string())),
+        }
+    }
+}
+
+/// Optional capabilities that change which kernel variants we build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Capabilities {
+    pub f16: bool,
+    pub subgroups: bool,
+    /// Subgroup size range the adapter reports (0 when subgroups are off).
+    pub subgroup_min: u32,
+    pub subgroup_max: u32,
+    pub timestamps: bool,
+    pub timestamps_in_passes: bool,
+    pub device_type: DeviceKind,
+}
+
+/// Coarse adapter class used by kernels to choose a tiling strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// Software rasteriser on the host CPU (lavapipe, llvmpipe, WARP, SwiftShader).
+    Cpu,
+    Gpu,
+}
+
+/// One open device with its queue, limits and pipeline cache.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub caps: Capabilities,
+    pub(crate) pipelines: PipelineCache,
+}
+
+/// A row of `videossm info`.
+pub struct AdapterReport {
+    pub index: usize,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+}
+
+const INSTALL_HINT: &str = "Install a GPU driver with Vulkan, Metal, DX12 or OpenGL support. \
+On Linux without a GPU, the software driver works: `apt-get install mesa-vulkan-drivers` (Debian/Ubuntu) \
+or `dnf install mesa-vulkan-drivers` (Fedora). Pick a backend with --backend or VIDEOSSM_BACKEND.";
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+fn adapters(opts: &GpuOptions) -> Result<(wgpu::Backends, Vec<wgpu::Adapter>)> {
+    let backends = opts.backends()?;
+    let list = pollster::block_on(instance(backends).enumerate_adapters(backends));
+    Ok((backends, list))
+}
+
+/// Every adapter the chosen backends expose, in the order `--adapter N` indexes them.
+pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<AdapterReport>> {
+    let (_, list) = adapters(opts)?;
+    Ok(list
+        .iter()
+        .enumerate()
+        .map(|(index, a)| AdapterReport { index, info: a.get_info(), features: a.features(), limits: a.limits() })
+        .collect())
+}
+
+/// Higher is better when nobody asked for a specific adapter: real GPUs first,
+/// then software ones; Vulkan/Metal/DX12 before GL, which lacks f16 and subgroups.
+fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    };
+    let backend = u8::from(info.backend != wgpu::Backend::Gl);
+    (kind, backend)
+}
+
+fn describe(a: &wgpu::Adapter) -> String {
+    let i = a.get_info();
+    format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+}
+
+impl Gpu {
+    /// Open the adapter `opts` selects (best available when none is named).
+    pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let (backends, list) = adapters(opts)?;
+        if list.is_empty() {
+            return Err(RuntimeError::NoAdapter { backends: format!("{backends:?}"), hint: INSTALL_HINT.into() });
+        }
+        let adapter = match &opts.adapter {
+            Some(want) => {
+                let found = match want.parse::<usize>() {
+                    Ok(i) => list.get(i),
+                    Err(_) => {
+                        let w = want.to_lowercase();
+                        list.iter().find(|a| a.get_info().name.to_lowercase().contains(&w))
+                    }
+                };
+                found.ok_or_else(|| RuntimeError::AdapterNotFound {
+                    wanted: want.clone(),
+                    available: list.iter().enumerate().map(|(i, a)| format!("[{i}] {}", describe(a))).collect::<Vec<_>>().join(", "),
+                })?
+            }
+            None => list.iter().max_by_key(|a| preference(&a.get_info())).expect("list is not empty"),
+        };
+        Self::open(adapter, opts)
+    }
+
+    fn open(adapter: &wgpu::Adapter, opts: &GpuOptions) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let offered = adapter.features();
+        let mut wanted = wgpu::Features::empty();
+        if !opts.disable_f16 {
+            wanted |= wgpu::Features::SHADER_F16;
+        }
+        if !opts.disable_subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        wanted |= wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let features = offered & wanted;
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("videossm"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| RuntimeError::RequestDevice { adapter: describe(adapter), message: e.to_string() })?;
+        let subgroups = features.contains(wgpu::Features::SUBGROUP);
+        let caps = Capabilities {
+            f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups,
+            subgroup_min: if subgroups { info.subgroup_min_size } else { 0 },
+            subgroup_max: if subgroups { info.subgroup_max_size } else { 0 },
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamps_in_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            device_type: match info.device_type {
+                wgpu::DeviceType::Cpu => DeviceKind::Cpu,
+                _ => DeviceKind::Gpu,
+            },
+        };
+        log::info!("opened {} on {:?} ({:?}), caps {:?}", info.name, info.backend, info.device_type, caps);
+        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default() })
+    }
+
+    /// Largest byte range one storage binding may cover on this device.
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size as u64
+    }
+
+    /// Alignment every storage-buffer offset must respect.
+    pub fn storage_alignment(&self) -> u64 {
+        self.limits.min_storage_buffer_offset_alignment as u64
+    }
+
+    /// Alignment of dynamic uniform offsets (the executor's packed params).
+    pub fn uniform_alignment(&self) -> u64 {
+        self.limits.min_uniform_buffer_offset_alignment as u64
+    }
+
+    /// Block until all submitted work is done; device loss becomes an error.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| RuntimeError::DeviceLost(e.to_string()))
+    }
+}
+
+impl fmt::Display for Gpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info)
+    }
+}

@@ -1,0 +1,234 @@
+//! Recorded dispatch lists: resolve pipelines and bind groups once, then replay.
+//!
+//! A [`Program`] is a flat list of steps sharing one uniform buffer: every step's
+//! params sit at their own aligned dynamic offset. `run()` is one encoder, one
+//! compute pass, one submit; between runs only params change (`set_params`).
+use crate::device::Gpu;
+use crate::error::{Result, RuntimeError};
+use crate::pipeline::{Access, Kernel, Pipeline};
+use crate::tensor::Tensor;
+use std::sync::Arc;
+
+pub struct Step {
+    pub label: String,
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    params_offset: u32,
+    workgroups: [u32; 3],
+}
+
+/// A step before the shared params buffer exists.
+struct Pending {
+    pipeline: Arc<Pipeline>,
+    tensors: Vec<Tensor>,
+    params_offset: u32,
+    workgroups: [u32; 3],
+}
+
+/// Steps being collected; [`ProgramBuilder::build`] makes the params buffer and bind groups.
+pub struct ProgramBuilder<'g> {
+    gpu: &'g Gpu,
+    steps: Vec<Pending>,
+    params: Vec<u8>,
+}
+
+pub struct Program {
+    steps: Vec<Step>,
+    params: Vec<u8>,
+    params_buffer: Arc<wgpu::Buffer>,
+    dirty: bool,
+}
+
+impl Gpu {
+    pub fn program(&self) -> ProgramBuilder<'_> {
+        ProgramBuilder { gpu: self, steps: Vec::new(), params: Vec::new() }
+    }
+
+    /// Runs one kernel once and waits: for tests and one-off work.
+    pub fn run<K: Kernel>(&self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<()> {
+        let mut b = self.program();
+        b.push(kernel, params, tensors)?;
+        b.build()?.run(self)?;
+        self.wait()
+    }
+}
+
+/// Rejects the one usage conflict WebGPU forbids inside a dispatch: a buffer bound
+/// writable together with any other binding of the same buffer.
+fn check_aliasing(label: &str, bindings: &[Access], tensors: &[&Tensor]) -> Result<()> {
+    for (i, (a, t)) in bindings.iter().zip(tensors).enumerate() {
+        for (b, u) in bindings.iter().zip(tensors).skip(i + 1) {
+            if Arc::ptr_eq(&t.buffer, &u.buffer) && (*a == Access::ReadWrite || *b == Access::ReadWrite) {
+                return Err(RuntimeError::Validation {
+                    label: label.into(),
+                    message: "a buffer is bound writable and again in the same dispatch; give the output its own buffer".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ProgramBuilder<'_> {
+    /// Appends a dispatch of `kernel` over `tensors` (in the kernel's binding order);
+    /// returns the step index for [`Program::set_params`].
+    pub fn push<K: Kernel>(&mut self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<usize> {
+        let gpu = self.gpu;
+        let pipeline = gpu.pipeline(kernel)?;
+        let label = &pipeline.label;
+        if tensors.len() != pipeline.bindings.len() {
+            return Err(RuntimeError::Validation {
+                label: label.clone(),
+                message: format!("{} tensors bound, the kernel declares {}", tensors.len(), pipeline.bindings.len()),
+            });
+        }
+        check_aliasing(label, &pipeline.bindings, tensors)?;
+        for t in tensors {
+            gpu.check_binding(label, t.bytes())?;
+            if t.offset % gpu.storage_alignment() != 0 {
+                return Err(RuntimeError::Validation {
+                    label: label.clone(),
+                    message: format!("tensor offset {} is not {}-aligned", t.offset, gpu.storage_alignment()),
+                });
+            }
+        }
+        let workgroups = kernel.workgroups(params);
+        let max = gpu.limits.max_compute_workgroups_per_dimension;
+        if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
+            return Err(RuntimeError::LimitExceeded {
+                what: format!("{label} workgroups {workgroups:?}"),
+                requested: w as u64,
+                limit: max as u64,
+                hint: "the kernel must split this dispatch".into(),
+            });
+        }
+        let align = gpu.uniform_alignment() as usize;
+        let params_offset = self.params.len().div_ceil(align) * align;
+        self.params.resize(params_offset, 0);
+        self.params.extend_from_slice(bytemuck::bytes_of(params));
+        let tensors = tensors.iter().map(|t| (*t).clone()).collect();
+        self.steps.push(Pending { pipeline, tensors, params_offset: params_offset as u32, workgroups });
+        Ok(self.steps.len() - 1)
+    }
+
+    pub fn build(self) -> Result<Program> {
+        let gpu = self.gpu;
+        let size = (self.params.len() as u64).max(gpu.uniform_alignment());
+        let params_buffer = gpu.create_buffer("params", size, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST)?;
+        let steps = self
+            .steps
+            .into_iter()
+            .map(|s| {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params_buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(s.pipeline.params_size.max(4)),
+                    }),
+                }];
+                entries.extend(s.tensors.iter().enumerate().map(|(i, t)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() }));
+                let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&s.pipeline.label),
+                    layout: &s.pipeline.layout,
+                    entries: &entries,
+                });
+                Step { label: s.pipeline.label.clone(), pipeline: s.pipeline, bind_group, params_offset: s.params_offset, workgroups: s.workgroups }
+            })
+            .collect();
+        Ok(Program { steps, params: self.params, params_buffer, dirty: true })
+    }
+}
+
+impl Program {
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Replaces step `i`'s params; uploaded with the next run.
+    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) {
+        let off = self.steps[i].params_offset as usize;
+        let bytes = bytemuck::bytes_of(params);
+        assert_eq!(bytes.len() as u64, self.steps[i].pipeline.params_size, "params type of step {}", self.steps[i].label);
+        self.params[off..off + bytes.len()].copy_from_slice(bytes);
+        self.dirty = true;
+    }
+
+    /// Records every step into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for s in &self.steps {
+            Self::record_step(s, pass);
+        }
+    }
+
+    fn record_step(s: &Step, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&s.pipeline.pipeline);
+        pass.set_bind_group(0, &s.bind_group, &[s.params_offset]);
+        let [x, y, z] = s.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Uploads changed params (before recording into someone else's encoder).
+    pub fn flush(&mut self, gpu: &Gpu) {
+        if self.dirty {
+            gpu.queue.write_buffer(&self.params_buffer, 0, &self.params);
+            self.dirty = false;
+        }
+    }
+
+    /// One encoder, one pass, one submit. Does not wait.
+    pub fn run(&mut self, gpu: &Gpu) -> Result<()> {
+        self.flush(gpu);
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("program") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("program"), timestamp_writes: None });
+            self.record(&mut pass);
+        }
+        gpu.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    /// Runs each step in its own pass with timestamps around it; returns (label, ms)
+    /// per step. Needs the adapter's timestamp queries.
+    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<(String, f64)>> {
+        if !gpu.caps.timestamps {
+            return Err(RuntimeError::Validation { label: "profile".into(), message: "this adapter has no timestamp queries".into() });
+        }
+        self.flush(gpu);
+        let n = self.steps.len() as u32;
+        let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: 2 * n.max(1) });
+        let bytes = 16 * n.max(1) as u64;
+        let resolve = gpu.create_buffer("profile", bytes, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC)?;
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+        for (i, s) in self.steps.iter().enumerate() {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&s.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            Self::record_step(s, &mut pass);
+        }
+        enc.resolve_query_set(&set, 0..2 * n, &resolve, 0);
+        gpu.queue.submit([enc.finish()]);
+        let raw = gpu.read_bytes("profile", &resolve, 0, bytes)?;
+        let ticks: &[u64] = bytemuck::cast_slice(&raw);
+        let period = gpu.queue.get_timestamp_period() as f64;
+        Ok(self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.label.clone(), ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6))
+            .collect())
+    }
+}

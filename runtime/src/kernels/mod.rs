@@ -1,0 +1,26 @@
+//! Kernel families: one WGSL file in `shaders/` and one module here each.
+pub mod elementwise;
+
+/// Workgroup grid for `groups` workgroups in 1D, folded into 2D when it exceeds the
+/// per-dimension limit (65535 on most adapters). Returns `[x, y, 1]`; shaders rebuild
+/// the flat index as `gid.x + gid.y · x · workgroup_size`.
+pub fn grid_1d(groups: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if groups <= MAX {
+        [groups.max(1), 1, 1]
+    } else {
+        let y = groups.div_ceil(MAX);
+        [groups.div_ceil(y), y, 1]
+    }
+}
+
+/// Every shader variant the models use, for the naga validation test (no adapter needed).
+pub fn all_variants() -> Vec<(String, String)> {
+    use crate::pipeline::Kernel;
+    let mut v = Vec::new();
+    for op in elementwise::Op::ALL {
+        let k = elementwise::Elementwise { op };
+        v.push((k.to_string(), k.wgsl()));
+    }
+    v
+}

@@ -1,0 +1,16 @@
+//! The videossm runtime: one device, typed tensors, WGSL kernel families with
+//! their CPU references, and recorded dispatch lists.
+pub mod device;
+pub mod dispatch;
+pub mod error;
+pub mod kernels;
+pub mod pipeline;
+pub mod shader;
+pub mod tensor;
+
+pub use device::{list_adapters, AdapterReport, Capabilities, DeviceKind, Gpu, GpuOptions};
+pub use dispatch::{Program, ProgramBuilder};
+pub use error::{Result, RuntimeError};
+pub use pipeline::{Access, Kernel, Pipeline};
+pub use shader::Defines;
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,112 @@
+//! Kernel specs and the pipeline cache.
+//!
+//! A kernel family is a WGSL file plus a spec struct implementing [`Kernel`]: the
+//! spec's `Display` is both its cache key and its wgpu label, so profiles and
+//! validation errors name the exact variant. Binding 0 is always the `Params`
+//! uniform (dynamic offset); bindings 1.. are storage buffers in `bindings()` order.
+use crate::device::Gpu;
+use crate::error::{Result, RuntimeError};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{Arc, Mutex};
+
+/// How a kernel touches one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+pub trait Kernel: Display {
+    /// Uniform parameters, `#[repr(C)]`, mirrored field for field by the WGSL `struct Params`.
+    type Params: bytemuck::Pod;
+
+    /// The specialised WGSL of this variant.
+    fn wgsl(&self) -> String;
+
+    /// Storage bindings 1..=n, in declaration order.
+    fn bindings(&self) -> Vec<Access>;
+
+    /// Workgroup counts for one dispatch with `params`.
+    fn workgroups(&self, params: &Self::Params) -> [u32; 3];
+}
+
+/// A compiled variant: pipeline plus the layout its bind groups are made from.
+pub struct Pipeline {
+    pub label: String,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub bindings: Vec<Access>,
+    pub params_size: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache(Mutex<HashMap<String, Arc<Pipeline>>>);
+
+impl Gpu {
+    /// The pipeline for `kernel`, compiled on first use.
+    pub fn pipeline<K: Kernel>(&self, kernel: &K) -> Result<Arc<Pipeline>> {
+        let label = kernel.to_string();
+        if let Some(p) = self.pipelines.0.lock().expect("pipeline cache poisoned").get(&label) {
+            return Ok(p.clone());
+        }
+        let wgsl = kernel.wgsl();
+        if let Ok(dir) = std::env::var("VIDEOSSM_DUMP_WGSL") {
+            let path = std::path::Path::new(&dir).join(format!("{label}.wgsl"));
+            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &wgsl)) {
+                log::warn!("could not dump {}: {e}", path.display());
+            }
+        }
+        let p = Arc::new(self.compile(&label, &wgsl, kernel.bindings(), std::mem::size_of::<K::Params>() as u64)?);
+        self.pipelines.0.lock().expect("pipeline cache poisoned").insert(label, p.clone());
+        Ok(p)
+    }
+
+    fn compile(&self, label: &str, wgsl: &str, bindings: Vec<Access>, params_size: u64) -> Result<Pipeline> {
+        // naga's messages carry source spans; wgpu's error scope would only say "invalid module".
+        crate::shader::validate(label, wgsl).map_err(|message| RuntimeError::Shader { label: label.into(), message })?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+        });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(params_size.max(4)),
+            },
+            count: None,
+        }];
+        entries.extend(bindings.iter().enumerate().map(|(i, a)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }));
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
+        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(RuntimeError::Shader { label: label.into(), message: e.to_string() });
+        }
+        Ok(Pipeline { label: label.into(), pipeline, layout, bindings, params_size })
+    }
+}

@@ -1,0 +1,217 @@
+//! Tensors on the device: a shape, a dtype and a byte range of a buffer.
+//! f16 and bf16 are stored two per u32 and unpacked in the shaders, so they work
+//! on adapters without `shader-f16`.
+use crate::device::Gpu;
+use crate::error::{Result, RuntimeError};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+    U32,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::F16 | DType::BF16 => 2,
+        }
+    }
+
+    /// Bytes a storage binding of `numel` elements needs (rounded up to whole u32 words).
+    pub fn storage_bytes(self, numel: usize) -> u64 {
+        ((numel * self.size()).div_ceil(4) * 4) as u64
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+            DType::U32 => "u32",
+        }
+    }
+
+    /// Host encoding of f32 values in this dtype, padded to whole u32 words.
+    pub fn encode(self, data: &[f32]) -> Vec<u8> {
+        let mut out: Vec<u8> = match self {
+            DType::F32 => bytemuck::cast_slice(data).to_vec(),
+            DType::F16 => data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            DType::BF16 => data.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+            DType::U32 => data.iter().flat_map(|&v| (v as u32).to_le_bytes()).collect(),
+        };
+        out.resize(out.len().div_ceil(4) * 4, 0);
+        out
+    }
+
+    /// Inverse of [`encode`](Self::encode) for `numel` elements.
+    pub fn decode(self, bytes: &[u8], numel: usize) -> Vec<f32> {
+        match self {
+            DType::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[..numel * 4]),
+            DType::U32 => bytemuck::pod_collect_to_vec::<u8, u32>(&bytes[..numel * 4]).into_iter().map(|v| v as f32).collect(),
+            DType::F16 => bytes[..numel * 2].chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            DType::BF16 => bytes[..numel * 2].chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        }
+    }
+
+    /// The value a round trip through this dtype gives (what the GPU will see).
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            DType::F32 => v,
+            DType::F16 => half::f16::from_f32(v).to_f32(),
+            DType::BF16 => half::bf16::from_f32(v).to_f32(),
+            DType::U32 => (v as u32) as f32,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A view of a device buffer as a typed, shaped tensor.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub buffer: Arc<wgpu::Buffer>,
+    /// Byte offset into `buffer`; a multiple of the adapter's storage alignment.
+    pub offset: u64,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl Tensor {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.dtype.storage_bytes(self.numel())
+    }
+
+    /// The binding that covers this tensor.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.bytes().max(4)),
+        })
+    }
+
+    /// A tensor of the same storage, seen with another shape of the same size.
+    pub fn reshape(&self, shape: &[usize]) -> Tensor {
+        assert_eq!(shape.iter().product::<usize>(), self.numel(), "reshape {:?} -> {:?}", self.shape, shape);
+        Tensor { shape: shape.to_vec(), ..self.clone() }
+    }
+}
+
+impl Gpu {
+    /// A new buffer, checked against the adapter's buffer-size limit.
+    pub fn create_buffer(&self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<Arc<wgpu::Buffer>> {
+        let limit = self.limits.max_buffer_size;
+        if bytes > limit {
+            return Err(RuntimeError::LimitExceeded {
+                what: format!("buffer {label}"),
+                requested: bytes,
+                limit,
+                hint: "split the tensor or choose an adapter with a larger max_buffer_size".into(),
+            });
+        }
+        Ok(Arc::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).div_ceil(4) * 4,
+            usage,
+            mapped_at_creation: false,
+        })))
+    }
+
+    /// Checks that one storage binding of `bytes` fits this adapter.
+    pub fn check_binding(&self, label: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_binding() {
+            return Err(RuntimeError::LimitExceeded {
+                what: format!("storage binding {label}"),
+                requested: bytes,
+                limit: self.max_binding(),
+                hint: "the tensor must be split across bindings for this adapter".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// An uninitialised (zeroed) tensor in its own buffer.
+    pub fn empty(&self, label: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let bytes = dtype.storage_bytes(shape.iter().product());
+        self.check_binding(label, bytes)?;
+        Ok(Tensor { buffer: self.create_buffer(label, bytes, STORAGE)?, offset: 0, shape: shape.to_vec(), dtype })
+    }
+
+    /// Uploads f32 host data, converted to `dtype`.
+    pub fn upload(&self, label: &str, shape: &[usize], dtype: DType, data: &[f32]) -> Result<Tensor> {
+        let numel: usize = shape.iter().product();
+        if numel != data.len() {
+            return Err(RuntimeError::Tensor { label: label.into(), message: format!("shape {shape:?} needs {numel} values, got {}", data.len()) });
+        }
+        let t = self.empty(label, shape, dtype)?;
+        self.queue.write_buffer(&t.buffer, t.offset, &dtype.encode(data));
+        Ok(t)
+    }
+
+    /// Uploads raw bytes already in `dtype`'s encoding.
+    pub fn upload_bytes(&self, label: &str, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Tensor> {
+        let t = self.empty(label, shape, dtype)?;
+        if bytes.len() as u64 > t.bytes() || (bytes.len() as u64) < (t.numel() * dtype.size()) as u64 {
+            return Err(RuntimeError::Tensor { label: label.into(), message: format!("{} bytes do not hold {:?} {}", bytes.len(), shape, dtype) });
+        }
+        let mut padded = bytes.to_vec();
+        padded.resize(t.bytes() as usize, 0);
+        self.queue.write_buffer(&t.buffer, t.offset, &padded);
+        Ok(t)
+    }
+
+    /// Overwrites a tensor's contents with f32 host data.
+    pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
+        if t.numel() != data.len() {
+            return Err(RuntimeError::Tensor { label: "write".into(), message: format!("tensor {:?} holds {} values, got {}", t.shape, t.numel(), data.len()) });
+        }
+        self.queue.write_buffer(&t.buffer, t.offset, &t.dtype.encode(data));
+        Ok(())
+    }
+
+    /// Reads a tensor back as f32 (blocking).
+    pub fn download(&self, t: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes("tensor", &t.buffer, t.offset, t.bytes())?;
+        Ok(t.dtype.decode(&bytes, t.numel()))
+    }
+
+    /// Reads a byte range of a buffer back to the host (blocking).
+    pub fn read_bytes(&self, label: &str, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let staging = self.create_buffer("readback", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes.div_ceil(4) * 4);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| RuntimeError::Readback { label: label.into(), message: e.to_string() })?
+            .map_err(|e| RuntimeError::Readback { label: label.into(), message: e.to_string() })?;
+        let data = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| RuntimeError::Readback { label: label.into(), message: e.to_string() })?
+            .to_vec();
+        staging.unmap();
+        Ok(data[..bytes as usize].to_vec())
+    }
+}

@@ -1,0 +1,100 @@
+//! Shared support for the test suite and the benches: one device per process,
+//! seeded random data, tolerance checks that report the worst element, and the
+//! location of the parity bundles.
+use runtime::{Gpu, GpuOptions};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The process-wide device. A machine without an adapter fails loudly: CI always
+/// has lavapipe, so kernel and model tests never skip.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        match Gpu::new(&GpuOptions::from_env()) {
+            Ok(g) => g,
+            Err(e) => panic!("these tests need a GPU adapter (lavapipe is enough: `apt-get install mesa-vulkan-drivers`): {e}"),
+        }
+    })
+}
+
+/// Deterministic random numbers (splitmix64), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in [lo, hi].
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u = self.uniform().max(1e-300);
+        let v = self.uniform();
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    }
+
+    pub fn normals(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.normal() * scale).collect()
+    }
+}
+
+/// Asserts |got − want| ≤ atol + rtol·|want| everywhere, naming the worst index.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    let mut worst = (0usize, 0f64);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let excess = ((g as f64 - w as f64).abs() - rtol * (w as f64).abs()) / atol;
+        if !g.is_finite() || excess > worst.1 {
+            worst = (i, if g.is_finite() { excess } else { f64::INFINITY });
+        }
+    }
+    let (i, excess) = worst;
+    assert!(
+        excess <= 1.0,
+        "{what}: element {i} is {} but the reference says {} (|err| = {:e}, allowed {:e} + {:e}·|ref|)",
+        got[i],
+        want[i],
+        (got[i] as f64 - want[i] as f64).abs(),
+        atol,
+        rtol
+    );
+}
+
+/// Max |err| / std(want): the parity measure of `../shared/parity/FORMAT.md`.
+pub fn err_over_std(got: &[f32], want: &[f32]) -> f64 {
+    let n = want.len() as f64;
+    let mean = want.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let std = (want.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let max = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w as f64).abs()).fold(0.0, f64::max);
+    max / std
+}
+
+/// `../shared/parity/NAME` beside the checkout; panics with instructions when missing.
+pub fn parity_dir(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/parity");
+    let dir = root.join(name);
+    assert!(
+        dir.is_dir(),
+        "parity bundle {} is missing: the tests expect the project's shared/ folder beside the checkout (../shared/parity)",
+        dir.display()
+    );
+    dir
+}
