@@ -6,11 +6,8 @@
 //! tile sizes, subgroup use); counts and strides travel in the params.
 use std::collections::BTreeMap;
 
-/// Every WGSL file of `shaders/`, embedded at build time.
-const SOURCES: &[(&str, &str)] = &[
-    ("common.wgsl", include_str!("../../shaders/common.wgsl")),
-    ("elementwise.wgsl", include_str!("../../shaders/elementwise.wgsl")),
-];
+// Every WGSL file of `shaders/`, embedded at build time by build.rs.
+include!(concat!(env!("OUT_DIR"), "/shaders.rs"));
 
 /// Name → value; a flag is a define whose value is empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -44,7 +41,7 @@ pub fn source(name: &str) -> &'static str {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
-        .unwrap_or_else(|| panic!("shader {name} is not registered in runtime/src/shader.rs"))
+        .unwrap_or_else(|| panic!("shader {name} is not in shaders/"))
 }
 
 /// Expands `name` with `defines`: includes, conditionals and placeholders.

@@ -98,3 +98,25 @@ pub fn parity_dir(name: &str) -> PathBuf {
     );
     dir
 }
+
+/// Every tensor of a safetensors file as (shape, f32 values), for references that
+/// must not share the runtime's loader. Integer tensors are converted to f32.
+pub fn load_host(path: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    use safetensors::Dtype;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    st.tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let d = t.data();
+            let v: Vec<f32> = match t.dtype() {
+                Dtype::F32 => d.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                Dtype::F16 => d.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                Dtype::BF16 => d.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                Dtype::I64 => d.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+                other => panic!("{}: tensor {name} has dtype {other:?}", path.display()),
+            };
+            (name, (t.shape().to_vec(), v))
+        })
+        .collect()
+}
