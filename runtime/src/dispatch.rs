@@ -127,13 +127,21 @@ impl ProgramBuilder<'_> {
                         size: wgpu::BufferSize::new(s.pipeline.params_size.max(4)),
                     }),
                 }];
-                entries.extend(s.tensors.iter().enumerate().map(|(i, t)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() }));
+                entries.extend(
+                    s.tensors.iter().enumerate().map(|(i, t)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() }),
+                );
                 let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(&s.pipeline.label),
                     layout: &s.pipeline.layout,
                     entries: &entries,
                 });
-                Step { label: s.pipeline.label.clone(), pipeline: s.pipeline, bind_group, params_offset: s.params_offset, workgroups: s.workgroups }
+                Step {
+                    label: s.pipeline.label.clone(),
+                    pipeline: s.pipeline,
+                    bind_group,
+                    params_offset: s.params_offset,
+                    workgroups: s.workgroups,
+                }
             })
             .collect();
         Ok(Program { steps, params: self.params, params_buffer, dirty: true })
@@ -204,7 +212,11 @@ impl Program {
         }
         self.flush(gpu);
         let n = self.steps.len() as u32;
-        let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: 2 * n.max(1) });
+        let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * n.max(1),
+        });
         let bytes = 16 * n.max(1) as u64;
         let resolve = gpu.create_buffer("profile", bytes, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC)?;
         let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });

@@ -37,11 +37,7 @@ impl Defines {
 
 /// The raw text of a file in `shaders/`.
 pub fn source(name: &str) -> &'static str {
-    SOURCES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
-        .unwrap_or_else(|| panic!("shader {name} is not in shaders/"))
+    SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("shader {name} is not in shaders/"))
 }
 
 /// Expands `name` with `defines`: includes, conditionals and placeholders.

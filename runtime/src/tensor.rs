@@ -85,9 +85,7 @@ pub struct Tensor {
     pub dtype: DType,
 }
 
-pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Tensor {
     pub fn numel(&self) -> usize {
@@ -158,7 +156,10 @@ impl Gpu {
     pub fn upload(&self, label: &str, shape: &[usize], dtype: DType, data: &[f32]) -> Result<Tensor> {
         let numel: usize = shape.iter().product();
         if numel != data.len() {
-            return Err(RuntimeError::Tensor { label: label.into(), message: format!("shape {shape:?} needs {numel} values, got {}", data.len()) });
+            return Err(RuntimeError::Tensor {
+                label: label.into(),
+                message: format!("shape {shape:?} needs {numel} values, got {}", data.len()),
+            });
         }
         let t = self.empty(label, shape, dtype)?;
         self.queue.write_buffer(&t.buffer, t.offset, &dtype.encode(data));
@@ -169,7 +170,10 @@ impl Gpu {
     pub fn upload_bytes(&self, label: &str, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Tensor> {
         let t = self.empty(label, shape, dtype)?;
         if bytes.len() as u64 > t.bytes() || (bytes.len() as u64) < (t.numel() * dtype.size()) as u64 {
-            return Err(RuntimeError::Tensor { label: label.into(), message: format!("{} bytes do not hold {:?} {}", bytes.len(), shape, dtype) });
+            return Err(RuntimeError::Tensor {
+                label: label.into(),
+                message: format!("{} bytes do not hold {:?} {}", bytes.len(), shape, dtype),
+            });
         }
         let mut padded = bytes.to_vec();
         padded.resize(t.bytes() as usize, 0);
@@ -180,7 +184,10 @@ impl Gpu {
     /// Overwrites a tensor's contents with f32 host data.
     pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
         if t.numel() != data.len() {
-            return Err(RuntimeError::Tensor { label: "write".into(), message: format!("tensor {:?} holds {} values, got {}", t.shape, t.numel(), data.len()) });
+            return Err(RuntimeError::Tensor {
+                label: "write".into(),
+                message: format!("tensor {:?} holds {} values, got {}", t.shape, t.numel(), data.len()),
+            });
         }
         self.queue.write_buffer(&t.buffer, t.offset, &t.dtype.encode(data));
         Ok(())

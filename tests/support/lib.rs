@@ -9,11 +9,9 @@ use std::sync::OnceLock;
 /// has lavapipe, so kernel and model tests never skip.
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| {
-        match Gpu::new(&GpuOptions::from_env()) {
-            Ok(g) => g,
-            Err(e) => panic!("these tests need a GPU adapter (lavapipe is enough: `apt-get install mesa-vulkan-drivers`): {e}"),
-        }
+    GPU.get_or_init(|| match Gpu::new(&GpuOptions::from_env()) {
+        Ok(g) => g,
+        Err(e) => panic!("these tests need a GPU adapter (lavapipe is enough: `apt-get install mesa-vulkan-drivers`): {e}"),
     })
 }
 
