@@ -1,6 +1,8 @@
 //! Shared support for the test suite and the benches: one device per process,
 //! seeded random data, tolerance checks that report the worst element, and the
 //! location of the parity bundles.
+pub mod reference;
+
 use runtime::{Gpu, GpuOptions};
 use std::path::PathBuf;
 use std::sync::OnceLock;

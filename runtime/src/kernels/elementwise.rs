@@ -73,6 +73,10 @@ impl Kernel for Elementwise {
     }
 }
 
+pub fn variants() -> Vec<(String, String)> {
+    Op::ALL.iter().map(|&op| Elementwise { op }).map(|k| (k.to_string(), k.wgsl())).collect()
+}
+
 /// CPU reference in f64.
 pub fn reference(op: Op, a: &[f32], b: &[f32], alpha: f32) -> Vec<f32> {
     a.iter()

@@ -1,5 +1,12 @@
 //! Kernel families: one WGSL file in `shaders/` and one module here each.
+pub mod attention;
+pub mod conv3d;
+pub mod copy;
 pub mod elementwise;
+pub mod matmul;
+pub mod norm;
+pub mod rope;
+pub mod ssm_scan;
 
 /// Workgroup grid for `groups` workgroups in 1D, folded into 2D when it exceeds the
 /// per-dimension limit (65535 on most adapters). Returns `[x, y, 1]`; shaders rebuild
@@ -15,12 +22,17 @@ pub fn grid_1d(groups: u32) -> [u32; 3] {
 }
 
 /// Every shader variant the models use, for the naga validation test (no adapter needed).
+/// Each family lists its own in `variants()`.
 pub fn all_variants() -> Vec<(String, String)> {
-    use crate::pipeline::Kernel;
-    let mut v = Vec::new();
-    for op in elementwise::Op::ALL {
-        let k = elementwise::Elementwise { op };
-        v.push((k.to_string(), k.wgsl()));
-    }
-    v
+    [
+        elementwise::variants(),
+        matmul::variants(),
+        attention::variants(),
+        ssm_scan::variants(),
+        norm::variants(),
+        rope::variants(),
+        copy::variants(),
+        conv3d::variants(),
+    ]
+    .concat()
 }

@@ -1,0 +1,1 @@
+//! Placeholder: the CPU f64 reference of the vae is being written.
