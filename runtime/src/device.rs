@@ -4,6 +4,7 @@
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::PipelineCache;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 /// Which backend(s) to look at: `auto` or a name; `VIDEOSSM_BACKEND` (or wgpu's
 /// own `WGPU_BACKEND`) supplies it when the caller leaves it empty.
@@ -70,6 +71,8 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub caps: Capabilities,
     pub(crate) pipelines: PipelineCache,
+    /// First error wgpu reported outside an error scope; surfaced by [`Gpu::wait`].
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// A row of `videossm info`.
@@ -187,8 +190,14 @@ impl Gpu {
                 _ => DeviceKind::Gpu,
             },
         };
+        let uncaptured: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("{e}");
+            sink.lock().expect("error sink poisoned").get_or_insert_with(|| e.to_string());
+        }));
         log::info!("opened {} on {:?} ({:?}), caps {:?}", info.name, info.backend, info.device_type, caps);
-        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default() })
+        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured })
     }
 
     /// Largest byte range one storage binding may cover on this device.
@@ -207,8 +216,13 @@ impl Gpu {
     }
 
     /// Block until all submitted work is done; device loss becomes an error.
+    /// Validation errors wgpu reported since the last wait also surface here.
     pub fn wait(&self) -> Result<()> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| RuntimeError::DeviceLost(e.to_string()))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| RuntimeError::DeviceLost(e.to_string()))?;
+        match self.uncaptured.lock().expect("error sink poisoned").take() {
+            Some(message) => Err(RuntimeError::Validation { label: "submitted work".into(), message }),
+            None => Ok(()),
+        }
     }
 }
 

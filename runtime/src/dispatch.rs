@@ -5,7 +5,7 @@
 //! compute pass, one submit; between runs only params change (`set_params`).
 use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
-use crate::pipeline::{Access, Kernel, Pipeline};
+use crate::pipeline::{Access, AnyKernel, Kernel, Pipeline};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -45,7 +45,7 @@ impl Gpu {
     }
 
     /// Runs one kernel once and waits: for tests and one-off work.
-    pub fn run<K: Kernel>(&self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<()> {
+    pub fn run<K: Kernel + Send + Sync>(&self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<()> {
         let mut b = self.program();
         b.push(kernel, params, tensors)?;
         b.build()?.run(self)?;
@@ -72,8 +72,14 @@ fn check_aliasing(label: &str, bindings: &[Access], tensors: &[&Tensor]) -> Resu
 impl ProgramBuilder<'_> {
     /// Appends a dispatch of `kernel` over `tensors` (in the kernel's binding order);
     /// returns the step index for [`Program::set_params`].
-    pub fn push<K: Kernel>(&mut self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<usize> {
+    pub fn push<K: Kernel + Send + Sync>(&mut self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<usize> {
+        self.push_dyn(kernel, bytemuck::bytes_of(params), tensors)
+    }
+
+    /// [`push`](Self::push) for a type-erased kernel with its params as bytes.
+    pub fn push_dyn(&mut self, kernel: &dyn AnyKernel, params: &[u8], tensors: &[&Tensor]) -> Result<usize> {
         let gpu = self.gpu;
+        assert_eq!(params.len(), kernel.params_size(), "params of {}", kernel.label());
         let pipeline = gpu.pipeline(kernel)?;
         let label = &pipeline.label;
         if tensors.len() != pipeline.bindings.len() {
@@ -82,7 +88,6 @@ impl ProgramBuilder<'_> {
                 message: format!("{} tensors bound, the kernel declares {}", tensors.len(), pipeline.bindings.len()),
             });
         }
-        check_aliasing(label, &pipeline.bindings, tensors)?;
         for t in tensors {
             gpu.check_binding(label, t.bytes())?;
             if t.offset % gpu.storage_alignment() != 0 {
@@ -92,7 +97,8 @@ impl ProgramBuilder<'_> {
                 });
             }
         }
-        let workgroups = kernel.workgroups(params);
+        check_aliasing(label, &pipeline.bindings, tensors)?;
+        let workgroups = kernel.workgroups_raw(params);
         let max = gpu.limits.max_compute_workgroups_per_dimension;
         if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
             return Err(RuntimeError::LimitExceeded {
@@ -105,7 +111,7 @@ impl ProgramBuilder<'_> {
         let align = gpu.uniform_alignment() as usize;
         let params_offset = self.params.len().div_ceil(align) * align;
         self.params.resize(params_offset, 0);
-        self.params.extend_from_slice(bytemuck::bytes_of(params));
+        self.params.extend_from_slice(params);
         let tensors = tensors.iter().map(|t| (*t).clone()).collect();
         self.steps.push(Pending { pipeline, tensors, params_offset: params_offset as u32, workgroups });
         Ok(self.steps.len() - 1)
@@ -163,8 +169,11 @@ impl Program {
 
     /// Replaces step `i`'s params; uploaded with the next run.
     pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) {
+        self.set_params_raw(i, bytemuck::bytes_of(params));
+    }
+
+    pub fn set_params_raw(&mut self, i: usize, bytes: &[u8]) {
         let off = self.steps[i].params_offset as usize;
-        let bytes = bytemuck::bytes_of(params);
         assert_eq!(bytes.len() as u64, self.steps[i].pipeline.params_size, "params type of step {}", self.steps[i].label);
         self.params[off..off + bytes.len()].copy_from_slice(bytes);
         self.dirty = true;

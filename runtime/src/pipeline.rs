@@ -31,6 +31,34 @@ pub trait Kernel: Display {
     fn workgroups(&self, params: &Self::Params) -> [u32; 3];
 }
 
+/// Object-safe view of a [`Kernel`], so graphs can hold heterogeneous ops.
+pub trait AnyKernel: Send + Sync {
+    fn label(&self) -> String;
+    fn wgsl(&self) -> String;
+    fn bindings(&self) -> Vec<Access>;
+    fn params_size(&self) -> usize;
+    /// Workgroups for params given as raw bytes of `Self::Params`.
+    fn workgroups_raw(&self, params: &[u8]) -> [u32; 3];
+}
+
+impl<K: Kernel + Send + Sync> AnyKernel for K {
+    fn label(&self) -> String {
+        self.to_string()
+    }
+    fn wgsl(&self) -> String {
+        Kernel::wgsl(self)
+    }
+    fn bindings(&self) -> Vec<Access> {
+        Kernel::bindings(self)
+    }
+    fn params_size(&self) -> usize {
+        std::mem::size_of::<K::Params>()
+    }
+    fn workgroups_raw(&self, params: &[u8]) -> [u32; 3] {
+        self.workgroups(&bytemuck::pod_read_unaligned(params))
+    }
+}
+
 /// A compiled variant: pipeline plus the layout its bind groups are made from.
 pub struct Pipeline {
     pub label: String,
@@ -45,8 +73,8 @@ pub(crate) struct PipelineCache(Mutex<HashMap<String, Arc<Pipeline>>>);
 
 impl Gpu {
     /// The pipeline for `kernel`, compiled on first use.
-    pub fn pipeline<K: Kernel>(&self, kernel: &K) -> Result<Arc<Pipeline>> {
-        let label = kernel.to_string();
+    pub fn pipeline(&self, kernel: &dyn AnyKernel) -> Result<Arc<Pipeline>> {
+        let label = kernel.label();
         if let Some(p) = self.pipelines.0.lock().expect("pipeline cache poisoned").get(&label) {
             return Ok(p.clone());
         }
@@ -57,7 +85,7 @@ impl Gpu {
                 log::warn!("could not dump {}: {e}", path.display());
             }
         }
-        let p = Arc::new(self.compile(&label, &wgsl, kernel.bindings(), std::mem::size_of::<K::Params>() as u64)?);
+        let p = Arc::new(self.compile(&label, &wgsl, kernel.bindings(), kernel.params_size() as u64)?);
         self.pipelines.0.lock().expect("pipeline cache poisoned").insert(label, p.clone());
         Ok(p)
     }
