@@ -203,11 +203,18 @@ impl Program {
 
     /// One encoder, one pass, one submit. Does not wait.
     pub fn run(&mut self, gpu: &Gpu) -> Result<()> {
+        self.run_steps(gpu, 0..self.steps.len())
+    }
+
+    /// Submits a sub-range of the steps (debug mode runs them one at a time).
+    pub fn run_steps(&mut self, gpu: &Gpu, range: std::ops::Range<usize>) -> Result<()> {
         self.flush(gpu);
         let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("program") });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("program"), timestamp_writes: None });
-            self.record(&mut pass);
+            for s in &self.steps[range] {
+                Self::record_step(s, &mut pass);
+            }
         }
         gpu.queue.submit([enc.finish()]);
         Ok(())

@@ -1,0 +1,18 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum GraphError {
+    #[error("op {op}: {message}")]
+    Shape { op: String, message: String },
+
+    #[error("graph has no tensor named {0:?}")]
+    UnknownTensor(String),
+
+    #[error("tensor {name}: {message}")]
+    Binding { name: String, message: String },
+
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+}
+
+pub type Result<T> = std::result::Result<T, GraphError>;

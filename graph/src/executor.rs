@@ -1,0 +1,175 @@
+//! A compiled graph: buffers allocated from the plan, bind groups and pipelines
+//! resolved once, and the dispatch list recorded for replay.
+use crate::builder::Builder;
+use crate::error::{GraphError, Result};
+use crate::ir::{Graph, Kind, TensorId};
+use crate::plan::Plan;
+use runtime::{Gpu, Program, Tensor};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug)]
+pub struct CompileOptions {
+    /// Share activation buffers between tensors with disjoint lifetimes.
+    pub reuse: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        // VIDEOSSM_NO_REUSE=1 turns reuse off everywhere, to bisect planner bugs.
+        CompileOptions { reuse: std::env::var("VIDEOSSM_NO_REUSE").map_or(true, |v| v.is_empty() || v == "0") }
+    }
+}
+
+pub struct Compiled {
+    graph: Graph,
+    plan: Plan,
+    tensors: Vec<Tensor>,
+    program: Program,
+}
+
+/// What a compiled graph costs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub ops: usize,
+    pub dispatches: usize,
+    pub planned_activation_bytes: u64,
+    pub naive_activation_bytes: u64,
+    pub weight_bytes: u64,
+    pub state_bytes: u64,
+    pub io_bytes: u64,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        write!(
+            f,
+            "{} ops, {} dispatches; activations {:.2} MiB planned vs {:.2} MiB without reuse; weights {:.2} MiB; state {:.2} MiB; inputs/outputs {:.2} MiB",
+            self.ops,
+            self.dispatches,
+            mib(self.planned_activation_bytes),
+            mib(self.naive_activation_bytes),
+            mib(self.weight_bytes),
+            mib(self.state_bytes),
+            mib(self.io_bytes)
+        )
+    }
+}
+
+impl Builder {
+    /// Plans memory, allocates buffers and records the dispatch list.
+    pub fn compile(self, gpu: &Gpu, opts: CompileOptions) -> Result<Compiled> {
+        let Builder { graph, mut bound, .. } = self;
+        let plan = Plan::new(&graph, opts.reuse);
+        for id in graph.ids() {
+            let d = graph.desc(id);
+            gpu.check_binding(&d.name, d.bytes()).map_err(GraphError::Runtime)?;
+        }
+        let pool = plan
+            .buffers
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| gpu.create_buffer(&format!("activations{i}"), b, runtime::tensor::STORAGE))
+            .collect::<runtime::Result<Vec<_>>>()?;
+        let mut tensors = Vec::with_capacity(graph.tensors.len());
+        for id in graph.ids() {
+            let d = graph.desc(id);
+            let t = match d.kind {
+                Kind::Param | Kind::State => {
+                    let t = bound.remove(&id).expect("params and state are bound at build time");
+                    if t.shape != d.shape {
+                        return Err(GraphError::Binding { name: d.name.clone(), message: format!("bound tensor has shape {:?}", t.shape) });
+                    }
+                    t
+                }
+                Kind::Activation => match plan.slot[id.0] {
+                    Some(s) => Tensor { buffer: pool[s].clone(), offset: 0, shape: d.shape.clone(), dtype: d.dtype },
+                    None => gpu.empty(&d.name, &d.shape, d.dtype)?, // declared but never used by any op
+                },
+                Kind::Input | Kind::Output => gpu.empty(&d.name, &d.shape, d.dtype)?,
+            };
+            tensors.push(t);
+        }
+        let mut b = gpu.program();
+        for n in &graph.nodes {
+            let args: Vec<&Tensor> = n.args.iter().map(|t| &tensors[t.0]).collect();
+            b.push_dyn(n.kernel.as_ref(), &n.params, &args)
+                .map_err(|e| GraphError::Shape { op: n.label.clone(), message: e.to_string() })?;
+        }
+        let program = b.build()?;
+        Ok(Compiled { graph, plan, tensors, program })
+    }
+}
+
+impl Compiled {
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn id(&self, name: &str) -> Result<TensorId> {
+        // The newest tensor of that name, as in the builder.
+        self.graph.ids().filter(|&t| self.graph.desc(t).name == name).last().ok_or_else(|| GraphError::UnknownTensor(name.into()))
+    }
+
+    /// The device tensor behind `name`.
+    pub fn tensor(&self, name: &str) -> Result<&Tensor> {
+        Ok(&self.tensors[self.id(name)?.0])
+    }
+
+    /// Writes host data into an input (or state) tensor before a run.
+    pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
+        Ok(gpu.write(self.tensor(name)?, data)?)
+    }
+
+    /// Reads an output (or any tensor whose buffer is still intact) after a run.
+    pub fn read(&self, gpu: &Gpu, name: &str) -> Result<Vec<f32>> {
+        Ok(gpu.download(self.tensor(name)?)?)
+    }
+
+    /// Replaces node `i`'s params for the next runs (timestep, offsets, ranges).
+    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) {
+        self.program.set_params(i, params);
+    }
+
+    /// Replays the recorded dispatches: one encoder, one pass, one submit.
+    pub fn run(&mut self, gpu: &Gpu) -> Result<()> {
+        Ok(self.program.run(gpu)?)
+    }
+
+    /// Runs node by node and reads back what each one wrote, by node label:
+    /// the way to find the first op that disagrees with a reference.
+    pub fn run_debug(&mut self, gpu: &Gpu) -> Result<Vec<(String, Vec<f32>)>> {
+        let mut out = Vec::new();
+        for (i, n) in self.graph.nodes.iter().enumerate() {
+            self.program.run_steps(gpu, i..i + 1)?;
+            for t in n.writes() {
+                out.push((n.label.clone(), gpu.download(&self.tensors[t.0])?));
+            }
+        }
+        gpu.wait()?;
+        Ok(out)
+    }
+
+    /// GPU time per node, as (node label, kernel variant, ms).
+    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<(String, String, f64)>> {
+        let times = self.program.profile(gpu)?;
+        Ok(self.graph.nodes.iter().zip(times).map(|(n, (variant, ms))| (n.label.clone(), variant, ms)).collect())
+    }
+
+    pub fn report(&self) -> Report {
+        let sum = |k: &[Kind]| self.graph.tensors.iter().filter(|t| k.contains(&t.kind)).map(|t| t.bytes()).sum();
+        Report {
+            ops: self.graph.nodes.len(),
+            dispatches: self.program.len(),
+            planned_activation_bytes: self.plan.planned_bytes(),
+            naive_activation_bytes: sum(&[Kind::Activation]),
+            weight_bytes: sum(&[Kind::Param]),
+            state_bytes: sum(&[Kind::State]),
+            io_bytes: sum(&[Kind::Input, Kind::Output]),
+        }
+    }
+}
