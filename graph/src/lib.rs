@@ -5,6 +5,7 @@ pub mod builder;
 pub mod error;
 pub mod executor;
 pub mod ir;
+pub mod models;
 pub mod ops;
 pub mod plan;
 

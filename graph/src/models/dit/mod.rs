@@ -1,0 +1,2 @@
+//! The causal Wan DiT with VideoSSM's hybrid memory (../shared/spec/MODEL.md, MEMORY.md).
+pub mod window;
