@@ -63,7 +63,7 @@ fn replay_with_new_params_equals_fresh_build() {
     let mut c = build(0.5, &x, &b, &w).compile(gpu, CompileOptions::default()).unwrap();
     c.write(gpu, "x", &x).unwrap();
     c.run(gpu).unwrap();
-    c.set_params(0, &elementwise::Params::new(500, 500, -2.0));
+    c.set_params(0, &elementwise::Params::new(500, 500, -2.0)).unwrap();
     c.run(gpu).unwrap();
     let replayed = c.read(gpu, "y").unwrap();
     let mut fresh = build(-2.0, &x, &b, &w).compile(gpu, CompileOptions::default()).unwrap();

@@ -79,7 +79,7 @@ impl Builder {
 
     /// Appends one kernel invocation; `args` follow the kernel's binding order.
     /// Returns the node index (for per-run param updates).
-    pub fn dispatch<K: Kernel + Send + Sync + 'static>(
+    pub fn dispatch<K: Kernel + Clone + Send + Sync + 'static>(
         &mut self,
         label: &str,
         kernel: K,

@@ -11,6 +11,9 @@ pub enum GraphError {
     #[error("tensor {name}: {message}")]
     Binding { name: String, message: String },
 
+    #[error("{0}")]
+    Session(String),
+
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
 }

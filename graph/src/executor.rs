@@ -93,7 +93,7 @@ impl Builder {
         let mut b = gpu.program();
         for n in &graph.nodes {
             let args: Vec<&Tensor> = n.args.iter().map(|t| &tensors[t.0]).collect();
-            b.push_dyn(n.kernel.as_ref(), &n.params, &args)
+            b.push_dyn(n.kernel.clone(), &n.params, &args)
                 .map_err(|e| GraphError::Shape { op: n.label.clone(), message: e.to_string() })?;
         }
         let program = b.build()?;
@@ -131,8 +131,8 @@ impl Compiled {
     }
 
     /// Replaces node `i`'s params for the next runs (timestep, offsets, ranges).
-    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) {
-        self.program.set_params(i, params);
+    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) -> Result<()> {
+        Ok(self.program.set_params(i, params)?)
     }
 
     /// Replays the recorded dispatches: one encoder, one pass, one submit.

@@ -1,20 +1,68 @@
 //! Typed op constructors over the runtime's kernel families. Each infers its output
-//! shape, checks its inputs at build time and appends one dispatch.
+//! shape, checks its inputs at build time (naming the op) and appends dispatches.
 use crate::builder::Builder;
 use crate::error::{GraphError, Result};
 use crate::ir::TensorId;
-use runtime::kernels::elementwise::{self, Elementwise};
+use runtime::kernels::{attention, copy, elementwise, matmul, norm, rope, ssm_scan};
 use runtime::DType;
 
+/// What a linear layer does after `X·Wᵀ + b` (fused into the matmul).
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue {
+    None,
+    Gelu,
+    Silu,
+    /// `+ residual`
+    Residual(TensorId),
+    /// `residual + gate[frame, slot] ⊙ ·`: the DiT's gated residual, with `gate` the
+    /// per-frame modulation `[F, S·N]` and `frame_rows` tokens per frame.
+    Gated {
+        residual: TensorId,
+        gate: TensorId,
+        slot: usize,
+        frame_rows: usize,
+    },
+}
+
+/// Row normalisations.
+#[derive(Clone, Copy, Debug)]
+pub enum Norm {
+    Layer,
+    Affine {
+        weight: TensorId,
+        bias: TensorId,
+    },
+    Rms {
+        weight: TensorId,
+    },
+    /// `LN(x)·(1 + m[f, scale]) + m[f, shift]`, `m` = `[F, S·D]`.
+    Modulated {
+        modulation: TensorId,
+        shift: usize,
+        scale: usize,
+        frame_rows: usize,
+    },
+}
+
+/// A `[rows, cols]` view of any tensor whose last dim is `cols`.
+fn rows_of(shape: &[usize]) -> (usize, usize) {
+    let cols = *shape.last().unwrap_or(&1);
+    (shape.iter().product::<usize>() / cols.max(1), cols)
+}
+
 impl Builder {
+    fn shape_error(&self, op: &str, message: String) -> GraphError {
+        GraphError::Shape { op: op.into(), message }
+    }
+
     fn elementwise(&mut self, name: &str, op: elementwise::Op, a: TensorId, b: TensorId, alpha: f32) -> Result<TensorId> {
         let shape = self.shape(a).to_vec();
         let (n, len_b) = (shape.iter().product::<usize>(), self.shape(b).iter().product::<usize>());
         if len_b == 0 || n % len_b != 0 {
-            return Err(GraphError::Shape { op: name.into(), message: format!("cannot broadcast {:?} over {shape:?}", self.shape(b)) });
+            return Err(self.shape_error(name, format!("cannot broadcast {:?} over {shape:?}", self.shape(b))));
         }
         let y = self.activation(name, &shape, DType::F32);
-        self.dispatch(name, Elementwise { op }, &elementwise::Params::new(n, len_b, alpha), &[a, b, y])?;
+        self.dispatch(name, elementwise::Elementwise { op }, &elementwise::Params::new(n, len_b, alpha), &[a, b, y])?;
         Ok(y)
     }
 
@@ -33,5 +81,194 @@ impl Builder {
 
     pub fn gelu(&mut self, name: &str, a: TensorId) -> Result<TensorId> {
         self.elementwise(name, elementwise::Op::Gelu, a, a, 1.0)
+    }
+
+    /// `epilogue(x·wᵀ + b)` for `x [.., K]`, `w [N, K]` → `[.., N]`.
+    pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, b: Option<TensorId>, epi: Epilogue) -> Result<TensorId> {
+        let (m, k) = rows_of(self.shape(x));
+        let ws = self.shape(w).to_vec();
+        if ws.len() != 2 || ws[1] != k {
+            return Err(self.shape_error(name, format!("input {:?} does not fit weight {ws:?}", self.shape(x))));
+        }
+        let n = ws[0];
+        if let Some(b) = b {
+            self.expect_shape(name, "bias", b, &[n])?;
+        }
+        let mut p = matmul::Params::dense(m, n, k);
+        let mut args = vec![x, w];
+        args.extend(b);
+        let residual = match epi {
+            Epilogue::Residual(r) | Epilogue::Gated { residual: r, .. } => {
+                self.expect_shape(name, "residual", r, &[m, n])?;
+                args.push(r);
+                if let Epilogue::Gated { gate, slot, frame_rows, .. } = epi {
+                    let (frames, width) = rows_of(self.shape(gate));
+                    if width < (slot + 1) * n || m.div_ceil(frame_rows) > frames {
+                        return Err(self.shape_error(name, format!("gate {:?} has no slot {slot} for {m} rows", self.shape(gate))));
+                    }
+                    (p.g_off, p.g_row, p.rows_per_gate) = ((slot * n) as u32, width as u32, frame_rows as u32);
+                    args.push(gate);
+                    matmul::Residual::Gated
+                } else {
+                    matmul::Residual::Add
+                }
+            }
+            _ => matmul::Residual::None,
+        };
+        let act = match epi {
+            Epilogue::Gelu => matmul::Act::Gelu,
+            Epilogue::Silu => matmul::Act::Silu,
+            _ => matmul::Act::None,
+        };
+        let mut shape = self.shape(x).to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        let y = self.activation(name, &shape, DType::F32);
+        args.push(y);
+        let kernel = matmul::Matmul::new(self.dtype(w), b.is_some(), act, residual);
+        self.dispatch(name, kernel, &p, &args)?;
+        Ok(y)
+    }
+
+    pub fn norm(&mut self, name: &str, x: TensorId, kind: Norm, eps: f64) -> Result<TensorId> {
+        let (rows, d) = rows_of(self.shape(x));
+        let mut p = norm::Params::dense(rows, d, eps as f32);
+        let y = self.activation(name, &self.shape(x).to_vec(), DType::F32);
+        let (kernel, args) = match kind {
+            Norm::Layer => (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::None, silu: false }, vec![x, y]),
+            Norm::Affine { weight, bias } => {
+                self.expect_shape(name, "weight", weight, &[d])?;
+                self.expect_shape(name, "bias", bias, &[d])?;
+                (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::Affine, silu: false }, vec![x, weight, bias, y])
+            }
+            Norm::Rms { weight } => {
+                self.expect_shape(name, "weight", weight, &[d])?;
+                (norm::Norm { stat: norm::Stat::Rms, scale: norm::Scale::Weight, silu: false }, vec![x, weight, y])
+            }
+            Norm::Modulated { modulation, shift, scale, frame_rows } => {
+                let (frames, width) = rows_of(self.shape(modulation));
+                if width < (shift.max(scale) + 1) * d || rows.div_ceil(frame_rows) > frames {
+                    return Err(
+                        self.shape_error(name, format!("modulation {:?} does not cover {rows} rows of {d}", self.shape(modulation)))
+                    );
+                }
+                (p.frame_rows, p.mod_row, p.shift_off, p.scale_off) =
+                    (frame_rows as u32, width as u32, (shift * d) as u32, (scale * d) as u32);
+                (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::Modulated, silu: false }, vec![x, modulation, y])
+            }
+        };
+        self.dispatch(name, kernel, &p, &args)?;
+        Ok(y)
+    }
+
+    /// 3-axis RoPE of `x [frames·rows·cols, heads·d]` with the angle `table` of this call.
+    pub fn rope(&mut self, name: &str, x: TensorId, table: TensorId, grid: (usize, usize, usize), heads: usize) -> Result<TensorId> {
+        let (tokens, width) = rows_of(self.shape(x));
+        let (frames, rows, cols) = grid;
+        if tokens != frames * rows * cols || width % heads != 0 {
+            return Err(self.shape_error(name, format!("{:?} is not {frames}×{rows}×{cols} tokens of {heads} heads", self.shape(x))));
+        }
+        let p = rope::Params::new(frames, rows, cols, heads, width / heads);
+        let y = self.activation(name, &self.shape(x).to_vec(), DType::F32);
+        self.dispatch(name, rope::Rope, &p, &[x, table, y])?;
+        Ok(y)
+    }
+
+    /// Attention of `q [tq, heads·d]` over the rows of `k`, `v` listed in `ranges [R, 2]` (u32).
+    pub fn attention(
+        &mut self,
+        name: &str,
+        q: TensorId,
+        k: TensorId,
+        v: TensorId,
+        ranges: TensorId,
+        heads: usize,
+        scale: f32,
+    ) -> Result<TensorId> {
+        let (tq, width) = rows_of(self.shape(q));
+        let (_, kw) = rows_of(self.shape(k));
+        if kw != width || self.shape(k) != self.shape(v) || width % heads != 0 {
+            return Err(
+                self.shape_error(name, format!("q {:?}, k {:?}, v {:?} with {heads} heads", self.shape(q), self.shape(k), self.shape(v)))
+            );
+        }
+        let (n_ranges, two) = rows_of(self.shape(ranges));
+        if two != 2 || self.dtype(ranges) != DType::U32 {
+            return Err(self.shape_error(name, format!("ranges must be u32 [R, 2], got {:?}", self.shape(ranges))));
+        }
+        let p = attention::Params::dense(tq, heads, width / heads, n_ranges, scale);
+        let o = self.activation(name, &self.shape(q).to_vec(), DType::F32);
+        self.dispatch(name, attention::Attention::new(width / heads, false), &p, &[q, k, v, ranges, o])?;
+        Ok(o)
+    }
+
+    /// A strided copy from `src` into `dst` (an existing tensor, written in place).
+    pub fn copy_into(&mut self, name: &str, src: TensorId, dst: TensorId, p: &copy::Params) -> Result<usize> {
+        self.dispatch(name, copy::Copy, p, &[src, dst])
+    }
+
+    /// A strided copy into a new tensor of `shape`.
+    pub fn copy_new(&mut self, name: &str, src: TensorId, shape: &[usize], p: &copy::Params) -> Result<TensorId> {
+        let y = self.activation(name, shape, DType::F32);
+        self.copy_into(name, src, y, p)?;
+        Ok(y)
+    }
+
+    /// Two copy nodes that write `src`'s rows into slots of the cache `dst`; the
+    /// slots change every call, so they start empty and are set per run through
+    /// [`crate::Compiled::set_params`] with [`copy::Params::rows`].
+    pub fn write_rows(&mut self, name: &str, src: TensorId, dst: TensorId) -> Result<[usize; 2]> {
+        let (_, d) = rows_of(self.shape(src));
+        let (_, dd) = rows_of(self.shape(dst));
+        if d != dd {
+            return Err(self.shape_error(name, format!("rows of {:?} do not fit cache {:?}", self.shape(src), self.shape(dst))));
+        }
+        let idle = copy::Params::rows(0, d, 0, 0);
+        Ok([self.copy_into(name, src, dst, &idle)?, self.copy_into(name, src, dst, &idle)?])
+    }
+}
+
+/// VideoSSM memory ops (MEMORY.md B.3).
+impl Builder {
+    /// Raw gate projections `[T, 3H]` + `A_log [H]` → (β, decay a, router g), each `[T, H]`.
+    pub fn memory_gates(&mut self, name: &str, raw: TensorId, a_log: TensorId, heads: usize) -> Result<(TensorId, TensorId, TensorId)> {
+        let (t, w) = rows_of(self.shape(raw));
+        if w != 3 * heads {
+            return Err(self.shape_error(name, format!("raw gates {:?} are not [T, 3·{heads}]", self.shape(raw))));
+        }
+        self.expect_shape(name, "A_log", a_log, &[heads])?;
+        let out: Vec<TensorId> =
+            ["beta", "decay", "gate"].iter().map(|s| self.activation(&format!("{name}.{s}"), &[t, heads], DType::F32)).collect();
+        self.dispatch(name, ssm_scan::Ssm::Gates, &ssm_scan::Params::tokens(t, heads, 0), &[raw, a_log, out[0], out[1], out[2]])?;
+        Ok((out[0], out[1], out[2]))
+    }
+
+    /// Per-head `scale · x_h / max(‖x_h‖, 1e-12)` of `x [T, heads·d]` (F.normalize).
+    pub fn l2norm_heads(&mut self, name: &str, x: TensorId, heads: usize, scale: f32) -> Result<TensorId> {
+        let (t, w) = rows_of(self.shape(x));
+        let mut p = norm::Params::dense(t * heads, w / heads, 1e-12);
+        p.gain = scale;
+        let y = self.activation(name, &self.shape(x).to_vec(), DType::F32);
+        self.dispatch(name, norm::Norm { stat: norm::Stat::L2, scale: norm::Scale::None, silu: false }, &p, &[x, y])?;
+        Ok(y)
+    }
+
+    /// Folds cached slots into `state [H, d, d]`; which slots is set per run with
+    /// [`ssm_scan::Params::scan`] (it starts with none).
+    pub fn ssm_scan(&mut self, name: &str, state: TensorId, khat: TensorId, v: TensorId, beta: TensorId, decay: TensorId) -> Result<usize> {
+        let s = self.shape(state).to_vec();
+        if s.len() != 3 || s[1] != s[2] || self.shape(khat) != self.shape(v) || rows_of(self.shape(khat)).1 != s[0] * s[1] {
+            return Err(self.shape_error(name, format!("state {s:?} does not fit caches {:?}", self.shape(khat))));
+        }
+        self.dispatch(name, ssm_scan::Ssm::Scan, &ssm_scan::Params::scan(s[0], s[1], &[]), &[khat, v, beta, decay, state])
+    }
+
+    /// `y + g ⊙ S q̂` per head.
+    pub fn ssm_read(&mut self, name: &str, y: TensorId, state: TensorId, qhat: TensorId, gate: TensorId) -> Result<TensorId> {
+        let s = self.shape(state).to_vec();
+        let (t, _) = rows_of(self.shape(y));
+        self.expect_shape(name, "q̂", qhat, &self.shape(y).to_vec())?;
+        let o = self.activation(name, &self.shape(y).to_vec(), DType::F32);
+        self.dispatch(name, ssm_scan::Ssm::Read, &ssm_scan::Params::tokens(t, s[0], s[1]), &[y, state, qhat, gate, o])?;
+        Ok(o)
     }
 }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 pub struct Step {
     pub label: String,
+    /// Kept so that new params can recompute the workgroup count.
+    kernel: Arc<dyn AnyKernel>,
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     params_offset: u32,
@@ -19,6 +21,7 @@ pub struct Step {
 
 /// A step before the shared params buffer exists.
 struct Pending {
+    kernel: Arc<dyn AnyKernel>,
     pipeline: Arc<Pipeline>,
     tensors: Vec<Tensor>,
     params_offset: u32,
@@ -34,6 +37,7 @@ pub struct ProgramBuilder<'g> {
 
 pub struct Program {
     steps: Vec<Step>,
+    max_workgroups: u32,
     params: Vec<u8>,
     params_buffer: Arc<wgpu::Buffer>,
     dirty: bool,
@@ -45,11 +49,27 @@ impl Gpu {
     }
 
     /// Runs one kernel once and waits: for tests and one-off work.
-    pub fn run<K: Kernel + Send + Sync>(&self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<()> {
+    pub fn run<K: Kernel + Clone + Send + Sync + 'static>(&self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<()> {
         let mut b = self.program();
         b.push(kernel, params, tensors)?;
         b.build()?.run(self)?;
         self.wait()
+    }
+}
+
+fn checked_workgroups(gpu: &Gpu, kernel: &dyn AnyKernel, params: &[u8]) -> Result<[u32; 3]> {
+    check_grid(&kernel.label(), kernel.workgroups_raw(params), gpu.limits.max_compute_workgroups_per_dimension)
+}
+
+fn check_grid(label: &str, workgroups: [u32; 3], max: u32) -> Result<[u32; 3]> {
+    match workgroups.iter().find(|&&w| w > max) {
+        Some(&w) => Err(RuntimeError::LimitExceeded {
+            what: format!("{label} workgroups {workgroups:?}"),
+            requested: w as u64,
+            limit: max as u64,
+            hint: "the kernel must split this dispatch".into(),
+        }),
+        None => Ok(workgroups),
     }
 }
 
@@ -72,15 +92,20 @@ fn check_aliasing(label: &str, bindings: &[Access], tensors: &[&Tensor]) -> Resu
 impl ProgramBuilder<'_> {
     /// Appends a dispatch of `kernel` over `tensors` (in the kernel's binding order);
     /// returns the step index for [`Program::set_params`].
-    pub fn push<K: Kernel + Send + Sync>(&mut self, kernel: &K, params: &K::Params, tensors: &[&Tensor]) -> Result<usize> {
-        self.push_dyn(kernel, bytemuck::bytes_of(params), tensors)
+    pub fn push<K: Kernel + Clone + Send + Sync + 'static>(
+        &mut self,
+        kernel: &K,
+        params: &K::Params,
+        tensors: &[&Tensor],
+    ) -> Result<usize> {
+        self.push_dyn(Arc::new(kernel.clone()), bytemuck::bytes_of(params), tensors)
     }
 
     /// [`push`](Self::push) for a type-erased kernel with its params as bytes.
-    pub fn push_dyn(&mut self, kernel: &dyn AnyKernel, params: &[u8], tensors: &[&Tensor]) -> Result<usize> {
+    pub fn push_dyn(&mut self, kernel: Arc<dyn AnyKernel>, params: &[u8], tensors: &[&Tensor]) -> Result<usize> {
         let gpu = self.gpu;
         assert_eq!(params.len(), kernel.params_size(), "params of {}", kernel.label());
-        let pipeline = gpu.pipeline(kernel)?;
+        let pipeline = gpu.pipeline(kernel.as_ref())?;
         let label = &pipeline.label;
         if tensors.len() != pipeline.bindings.len() {
             return Err(RuntimeError::Validation {
@@ -98,22 +123,13 @@ impl ProgramBuilder<'_> {
             }
         }
         check_aliasing(label, &pipeline.bindings, tensors)?;
-        let workgroups = kernel.workgroups_raw(params);
-        let max = gpu.limits.max_compute_workgroups_per_dimension;
-        if let Some(&w) = workgroups.iter().find(|&&w| w > max) {
-            return Err(RuntimeError::LimitExceeded {
-                what: format!("{label} workgroups {workgroups:?}"),
-                requested: w as u64,
-                limit: max as u64,
-                hint: "the kernel must split this dispatch".into(),
-            });
-        }
+        let workgroups = checked_workgroups(gpu, kernel.as_ref(), params)?;
         let align = gpu.uniform_alignment() as usize;
         let params_offset = self.params.len().div_ceil(align) * align;
         self.params.resize(params_offset, 0);
         self.params.extend_from_slice(params);
         let tensors = tensors.iter().map(|t| (*t).clone()).collect();
-        self.steps.push(Pending { pipeline, tensors, params_offset: params_offset as u32, workgroups });
+        self.steps.push(Pending { kernel, pipeline, tensors, params_offset: params_offset as u32, workgroups });
         Ok(self.steps.len() - 1)
     }
 
@@ -143,6 +159,7 @@ impl ProgramBuilder<'_> {
                 });
                 Step {
                     label: s.pipeline.label.clone(),
+                    kernel: s.kernel,
                     pipeline: s.pipeline,
                     bind_group,
                     params_offset: s.params_offset,
@@ -150,7 +167,13 @@ impl ProgramBuilder<'_> {
                 }
             })
             .collect();
-        Ok(Program { steps, params: self.params, params_buffer, dirty: true })
+        Ok(Program {
+            steps,
+            max_workgroups: gpu.limits.max_compute_workgroups_per_dimension,
+            params: self.params,
+            params_buffer,
+            dirty: true,
+        })
     }
 }
 
@@ -167,16 +190,19 @@ impl Program {
         &self.steps
     }
 
-    /// Replaces step `i`'s params; uploaded with the next run.
-    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) {
-        self.set_params_raw(i, bytemuck::bytes_of(params));
+    /// Replaces step `i`'s params (and so its workgroup count); uploaded with the next run.
+    pub fn set_params<P: bytemuck::Pod>(&mut self, i: usize, params: &P) -> Result<()> {
+        self.set_params_raw(i, bytemuck::bytes_of(params))
     }
 
-    pub fn set_params_raw(&mut self, i: usize, bytes: &[u8]) {
+    pub fn set_params_raw(&mut self, i: usize, bytes: &[u8]) -> Result<()> {
+        let s = &mut self.steps[i];
+        s.workgroups = check_grid(&s.label, s.kernel.workgroups_raw(bytes), self.max_workgroups)?;
         let off = self.steps[i].params_offset as usize;
         assert_eq!(bytes.len() as u64, self.steps[i].pipeline.params_size, "params type of step {}", self.steps[i].label);
         self.params[off..off + bytes.len()].copy_from_slice(bytes);
         self.dirty = true;
+        Ok(())
     }
 
     /// Records every step into `pass`.

@@ -5,14 +5,14 @@ pub mod reference;
 
 use runtime::{Gpu, GpuOptions};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The process-wide device. A machine without an adapter fails loudly: CI always
 /// has lavapipe, so kernel and model tests never skip.
-pub fn gpu() -> &'static Gpu {
-    static GPU: OnceLock<Gpu> = OnceLock::new();
+pub fn gpu() -> &'static Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
     GPU.get_or_init(|| match Gpu::new(&GpuOptions::from_env()) {
-        Ok(g) => g,
+        Ok(g) => Arc::new(g),
         Err(e) => panic!("these tests need a GPU adapter (lavapipe is enough: `apt-get install mesa-vulkan-drivers`): {e}"),
     })
 }

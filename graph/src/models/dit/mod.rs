@@ -1,3 +1,111 @@
 //! The causal Wan DiT with VideoSSM's hybrid memory (../shared/spec/MODEL.md, MEMORY.md).
+//!
+//! Two graphs are compiled per (config, latent size): the *prompt* graph turns text
+//! embeddings into every block's cross-attention keys/values (once per prompt), and
+//! the *pass* graph runs the model on one chunk (every denoising step and the
+//! clean context pass replay it). The KV window, sinks and memory state are
+//! session tensors bound into both, never planner-owned.
+mod block;
+pub mod graph;
+pub mod load;
+mod memory;
 pub mod sampler;
+pub mod session;
+pub mod weights;
 pub mod window;
+
+use runtime::{DType, Gpu, Tensor};
+
+/// Sizes of one chunk call, derived from the config and the latent size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DitDims {
+    pub dim: usize,
+    pub heads: usize,
+    pub frames: usize,
+    pub channels: usize,
+    pub out_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Patch grid: rows × cols tokens per frame.
+    pub rows: usize,
+    pub cols: usize,
+    pub freq_dim: usize,
+    pub text_len: usize,
+    pub text_dim: usize,
+    pub eps: f64,
+}
+
+impl DitDims {
+    pub fn new(cfg: &::weights::DitConfig, frames: usize, height: usize, width: usize) -> DitDims {
+        DitDims {
+            dim: cfg.dim,
+            heads: cfg.num_heads,
+            frames,
+            channels: cfg.in_dim,
+            out_channels: cfg.out_dim,
+            height,
+            width,
+            rows: height / 2,
+            cols: width / 2,
+            freq_dim: cfg.freq_dim,
+            text_len: cfg.text_len,
+            text_dim: cfg.text_dim,
+            eps: cfg.eps,
+        }
+    }
+
+    pub fn tokens_per_frame(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.frames * self.tokens_per_frame()
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.heads
+    }
+}
+
+/// Per-block memory caches (same slots as the KV cache) and the SSM state.
+pub struct MemoryState {
+    /// `k̂ [capacity, D]`
+    pub khat: Tensor,
+    /// `β [capacity, H]`
+    pub beta: Tensor,
+    /// `a [capacity, H]`
+    pub decay: Tensor,
+    /// `S [H, d, d]`
+    pub state: Tensor,
+}
+
+pub struct BlockState {
+    pub k: Tensor,
+    pub v: Tensor,
+    pub ctx_k: Tensor,
+    pub ctx_v: Tensor,
+    pub memory: Option<MemoryState>,
+}
+
+impl BlockState {
+    pub fn new(gpu: &Gpu, n: usize, capacity: usize, dims: &DitDims, memory: bool) -> runtime::Result<BlockState> {
+        let (d, h, hd) = (dims.dim, dims.heads, dims.head_dim());
+        let t = |name: &str, shape: &[usize]| gpu.empty(&format!("blocks.{n}.{name}"), shape, DType::F32);
+        Ok(BlockState {
+            k: t("cache_k", &[capacity, d])?,
+            v: t("cache_v", &[capacity, d])?,
+            ctx_k: t("ctx_k", &[dims.text_len, d])?,
+            ctx_v: t("ctx_v", &[dims.text_len, d])?,
+            memory: if memory {
+                Some(MemoryState {
+                    khat: t("memory.khat", &[capacity, d])?,
+                    beta: t("memory.beta", &[capacity, h])?,
+                    decay: t("memory.decay", &[capacity, h])?,
+                    state: t("memory.state", &[h, hd, hd])?,
+                })
+            } else {
+                None
+            },
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! A generation session of the DiT: the compiled graphs, the session state
+//! (KV window, sinks, cross-attention cache, SSM state) and the chunk position.
+use super::graph::{build_pass, build_prompt, PassGraph, MAX_RANGES};
+use super::sampler::{time_embedding, ChunkModel, Pass};
+use super::weights::DitWeights;
+use super::window::{ChunkSlots, Window};
+use super::{BlockState, DitDims};
+use crate::error::{GraphError, Result};
+use crate::executor::{CompileOptions, Compiled};
+use runtime::kernels::{copy, rope, ssm_scan};
+use runtime::Gpu;
+use std::ops::Range;
+use std::sync::Arc;
+
+pub struct Generator {
+    gpu: Arc<Gpu>,
+    pub dims: DitDims,
+    states: Vec<BlockState>,
+    prompt: Compiled,
+    pass: PassGraph,
+    window: Window,
+    /// Absolute index of the current chunk's first latent frame.
+    frame0: usize,
+    slots: ChunkSlots,
+    memory: bool,
+}
+
+fn rows_params(runs: &[Range<usize>], d: usize) -> [copy::Params; 2] {
+    let mut src = 0;
+    let mut out = [copy::Params::rows(0, d, 0, 0); 2];
+    for (o, r) in out.iter_mut().zip(runs) {
+        *o = copy::Params::rows(r.len(), d, src, r.start);
+        src += r.len();
+    }
+    out
+}
+
+impl Generator {
+    /// Compiles the graphs for chunks of `dims.frames` latent frames. `capacity_frames`
+    /// is the cache size in latent frames (`local_attn_size`, or the whole video when unbounded).
+    pub fn new(
+        gpu: Arc<Gpu>,
+        w: &DitWeights,
+        dims: DitDims,
+        capacity_frames: usize,
+        sink_frames: usize,
+        opts: CompileOptions,
+    ) -> Result<Generator> {
+        let p = dims.tokens_per_frame();
+        let window = Window::new(capacity_frames * p, sink_frames * p);
+        if capacity_frames < sink_frames + dims.frames {
+            return Err(GraphError::Session(format!(
+                "a cache of {capacity_frames} latent frames with {sink_frames} sink frames cannot hold a chunk of {} frames: \
+                 use a window of at least {} frames",
+                dims.frames,
+                sink_frames + dims.frames
+            )));
+        }
+        let memory = w.has_memory();
+        let states =
+            (0..w.blocks.len()).map(|n| BlockState::new(&gpu, n, window.capacity, &dims, memory)).collect::<runtime::Result<Vec<_>>>()?;
+        let prompt = build_prompt(&gpu, w, &states, &dims, opts)?;
+        let pass = build_pass(&gpu, w, &states, &dims, opts)?;
+        pass.compiled.write(&gpu, "ranges_text", &[0.0, dims.text_len as f32])?;
+        Ok(Generator { gpu, dims, states, prompt, pass, window, frame0: 0, slots: ChunkSlots::default(), memory })
+    }
+
+    /// Sets the cross-attention keys/values for text embeddings `[text_len, text_dim]`.
+    pub fn set_context(&mut self, context: &[f32]) -> Result<()> {
+        let want = self.dims.text_len * self.dims.text_dim;
+        if context.len() != want {
+            return Err(GraphError::Session(format!("context has {} values, the model takes {want} (text_len × text_dim)", context.len())));
+        }
+        self.prompt.write(&self.gpu, "context", context)?;
+        self.prompt.run(&self.gpu)?;
+        Ok(())
+    }
+
+    pub fn frame0(&self) -> usize {
+        self.frame0
+    }
+
+    pub fn states(&self) -> &[BlockState] {
+        &self.states
+    }
+
+    pub fn pass_graph(&mut self) -> &mut PassGraph {
+        &mut self.pass
+    }
+
+    /// Bookkeeping of a chunk's first call: slots, key ranges, RoPE table, scans.
+    fn start_chunk(&mut self) -> Result<()> {
+        let n = self.dims.tokens();
+        self.slots = self.window.plan(n).map_err(|e| GraphError::Session(e.to_string()))?;
+        let c = &mut self.pass.compiled;
+        let mut ranges = vec![0f32; 2 * MAX_RANGES];
+        for (i, r) in self.slots.keys.iter().enumerate() {
+            ranges[2 * i] = r.start as f32;
+            ranges[2 * i + 1] = r.end as f32;
+        }
+        c.write(&self.gpu, "ranges", &ranges)?;
+        let d = &self.dims;
+        c.write(&self.gpu, "rope", &rope::table(self.frame0, d.frames, d.rows, d.cols, d.head_dim()))?;
+        for &(nodes, width) in &self.pass.nodes.writes {
+            for (node, p) in nodes.iter().zip(rows_params(&self.slots.write, width)) {
+                c.set_params(*node, &p)?;
+            }
+        }
+        self.set_scans(true)
+    }
+
+    /// The evicted slots are folded on a chunk's first call only.
+    fn set_scans(&mut self, first: bool) -> Result<()> {
+        let runs: &[Range<usize>] = if first { &self.slots.evict } else { &[] };
+        let p = ssm_scan::Params::scan(self.dims.heads, self.dims.head_dim(), runs);
+        for &node in &self.pass.nodes.scans {
+            self.pass.compiled.set_params(node, &p)?;
+        }
+        Ok(())
+    }
+}
+
+impl ChunkModel for Generator {
+    type Error = GraphError;
+
+    fn flow(&mut self, x: &[f32], t: f32, pass: Pass) -> Result<Vec<f32>> {
+        if pass == Pass::First {
+            self.start_chunk()?;
+        } else if self.memory {
+            self.set_scans(false)?;
+        }
+        let c = &mut self.pass.compiled;
+        c.write(&self.gpu, "x", x)?;
+        c.write(&self.gpu, "time", &time_embedding(t as f64, self.dims.frames, self.dims.freq_dim))?;
+        c.run(&self.gpu)?;
+        c.read(&self.gpu, "flow")
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        self.window.commit(self.dims.tokens());
+        self.frame0 += self.dims.frames;
+        Ok(())
+    }
+}

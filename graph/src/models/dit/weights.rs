@@ -1,0 +1,92 @@
+//! The generator's weights on the device, one struct per checkpoint module and
+//! fields named after the checkpoint keys (`blocks.N.self_attn.q.weight` …).
+use runtime::Tensor;
+
+/// `nn.Linear`: weight `[out, in]`, bias `[out]`.
+#[derive(Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn out_features(&self) -> usize {
+        self.weight.shape[0]
+    }
+}
+
+/// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3). The
+/// three `[H, D]` projections are stacked into one `[3H, D]` linear at load time
+/// (rows β | α | gate) so one matmul produces all gates.
+#[derive(Clone)]
+pub struct Memory {
+    pub gates: Linear,
+    /// `A_log [H]`
+    pub a_log: Tensor,
+}
+
+#[derive(Clone)]
+pub struct SelfAttn {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub norm_q: Tensor,
+    pub norm_k: Tensor,
+    pub memory: Option<Memory>,
+}
+
+#[derive(Clone)]
+pub struct CrossAttn {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub norm_q: Tensor,
+    pub norm_k: Tensor,
+}
+
+/// `norm3` with affine when `cross_attn_norm` (weight, bias).
+#[derive(Clone)]
+pub struct Norm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+#[derive(Clone)]
+pub struct Block {
+    pub self_attn: SelfAttn,
+    pub cross_attn: CrossAttn,
+    pub norm3: Option<Norm>,
+    /// `ffn.0`, `ffn.2`
+    pub ffn: [Linear; 2],
+    /// `modulation [1, 6, D]`
+    pub modulation: Tensor,
+}
+
+#[derive(Clone)]
+pub struct Head {
+    pub head: Linear,
+    /// `modulation [1, 2, D]`
+    pub modulation: Tensor,
+}
+
+#[derive(Clone)]
+pub struct DitWeights {
+    /// Conv3d with kernel = stride = patch, seen as a linear `[D, C·pt·ph·pw]`.
+    pub patch_embedding: Linear,
+    /// `text_embedding.0`, `text_embedding.2`
+    pub text_embedding: [Linear; 2],
+    /// `time_embedding.0`, `time_embedding.2`
+    pub time_embedding: [Linear; 2],
+    /// `time_projection.1`
+    pub time_projection: Linear,
+    pub blocks: Vec<Block>,
+    pub head: Head,
+}
+
+impl DitWeights {
+    pub fn has_memory(&self) -> bool {
+        self.blocks.iter().all(|b| b.self_attn.memory.is_some())
+    }
+}

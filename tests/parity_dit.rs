@@ -1,0 +1,36 @@
+//! The generator at parity with the official code: every tensor of each dit-*
+//! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
+use videossm::replay::{replay, ReplayOptions};
+use videossm_suite::{err_over_std, gpu, load_host, parity_dir};
+
+fn check(name: &str, opts: ReplayOptions, tol: f64) {
+    let dir = parity_dir(name);
+    let expected = load_host(&dir.join("expected.safetensors"));
+    let got = replay(gpu().clone(), &dir, opts).unwrap();
+    let mut worst = ("", 0.0f64);
+    for (key, (shape, want)) in &expected {
+        let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("{name}: replay did not produce {key}"));
+        assert_eq!(gshape, shape, "{name}: {key} shape");
+        let e = err_over_std(g, want);
+        if e > worst.1 {
+            worst = (key, e);
+        }
+        assert!(e <= tol, "{name}: {key} max|err| = {e:.3e} × std (allowed {tol:e})");
+    }
+    println!("{name}: {} tensors, worst {} at {:.3e} × std", expected.len(), worst.0, worst.1);
+}
+
+#[test]
+fn dit_small_full_cache() {
+    check("dit-small", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_window_evicting_with_sinks() {
+    check("dit-window", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_memory_hybrid() {
+    check("dit-memory", ReplayOptions::default(), 1e-3);
+}
