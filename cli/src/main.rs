@@ -1,6 +1,9 @@
 //! The `videossm` command line.
 use clap::{Parser, Subcommand};
-use runtime::GpuOptions;
+use runtime::{DType, Gpu, GpuOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use videossm::replay::ReplayOptions;
 
 mod info;
 
@@ -21,6 +24,42 @@ struct Cli {
 enum Command {
     /// List GPU adapters with their backend, type, driver, features and limits.
     Info,
+    /// Run a recorded bundle (../shared/parity layout) and write the tensors its expected.safetensors names.
+    Replay {
+        /// The bundle folder (config.json, generation.json, model.safetensors, inputs.safetensors).
+        dir: PathBuf,
+        /// Output safetensors file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Weight dtype on the device: f32, f16 or bf16.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        /// Run without the VideoSSM global memory even if the checkpoint has it (ablation).
+        #[arg(long)]
+        no_memory: bool,
+    },
+}
+
+fn parse_dtype(s: &str) -> anyhow::Result<DType> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        _ => anyhow::bail!("--dtype {s:?}: use f32, f16 or bf16"),
+    }
+}
+
+fn replay(gpu: &GpuOptions, dir: &Path, output: &Path, dtype: &str, no_memory: bool) -> anyhow::Result<()> {
+    let opts = ReplayOptions { wdtype: parse_dtype(dtype)?, memory: !no_memory };
+    if !dir.is_dir() {
+        anyhow::bail!("{}: no such bundle folder", dir.display());
+    }
+    let gpu = Arc::new(Gpu::new(gpu)?);
+    log::info!("replaying {} on {gpu}", dir.display());
+    let tensors = videossm::replay::replay(gpu, dir, opts)?;
+    videossm::replay::save(output, &tensors)?;
+    eprintln!("wrote {} tensors to {}", tensors.len(), output.display());
+    Ok(())
 }
 
 fn main() {
@@ -31,6 +70,7 @@ fn main() {
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
         Command::Info => info::run(&gpu),
+        Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -93,15 +93,26 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
-fn adapters(opts: &GpuOptions) -> Result<(wgpu::Backends, Vec<wgpu::Adapter>)> {
-    let backends = opts.backends()?;
-    let list = pollster::block_on(instance(backends).enumerate_adapters(backends));
-    Ok((backends, list))
+fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance(backends).enumerate_adapters(backends))
 }
 
-/// Every adapter the chosen backends expose, in the order `--adapter N` indexes them.
+fn adapters(opts: &GpuOptions) -> Result<(wgpu::Backends, Vec<wgpu::Adapter>)> {
+    let backends = opts.backends()?;
+    // Unless GL was asked for, look at it only when nothing better exists: probing it
+    // is slow and noisy on headless machines, and it lacks f16 and subgroups.
+    if backends.contains(wgpu::Backends::PRIMARY) && backends.contains(wgpu::Backends::GL) {
+        let primary = enumerate(backends - wgpu::Backends::GL);
+        if !primary.is_empty() {
+            return Ok((backends - wgpu::Backends::GL, primary));
+        }
+    }
+    Ok((backends, enumerate(backends)))
+}
+
+/// Every adapter the chosen backends expose (GL included).
 pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<AdapterReport>> {
-    let (_, list) = adapters(opts)?;
+    let list = enumerate(opts.backends()?);
     Ok(list
         .iter()
         .enumerate()
