@@ -28,16 +28,18 @@ impl Default for ReplayOptions {
 /// Runs whichever kind of bundle `dir` holds.
 pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors> {
     if dir.join("model.safetensors").exists() {
-        replay_dit(gpu, dir, opts)
+        let ck = Checkpoint::open(dir.join("model.safetensors"))?;
+        replay_generator(gpu, dir, &ck, opts)
     } else {
         bail!("{}: not a generator bundle (no model.safetensors); VAE and text-encoder bundles are not supported yet", dir.display())
     }
 }
 
-fn replay_dit(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors> {
+/// Runs a generator bundle's settings and inputs with the weights `ck` (the bundle's
+/// own, or a variant of them in tests).
+pub fn replay_generator(gpu: Arc<Gpu>, dir: &Path, ck: &Checkpoint, opts: ReplayOptions) -> Result<Tensors> {
     let cfg = DitConfig::load(&dir.join("config.json"))?;
     let gen = GenerationConfig::load(&dir.join("generation.json"))?;
-    let ck = Checkpoint::open(dir.join("model.safetensors"))?;
     let inputs = Checkpoint::open(dir.join("inputs.safetensors"))?;
     let (frames, h, w) = match (gen.num_latent_frames, gen.latent_height, gen.latent_width) {
         (Some(f), Some(h), Some(w)) => (f, h, w),
@@ -47,7 +49,7 @@ fn replay_dit(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     if frames % fpb != 0 {
         bail!("{}: {frames} latent frames are not whole chunks of {fpb}", dir.display());
     }
-    let weights = load::load(&gpu, &cfg, &ck, opts.wdtype, opts.memory)?;
+    let weights = load::load(&gpu, &cfg, ck, opts.wdtype, opts.memory)?;
     let dims = DitDims::new(&cfg, fpb, h, w);
     let capacity = if cfg.local_attn_size < 0 { frames } else { cfg.local_attn_size as usize };
     let mut model = Generator::new(gpu, &weights, dims, capacity, cfg.sink_size, CompileOptions::default())?;
