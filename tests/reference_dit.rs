@@ -1,0 +1,116 @@
+//! The f64 CPU reference of the generator (tests/support/reference/dit.rs): first
+//! proven against the official bundles, then used as the oracle for long
+//! random-weight runs of the GPU generator with window, sinks and memory.
+use graph::models::dit::sampler::denoise_chunk;
+use graph::models::dit::{load, session::Generator, DitDims};
+use std::collections::BTreeMap;
+use videossm_suite::reference::dit::{Config, Reference};
+use videossm_suite::{err_over_std, gpu, load_host, parity_dir, Rng};
+use weights::{Checkpoint, DitConfig, GenerationConfig, HostTensor};
+
+fn ref_config(cfg: &DitConfig, frames: usize, height: usize, width: usize, video_frames: usize) -> Config {
+    let per = (height / 2) * (width / 2);
+    Config {
+        dim: cfg.dim,
+        heads: cfg.num_heads,
+        layers: cfg.num_layers,
+        ffn: cfg.ffn_dim,
+        freq_dim: cfg.freq_dim,
+        text_dim: cfg.text_dim,
+        text_len: cfg.text_len,
+        channels: cfg.in_dim,
+        eps: cfg.eps,
+        capacity: Some(if cfg.local_attn_size < 0 { video_frames } else { cfg.local_attn_size as usize } * per),
+        sink: cfg.sink_size * per,
+        frames,
+        height,
+        width,
+    }
+}
+
+#[test]
+fn reference_reproduces_every_generator_bundle() {
+    for name in ["dit-small", "dit-window", "dit-memory"] {
+        let dir = parity_dir(name);
+        let cfg = DitConfig::load(&dir.join("config.json")).unwrap();
+        let gen = GenerationConfig::load(&dir.join("generation.json")).unwrap();
+        let (f, h, w) = (gen.num_latent_frames.unwrap(), gen.latent_height.unwrap(), gen.latent_width.unwrap());
+        let fpb = gen.num_frame_per_block;
+        let weights = load_host(&dir.join("model.safetensors")).into_iter().map(|(k, (_, v))| (k, v)).collect();
+        let inputs = load_host(&dir.join("inputs.safetensors"));
+        let expected = load_host(&dir.join("expected.safetensors"));
+        let mut r = Reference::new(ref_config(&cfg, fpb, h, w, f), weights);
+        r.set_context(&inputs["context"].1);
+        let (ts, sigmas): (Vec<f32>, Vec<f32>) = gen.schedule().into_iter().unzip();
+        let len = fpb * cfg.in_dim * h * w;
+        let mut worst = 0f64;
+        for c in 0..f / fpb {
+            let noise = inputs["noise"].1[c * len..(c + 1) * len].to_vec();
+            let renoise = |s: usize| inputs[&format!("renoise.{c}.{s}")].1.clone();
+            denoise_chunk(&mut r, &ts, &sigmas, 0.0, noise, renoise, |s, flow, _| {
+                let e = err_over_std(flow, &expected[&format!("flow.{c}.{s}")].1);
+                worst = worst.max(e);
+                assert!(e < 1e-3, "{name} flow.{c}.{s}: {e:.3e} × std");
+            })
+            .unwrap();
+            // The cache never exceeds its capacity: sinks plus the window.
+            assert!(r.cached() <= r.cfg.capacity.unwrap(), "{name}: {} cached tokens", r.cached());
+        }
+        println!("{name}: reference worst flow error {worst:.3e} × std");
+    }
+}
+
+/// A random checkpoint for `cfg`, scaled like a trained model (weights ~ 1/√fan_in).
+fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
+    let mut rng = Rng::new(seed);
+    let mut ck = Checkpoint::default();
+    for (key, shape) in cfg.expected_tensors(memory) {
+        let n: usize = shape.iter().product();
+        let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
+        let v: Vec<f32> = if key.ends_with("norm_q.weight") || key.ends_with("norm_k.weight") || key.ends_with("norm3.weight") {
+            rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
+        } else if key.ends_with(".weight") {
+            rng.normals(n, 1.0 / (fan_in as f32).sqrt())
+        } else {
+            rng.normals(n, 0.2)
+        };
+        ck.tensors.insert(key, HostTensor { shape, dtype: weights::DType::F32, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() });
+    }
+    ck
+}
+
+#[test]
+fn gpu_generator_matches_the_reference_over_22_chunks() {
+    // Window of 7 latent frames with 2 sinks and 2-frame chunks: evictions start at
+    // chunk 3, split chunks across sink/ring boundaries, and wrap the ring often.
+    let mut cfg = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
+    (cfg.local_attn_size, cfg.sink_size, cfg.num_layers) = (7, 2, 2);
+    let (fpb, h, w, chunks) = (2, 4, 4, 22);
+    let ck = random_checkpoint(&cfg, true, 99);
+    let host: BTreeMap<String, Vec<f32>> = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
+    let mut rng = Rng::new(5);
+    let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
+    let mut r = Reference::new(ref_config(&cfg, fpb, h, w, 0), host);
+    r.set_context(&context);
+    let weights = load::load(gpu(), &cfg, &ck, runtime::DType::F32, true).unwrap();
+    let mut g = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, h, w), 7, 2, Default::default()).unwrap();
+    g.set_context(&context).unwrap();
+    let (ts, sigmas): (Vec<f32>, Vec<f32>) = GenerationConfig::default().schedule().into_iter().unzip();
+    let len = fpb * cfg.in_dim * h * w;
+    let mut worst = 0f64;
+    for c in 0..chunks {
+        let noise = rng.normals(len, 1.0);
+        let draws: Vec<Vec<f32>> = (0..ts.len()).map(|_| rng.normals(len, 1.0)).collect();
+        let mut want = Vec::new();
+        let x_ref = denoise_chunk(&mut r, &ts, &sigmas, 0.0, noise.clone(), |s| draws[s].clone(), |_, f, _| want.push(f.to_vec())).unwrap();
+        let mut got = Vec::new();
+        let x_gpu = denoise_chunk(&mut g, &ts, &sigmas, 0.0, noise, |s| draws[s].clone(), |_, f, _| got.push(f.to_vec())).unwrap();
+        for (s, (a, b)) in got.iter().zip(&want).enumerate() {
+            let e = err_over_std(a, b);
+            worst = worst.max(e);
+            assert!(e < 1e-3, "chunk {c} step {s}: GPU flow {e:.3e} × std from the f64 reference");
+        }
+        assert!(err_over_std(&x_gpu, &x_ref) < 1e-3, "chunk {c} latents");
+    }
+    println!("22 chunks with window 7, sinks 2, memory on: worst flow error {worst:.3e} × std");
+}
