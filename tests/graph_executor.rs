@@ -7,7 +7,7 @@ use videossm_suite::{assert_close, gpu, Rng};
 /// y = gelu(silu(x + b) · w) + x, as a chain of ops with branching lifetimes.
 fn build(alpha: f32, x: &[f32], b: &[f32], w: &[f32]) -> Builder {
     let gpu = gpu();
-    let mut g = Builder::new();
+    let mut g = Builder::new(gpu.caps);
     let tx = g.input("x", &[x.len()], DType::F32);
     let tb = g.param("b", &gpu.upload("b", &[b.len()], DType::F32, b).unwrap());
     let tw = g.param("w", &gpu.upload("w", &[w.len()], DType::F32, w).unwrap());
@@ -90,7 +90,7 @@ fn debug_run_reads_every_op_by_label() {
 fn over_the_binding_limit_fails_at_compile_time() {
     let gpu = gpu();
     let n = (gpu.max_binding() / 4 + 1) as usize;
-    let mut g = Builder::new();
+    let mut g = Builder::new(gpu.caps);
     let x = g.input("x", &[n], DType::F32);
     let y = g.silu("huge", x).unwrap();
     g.output(y, "y");
@@ -106,7 +106,7 @@ fn over_the_binding_limit_fails_at_compile_time() {
 
 #[test]
 fn wrong_argument_count_is_a_build_error() {
-    let mut g = Builder::new();
+    let mut g = Builder::new(gpu().caps);
     let x = g.input("x", &[4], DType::F32);
     let e = g.dispatch("bad", elementwise::Elementwise { op: Op::Add }, &elementwise::Params::new(4, 4, 1.0), &[x, x]).unwrap_err();
     assert!(e.to_string().contains("bad"), "{e}");

@@ -1,6 +1,6 @@
 //! Matmul against its f64 CPU reference over shapes on and off the tile, every
 //! epilogue, every weight dtype, strided views and batches.
-use runtime::kernels::matmul::{reference, Act, Matmul, Params, RefArgs, Residual};
+use runtime::kernels::matmul::{reference, Act, Matmul, Params, RefArgs, Residual, Tiling};
 use runtime::DType;
 use videossm_suite::{assert_close, gpu, Rng};
 
@@ -33,19 +33,31 @@ fn check(k: &Matmul, p: &Params, x_len: usize, w_len: usize, y_len: usize, seed:
         args.push(&tg);
     }
     args.push(&ty);
-    gpu.run(k, p, &args).unwrap();
-    let got = gpu.download(&ty).unwrap();
-    let mut want = y0.clone();
+    for (tiling, x_vec4) in [(Tiling::Naive, false), (Tiling::Register, false), (Tiling::Workgroup, false), (Tiling::Workgroup, true)] {
+        let aligned = [p.x_off, p.x_row, p.x_batch, p.k].iter().all(|v| v % 4 == 0);
+        if x_vec4 && !aligned {
+            continue;
+        }
+        let variant = Matmul { tiling, x_vec4, ..*k };
+        gpu.write(&ty, &y0).unwrap();
+        gpu.run(&variant, p, &args).unwrap();
+        check_result(&variant, p, &gpu.download(&ty).unwrap(), &x, &w, &bias, &res, &gate, &y0);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_result(k: &Matmul, p: &Params, got: &[f32], x: &[f32], w: &[f32], bias: &[f32], res: &[f32], gate: &[f32], y0: &[f32]) {
+    let mut want = y0.to_vec();
     let a = RefArgs {
-        x: &x,
-        w: &w,
-        bias: k.bias.then_some(&bias[..]),
-        res: (k.residual != Residual::None).then_some(&res[..]),
-        gate: (k.residual == Residual::Gated).then_some(&gate[..]),
+        x,
+        w,
+        bias: k.bias.then_some(bias),
+        res: (k.residual != Residual::None).then_some(res),
+        gate: (k.residual == Residual::Gated).then_some(gate),
     };
     reference(k, p, &a, &mut want);
     let tol = 2e-6 * (p.k as f64).sqrt();
-    assert_close(&format!("{k} m={} n={} k={} batch={}", p.m, p.n, p.k, p.batch), &got, &want, tol, tol);
+    assert_close(&format!("{k} m={} n={} k={} batch={}", p.m, p.n, p.k, p.batch), got, &want, tol, tol);
 }
 
 #[test]

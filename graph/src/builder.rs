@@ -3,12 +3,13 @@
 //! here, at build time, naming the op at fault.
 use crate::error::{GraphError, Result};
 use crate::ir::{Graph, Kind, Node, TensorDesc, TensorId};
-use runtime::{DType, Kernel, Tensor};
+use runtime::{Capabilities, DType, Kernel, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Default)]
 pub struct Builder {
+    /// What the target adapter offers: ops pick kernel variants from it.
+    pub(crate) caps: Capabilities,
     pub(crate) graph: Graph,
     /// Device tensors of params and state, owned outside the graph.
     pub(crate) bound: HashMap<TensorId, Tensor>,
@@ -16,8 +17,8 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn new() -> Builder {
-        Builder::default()
+    pub fn new(caps: Capabilities) -> Builder {
+        Builder { caps, graph: Graph::default(), bound: HashMap::new(), by_name: HashMap::new() }
     }
 
     fn declare(&mut self, name: &str, shape: &[usize], dtype: DType, kind: Kind) -> TensorId {

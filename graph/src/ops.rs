@@ -124,7 +124,7 @@ impl Builder {
         *shape.last_mut().expect("rank ≥ 1") = n;
         let y = self.activation(name, &shape, DType::F32);
         args.push(y);
-        let kernel = matmul::Matmul::new(self.dtype(w), b.is_some(), act, residual);
+        let kernel = matmul::Matmul::for_device(&self.caps, self.dtype(w), b.is_some(), act, residual, &p);
         self.dispatch(name, kernel, &p, &args)?;
         Ok(y)
     }

@@ -1,4 +1,5 @@
 //! `shaders/matmul.wgsl`: batched `Y = epilogue(X·Wᵀ + b)` with f32/f16/bf16 weights.
+use crate::device::{Capabilities, DeviceKind};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use crate::tensor::DType;
@@ -19,14 +20,26 @@ pub enum Residual {
     Gated,
 }
 
+/// How outputs are distributed over invocations (see the header of matmul.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tiling {
+    /// One invocation per output: the baseline.
+    Naive,
+    /// 4×4 outputs per invocation in registers, no workgroup memory (CPU adapters).
+    Register,
+    /// 64×64 workgroup tiles staged in workgroup memory (GPUs).
+    Workgroup,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Matmul {
     pub w_dtype: DType,
     pub bias: bool,
     pub act: Act,
     pub residual: Residual,
-    /// Output block per invocation (rows × cols).
-    pub tile: (u32, u32),
+    pub tiling: Tiling,
+    /// Workgroup tiling only: X rows are 16-byte aligned, so X is read as vec4.
+    pub x_vec4: bool,
 }
 
 #[repr(C)]
@@ -61,8 +74,28 @@ impl Params {
 }
 
 impl Matmul {
+    /// The register-blocked variant (the portable default).
     pub fn new(w_dtype: DType, bias: bool, act: Act, residual: Residual) -> Matmul {
-        Matmul { w_dtype, bias, act, residual, tile: (4, 4) }
+        Matmul { w_dtype, bias, act, residual, tiling: Tiling::Register, x_vec4: false }
+    }
+
+    /// The variant for this adapter and call: software adapters run register blocking,
+    /// GPUs workgroup tiles (with vec4 X loads when the view allows).
+    pub fn for_device(caps: &Capabilities, w_dtype: DType, bias: bool, act: Act, residual: Residual, p: &Params) -> Matmul {
+        let mut k = Matmul::new(w_dtype, bias, act, residual);
+        if caps.device_type == DeviceKind::Gpu {
+            k.tiling = Tiling::Workgroup;
+            k.x_vec4 = [p.x_off, p.x_row, p.x_batch, p.k].iter().all(|v| v % 4 == 0);
+        }
+        k
+    }
+
+    fn tile(&self) -> (u32, u32) {
+        match self.tiling {
+            Tiling::Naive => (1, 1),
+            Tiling::Register => (4, 4),
+            Tiling::Workgroup => (64, 64),
+        }
     }
 
     fn slots(&self) -> (u32, u32, u32, u32) {
@@ -81,7 +114,11 @@ impl Matmul {
 
 impl fmt::Display for Matmul {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "matmul_f32x{}_r{}x{}", self.w_dtype, self.tile.0, self.tile.1)?;
+        match self.tiling {
+            Tiling::Naive => write!(f, "matmul_f32x{}_naive", self.w_dtype)?,
+            Tiling::Register => write!(f, "matmul_f32x{}_r4x4", self.w_dtype)?,
+            Tiling::Workgroup => write!(f, "matmul_f32x{}_t64x64x16_r4x4{}", self.w_dtype, if self.x_vec4 { "_v4" } else { "" })?,
+        }
         if self.bias {
             f.write_str("_bias")?;
         }
@@ -111,8 +148,10 @@ impl Kernel for Matmul {
             .flag("SILU", self.act == Act::Silu)
             .flag("RESIDUAL", self.residual != Residual::None)
             .flag("GATED", self.residual == Residual::Gated)
-            .set("TM", self.tile.0)
-            .set("TN", self.tile.1)
+            .flag("TILED", self.tiling == Tiling::Workgroup)
+            .flag("X_VEC4", self.x_vec4)
+            .set("TM", if self.tiling == Tiling::Naive { 1 } else { 4 })
+            .set("TN", if self.tiling == Tiling::Naive { 1 } else { 4 })
             .set("B_BIAS", b_bias)
             .set("B_RES", b_res)
             .set("B_GATE", b_gate)
@@ -128,7 +167,10 @@ impl Kernel for Matmul {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        [p.n.div_ceil(8 * self.tile.1), p.m.div_ceil(8 * self.tile.0), p.batch]
+        let (tm, tn) = self.tile();
+        // Register tilings run 8×8 invocations per workgroup; the tiled one covers 64×64.
+        let (wm, wn) = if self.tiling == Tiling::Workgroup { (tm, tn) } else { (8 * tm, 8 * tn) };
+        [p.n.div_ceil(wn), p.m.div_ceil(wm), p.batch]
     }
 }
 
@@ -138,8 +180,12 @@ pub fn variants() -> Vec<(String, String)> {
         for bias in [false, true] {
             for act in [Act::None, Act::Gelu, Act::Silu] {
                 for res in [Residual::None, Residual::Add, Residual::Gated] {
-                    let k = Matmul::new(w, bias, act, res);
-                    v.push((k.to_string(), k.wgsl()));
+                    for (tiling, x_vec4) in
+                        [(Tiling::Naive, false), (Tiling::Register, false), (Tiling::Workgroup, false), (Tiling::Workgroup, true)]
+                    {
+                        let k = Matmul { tiling, x_vec4, ..Matmul::new(w, bias, act, res) };
+                        v.push((k.to_string(), k.wgsl()));
+                    }
                 }
             }
         }

@@ -28,7 +28,7 @@ pub struct PassGraph {
 
 /// text embeddings `[text_len, text_dim]` → every block's cross-attention k/v, written into the session state.
 pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDims, opts: CompileOptions) -> Result<Compiled> {
-    let mut g = Builder::new();
+    let mut g = Builder::new(gpu.caps);
     let ctx = g.input("context", &[dims.text_len, dims.text_dim], DType::F32);
     let h = linear(&mut g, "text_embedding.0", ctx, &w.text_embedding[0], Epilogue::Gelu)?;
     let c = linear(&mut g, "text_embedding.2", h, &w.text_embedding[1], Epilogue::None)?;
@@ -49,7 +49,7 @@ pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &Dit
 /// sinusoidal embedding), `rope` (angle table of the chunk's frames), `ranges`
 /// (`[MAX_RANGES, 2]` key slot ranges); output `flow [F, C, h, w]`.
 pub fn build_pass(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDims, opts: CompileOptions) -> Result<PassGraph> {
-    let mut g = Builder::new();
+    let mut g = Builder::new(gpu.caps);
     let (f, c, hh, ww, d) = (dims.frames, dims.channels, dims.height, dims.width, dims.dim);
     let n = dims.tokens();
     let x = g.input("x", &[f, c, hh, ww], DType::F32);
