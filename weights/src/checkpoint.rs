@@ -77,6 +77,14 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> WeightsError + '_ {
     move |source| WeightsError::Io { path: path.to_path_buf(), source }
 }
 
+/// PyTorch checkpoints are zip archives; safetensors files start with a header length.
+fn is_zip(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
+    Ok(f.read(&mut magic).map_err(io(path))? == 4 && magic == [0x50, 0x4b, 0x03, 0x04])
+}
+
 fn read_safetensors(path: &Path, into: &mut BTreeMap<String, HostTensor>) -> Result<()> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let fmt = |message: String| WeightsError::Format { path: path.to_path_buf(), message };
@@ -127,10 +135,24 @@ impl Checkpoint {
                     return Err(WeightsError::Missing { path: path.to_path_buf(), key: key.clone() });
                 }
             }
+        } else if is_zip(path)? {
+            tensors = crate::pth::read(path).map_err(|message| WeightsError::Format { path: path.to_path_buf(), message })?;
         } else {
             read_safetensors(path, &mut tensors)?;
         }
         Ok(Checkpoint { path: path.to_path_buf(), tensors })
+    }
+
+    /// The tensors under `prefix.` with the prefix removed: e.g. `generator_ema.model`
+    /// of a Self-Forcing `.pt`, whose state dicts nest under those keys.
+    pub fn select(&self, prefix: &str) -> Result<Checkpoint> {
+        let p = format!("{prefix}.");
+        let tensors: BTreeMap<String, HostTensor> =
+            self.tensors.iter().filter_map(|(k, t)| Some((k.strip_prefix(&p)?.to_string(), t.clone()))).collect();
+        if tensors.is_empty() {
+            return Err(WeightsError::Missing { path: self.path.clone(), key: format!("{prefix}.*") });
+        }
+        Ok(Checkpoint { path: self.path.clone(), tensors })
     }
 
     pub fn get(&self, key: &str) -> Result<&HostTensor> {

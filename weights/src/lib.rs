@@ -2,6 +2,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+mod pth;
 
 pub use checkpoint::{Checkpoint, DType, HostTensor};
 pub use config::{DitConfig, GenerationConfig};
