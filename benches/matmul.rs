@@ -22,9 +22,13 @@ fn bench(c: &mut Criterion) {
         let w = rng.normals(n * k, 0.1);
         let tx = gpu.upload("x", &[m * k], DType::F32, &x).unwrap();
         let ty = gpu.empty("y", &[m * n], DType::F32).unwrap();
-        for (dtype, tiling) in
-            [(DType::F32, Tiling::Naive), (DType::F32, Tiling::Register), (DType::F32, Tiling::Workgroup), (DType::BF16, Tiling::Register)]
-        {
+        for (dtype, tiling) in [
+            (DType::F32, Tiling::Naive),
+            (DType::F32, Tiling::Register(4, 4)),
+            (DType::F32, Tiling::Register(16, 32)),
+            (DType::F32, Tiling::Workgroup),
+            (DType::BF16, Tiling::Register(16, 32)),
+        ] {
             let tw = gpu.upload("w", &[n * k], dtype, &w).unwrap();
             let kernel = Matmul { tiling, ..Matmul::new(dtype, false, Act::None, Residual::None) };
             let mut b = gpu.program();

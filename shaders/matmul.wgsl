@@ -1,10 +1,14 @@
-// Y[b, m, n] = epilogue(Σ_k X[b, m, k] · W[b, n, k] (+ bias[n])), f32 accumulation.
+// Y[b, m, n] = epilogue(Σ_k X[b, m, k] · W[b, k, n] (+ bias[n])), f32 accumulation.
 //
+// Weights are stored transposed, [in, out] (the loader does it once), so that
+// neighbouring invocations read neighbouring addresses of W along n.
 // Two tilings share the epilogue:
-// - REGISTER (default): each invocation owns a TM×TN block of outputs in registers
-//   and streams K once (TM·TN FMAs per TM+TN loads), with no workgroup memory. On
-//   CPU-backed adapters (lavapipe) barriers cost more than the reuse they buy, so
-//   this is what pays there; TM = TN = 1 is the naive one-thread-per-output baseline.
+// - REGISTER (default): a workgroup of 8×8 invocations; invocation (lx, ly) owns TM
+//   rows and TN columns spaced 8 apart (n = base + 8·j + lx), held in registers,
+//   and streams K once with no workgroup memory. On CPU-backed adapters (lavapipe)
+//   the 8 lanes of a SIMD batch then load W as one contiguous vector and X as one
+//   broadcast, and barriers (which cost more than they save there) are avoided.
+//   TM = TN = 1 is the naive one-thread-per-output baseline.
 // - TILED: the classic GPU design. A 16×16 workgroup computes a 64×64 block; X and W
 //   tiles of depth 16 are staged in workgroup memory (X with vec4 loads when rows are
 //   16-byte aligned), each invocation accumulating 4×4 outputs in registers.
@@ -16,16 +20,15 @@
 struct Params {
     m: u32, n: u32, k: u32, batch: u32,
     x_off: u32, x_row: u32, x_batch: u32,
-    w_off: u32, w_batch: u32,
+    w_off: u32, w_row: u32, w_batch: u32,
     y_off: u32, y_row: u32, y_batch: u32,
     r_off: u32, r_row: u32,
     g_off: u32, g_row: u32, rows_per_gate: u32,
-    _pad0: u32, _pad1: u32, _pad2: u32,
+    _pad0: u32, _pad1: u32,
 }
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
-const WG: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 #ifdef X_VEC4
@@ -79,7 +82,7 @@ fn store(b: u32, row: u32, col: u32, acc: f32) {
 const BM: u32 = 64u;
 const BK: u32 = 16u;
 var<workgroup> xs: array<array<f32, 16>, 64>;
-var<workgroup> ws: array<array<f32, 16>, 64>;
+var<workgroup> ws: array<array<f32, 64>, 16>;
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -116,16 +119,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             xs[r][c] = xv;
         }
 #endif
+        // W^T rows are contiguous along n: consecutive invocations load consecutive words.
         for (var e = 0u; e < 4u; e++) {
             let idx = lid + e * 256u;
-            let r = idx / BK;
-            let c = idx % BK;
-            let col = n_base + r;
+            let kr = idx / BM;
+            let c = idx % BM;
+            let col = n_base + c;
             var wv = 0.0;
-            if col < p.n && k0 + c < p.k {
-                wv = load_w(p.w_off + b * p.w_batch + col * p.k + k0 + c);
+            if col < p.n && k0 + kr < p.k {
+                wv = load_w(p.w_off + b * p.w_batch + (k0 + kr) * p.w_row + col);
             }
-            ws[r][c] = wv;
+            ws[kr][c] = wv;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
@@ -134,7 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 av[i] = xs[ty * 4u + i][kk];
             }
             for (var j = 0u; j < 4u; j++) {
-                let bv = ws[tx * 4u + j][kk];
+                let bv = ws[kk][tx + 16u * j];
                 for (var i = 0u; i < 4u; i++) {
                     acc[i][j] = fma(av[i], bv, acc[i][j]);
                 }
@@ -145,7 +149,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
             let row = m_base + ty * 4u + i;
-            let col = n_base + tx * 4u + j;
+            let col = n_base + tx + 16u * j;
             if row < p.m && col < p.n {
                 store(b, row, col, acc[i][j]);
             }
@@ -154,31 +158,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 #else
 @compute @workgroup_size(8, 8, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.z;
-    let m0 = gid.y * TM;
-    let n0 = gid.x * TN;
-    if m0 >= p.m || n0 >= p.n {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let b = wid.z;
+    let m0 = (wid.y * 8u + lid.y) * TM;
+    let n0 = wid.x * 8u * TN + lid.x;
+    if m0 >= p.m {
         return;
     }
     var acc: array<array<f32, TN>, TM>;
     // Rows/cols past the edge re-read the last valid one and are dropped at the store,
     // so the inner loop has no branches.
     var xr: array<u32, TM>;
-    var wr: array<u32, TN>;
+    var wc: array<u32, TN>;
     for (var i = 0u; i < TM; i++) {
         xr[i] = p.x_off + b * p.x_batch + min(m0 + i, p.m - 1u) * p.x_row;
     }
     for (var j = 0u; j < TN; j++) {
-        wr[j] = p.w_off + b * p.w_batch + min(n0 + j, p.n - 1u) * p.k;
+        wc[j] = p.w_off + b * p.w_batch + min(n0 + 8u * j, p.n - 1u);
     }
     for (var kk = 0u; kk < p.k; kk++) {
         var xv: array<f32, TM>;
         for (var i = 0u; i < TM; i++) {
             xv[i] = x[xr[i] + kk];
         }
+        let wk = kk * p.w_row;
         for (var j = 0u; j < TN; j++) {
-            let wv = load_w(wr[j] + kk);
+            let wv = load_w(wc[j] + wk);
             for (var i = 0u; i < TM; i++) {
                 acc[i][j] = fma(xv[i], wv, acc[i][j]);
             }
@@ -186,15 +191,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var i = 0u; i < TM; i++) {
         let row = m0 + i;
-        if row >= p.m {
-            break;
-        }
         for (var j = 0u; j < TN; j++) {
-            let col = n0 + j;
-            if col >= p.n {
-                break;
+            let col = n0 + 8u * j;
+            if row < p.m && col < p.n {
+                store(b, row, col, acc[i][j]);
             }
-            store(b, row, col, acc[i][j]);
         }
     }
 }

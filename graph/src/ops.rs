@@ -83,14 +83,14 @@ impl Builder {
         self.elementwise(name, elementwise::Op::Gelu, a, a, 1.0)
     }
 
-    /// `epilogue(x·wᵀ + b)` for `x [.., K]`, `w [N, K]` → `[.., N]`.
+    /// `epilogue(x·w + b)` for `x [.., K]` and a weight stored transposed, `w [K, N]` → `[.., N]`.
     pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, b: Option<TensorId>, epi: Epilogue) -> Result<TensorId> {
         let (m, k) = rows_of(self.shape(x));
         let ws = self.shape(w).to_vec();
-        if ws.len() != 2 || ws[1] != k {
-            return Err(self.shape_error(name, format!("input {:?} does not fit weight {ws:?}", self.shape(x))));
+        if ws.len() != 2 || ws[0] != k {
+            return Err(self.shape_error(name, format!("input {:?} does not fit weight [in, out] {ws:?}", self.shape(x))));
         }
-        let n = ws[0];
+        let n = ws[1];
         if let Some(b) = b {
             self.expect_shape(name, "bias", b, &[n])?;
         }

@@ -73,6 +73,9 @@ pub struct Gpu {
     pub(crate) pipelines: PipelineCache,
     /// First error wgpu reported outside an error scope; surfaced by [`Gpu::wait`].
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// Bounds-checked shader modules (debug builds, tests and `VIDEOSSM_CHECKED=1`);
+    /// release builds skip the per-access clamps.
+    pub checked_shaders: bool,
 }
 
 /// A row of `videossm info`.
@@ -208,7 +211,8 @@ impl Gpu {
             sink.lock().expect("error sink poisoned").get_or_insert_with(|| e.to_string());
         }));
         log::info!("opened {} on {:?} ({:?}), caps {:?}", info.name, info.backend, info.device_type, caps);
-        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured })
+        let checked_shaders = cfg!(debug_assertions) || std::env::var("VIDEOSSM_CHECKED").is_ok_and(|v| v == "1");
+        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured, checked_shaders })
     }
 
     /// Largest byte range one storage binding may cover on this device.

@@ -2,17 +2,11 @@
 //! fields named after the checkpoint keys (`blocks.N.self_attn.q.weight` …).
 use runtime::Tensor;
 
-/// `nn.Linear`: weight `[out, in]`, bias `[out]`.
+/// `nn.Linear`: weight stored transposed on the device, `[in, out]`; bias `[out]`.
 #[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
-}
-
-impl Linear {
-    pub fn out_features(&self) -> usize {
-        self.weight.shape[0]
-    }
 }
 
 /// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3). The
