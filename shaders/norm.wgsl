@@ -4,6 +4,9 @@
 //   RMSNorm y = x·rsqrt(mean(x²) + eps)·w (DiT q/k norms, T5 layer norm)
 //   L2 (F.normalize) y = x / max(‖x‖, eps)·gain·w (the Wan VAE channel norm, gain = √C)
 // Rows are strided views (in_row/out_row), so a norm can read one column block.
+// Two schedules: one workgroup per row reducing in workgroup memory (GPUs, wide rows),
+// or SERIAL, one invocation per row with no barriers (CPU adapters, where a barrier
+// per row costs more than the whole row).
 #include "common.wgsl"
 
 struct Params {
@@ -27,11 +30,29 @@ const WG: u32 = 64u;
 #endif
 @group(0) @binding({{B_Y}}) var<storage, read_write> y: array<f32>;
 
+#ifdef SERIAL
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x + gid.y * 65535u * 64u;
+    let lane = 0u;
+    let stride = 1u;
+    if row >= p.rows {
+        return;
+    }
+    let base = p.in_off + row * p.in_row;
+    var s = vec2<f32>(0.0);
+    for (var c = 0u; c < p.d; c++) {
+        let v = x[base + c];
+        s += vec2<f32>(v, v * v);
+    }
+#else
 var<workgroup> part: array<vec2<f32>, WG>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.x + wid.y * 65535u;
+    let lane = lid;
+    let stride = WG;
     if row >= p.rows {
         return;
     }
@@ -49,24 +70,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
     }
+    s = part[0];
+#endif
     let n = f32(p.d);
 #ifdef LAYER
-    let mean = part[0].x / n;
+    let mean = s.x / n;
     // E[x²] − mean² loses precision when |mean| ≫ std; a second pass would fix that,
     // but DiT activations are centred enough that f32 keeps ~1e-6 relative here.
-    let inv = inverseSqrt(max(part[0].y / n - mean * mean, 0.0) + p.eps);
+    let inv = inverseSqrt(max(s.y / n - mean * mean, 0.0) + p.eps);
 #endif
 #ifdef RMS
     let mean = 0.0;
-    let inv = inverseSqrt(part[0].y / n + p.eps);
+    let inv = inverseSqrt(s.y / n + p.eps);
 #endif
 #ifdef L2
     let mean = 0.0;
-    let inv = p.gain / max(sqrt(part[0].y), p.eps);
+    let inv = p.gain / max(sqrt(s.y), p.eps);
 #endif
     let out = p.out_off + row * p.out_row;
     let f = row / max(p.frame_rows, 1u);
-    for (var c = lid; c < p.d; c += WG) {
+    for (var c = lane; c < p.d; c += stride) {
         var v = (x[base + c] - mean) * inv;
 #ifdef WEIGHT
         v *= w[c];

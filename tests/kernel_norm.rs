@@ -10,9 +10,9 @@ fn every_variant_matches_reference() {
     let mut rng = Rng::new(3);
     for stat in [Stat::Layer, Stat::Rms, Stat::L2] {
         for scale in [Scale::None, Scale::Weight, Scale::Affine, Scale::Modulated] {
-            for silu in [false, true] {
-                for &(rows, d) in &[(1usize, 1usize), (7, 7), (24, 64), (5, 1536), (3, 5120)] {
-                    let k = Norm { stat, scale, silu };
+            for (silu, serial) in [(false, false), (true, true), (false, true)] {
+                for &(rows, d) in &[(1usize, 1usize), (7, 7), (24, 64), (5, 1536), (3, 5120), (130, 16)] {
+                    let k = Norm { stat, scale, silu, serial };
                     // Input is a column block [2, 2+d) of rows of width d+3; output rows of width d+1.
                     let mut p = Params::dense(rows, d, 1e-6);
                     p.in_off = 2;

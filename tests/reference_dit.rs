@@ -6,7 +6,7 @@ use graph::models::dit::{load, session::Generator, DitDims};
 use std::collections::BTreeMap;
 use videossm_suite::reference::dit::{Config, Reference};
 use videossm_suite::{err_over_std, gpu, load_host, parity_dir, Rng};
-use weights::{Checkpoint, DitConfig, GenerationConfig, HostTensor};
+use weights::{DitConfig, GenerationConfig};
 
 fn ref_config(cfg: &DitConfig, frames: usize, height: usize, width: usize, video_frames: usize) -> Config {
     let per = (height / 2) * (width / 2);
@@ -60,25 +60,6 @@ fn reference_reproduces_every_generator_bundle() {
     }
 }
 
-/// A random checkpoint for `cfg`, scaled like a trained model (weights ~ 1/√fan_in).
-fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
-    let mut rng = Rng::new(seed);
-    let mut ck = Checkpoint::default();
-    for (key, shape) in cfg.expected_tensors(memory) {
-        let n: usize = shape.iter().product();
-        let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
-        let v: Vec<f32> = if key.ends_with("norm_q.weight") || key.ends_with("norm_k.weight") || key.ends_with("norm3.weight") {
-            rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
-        } else if key.ends_with(".weight") {
-            rng.normals(n, 1.0 / (fan_in as f32).sqrt())
-        } else {
-            rng.normals(n, 0.2)
-        };
-        ck.tensors.insert(key, HostTensor { shape, dtype: weights::DType::F32, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() });
-    }
-    ck
-}
-
 #[test]
 fn gpu_generator_matches_the_reference_over_22_chunks() {
     // Window of 7 latent frames with 2 sinks and 2-frame chunks: evictions start at
@@ -86,7 +67,7 @@ fn gpu_generator_matches_the_reference_over_22_chunks() {
     let mut cfg = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
     (cfg.local_attn_size, cfg.sink_size, cfg.num_layers) = (7, 2, 2);
     let (fpb, h, w, chunks) = (2, 4, 4, 22);
-    let ck = random_checkpoint(&cfg, true, 99);
+    let ck = videossm::synthetic::random_checkpoint(&cfg, true, 99);
     let host: BTreeMap<String, Vec<f32>> = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
     let mut rng = Rng::new(5);
     let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);

@@ -1,2 +1,4 @@
-//! videossm as a library: bundle replay now; the generation pipeline builds on it.
+//! videossm as a library: bundle replay, benchmarks, and synthetic models.
+pub mod bench;
 pub mod replay;
+pub mod synthetic;

@@ -24,6 +24,18 @@ struct Cli {
 enum Command {
     /// List GPU adapters with their backend, type, driver, features and limits.
     Info,
+    /// Measure kernels and generation on this adapter (a table, or JSON with --json).
+    Bench {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Chunks to generate with the small configuration.
+        #[arg(long, default_value_t = 60)]
+        chunks: usize,
+        /// Matmul size (M = N = K).
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
     /// Run a recorded bundle (../shared/parity layout) and write the tensors its expected.safetensors names.
     Replay {
         /// The bundle folder (config.json, generation.json, model.safetensors, inputs.safetensors).
@@ -38,6 +50,20 @@ enum Command {
         #[arg(long)]
         no_memory: bool,
     },
+}
+
+fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize) -> anyhow::Result<()> {
+    if chunks == 0 || size == 0 {
+        anyhow::bail!("--chunks and --size must be at least 1");
+    }
+    let gpu = Arc::new(Gpu::new(gpu)?);
+    let report = videossm::bench::run(gpu, chunks, size)?;
+    if json {
+        println!("{report:#}");
+    } else {
+        print!("{}", videossm::bench::table(&report));
+    }
+    Ok(())
 }
 
 fn parse_dtype(s: &str) -> anyhow::Result<DType> {
@@ -70,6 +96,7 @@ fn main() {
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
         Command::Info => info::run(&gpu),
+        Command::Bench { json, chunks, size } => bench(&gpu, json, chunks, size),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
     };
     if let Err(e) = result {

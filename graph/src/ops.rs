@@ -134,15 +134,15 @@ impl Builder {
         let mut p = norm::Params::dense(rows, d, eps as f32);
         let y = self.activation(name, &self.shape(x).to_vec(), DType::F32);
         let (kernel, args) = match kind {
-            Norm::Layer => (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::None, silu: false }, vec![x, y]),
+            Norm::Layer => (norm::Norm::for_device(&self.caps, norm::Stat::Layer, norm::Scale::None, false), vec![x, y]),
             Norm::Affine { weight, bias } => {
                 self.expect_shape(name, "weight", weight, &[d])?;
                 self.expect_shape(name, "bias", bias, &[d])?;
-                (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::Affine, silu: false }, vec![x, weight, bias, y])
+                (norm::Norm::for_device(&self.caps, norm::Stat::Layer, norm::Scale::Affine, false), vec![x, weight, bias, y])
             }
             Norm::Rms { weight } => {
                 self.expect_shape(name, "weight", weight, &[d])?;
-                (norm::Norm { stat: norm::Stat::Rms, scale: norm::Scale::Weight, silu: false }, vec![x, weight, y])
+                (norm::Norm::for_device(&self.caps, norm::Stat::Rms, norm::Scale::Weight, false), vec![x, weight, y])
             }
             Norm::Modulated { modulation, shift, scale, frame_rows } => {
                 let (frames, width) = rows_of(self.shape(modulation));
@@ -153,7 +153,7 @@ impl Builder {
                 }
                 (p.frame_rows, p.mod_row, p.shift_off, p.scale_off) =
                     (frame_rows as u32, width as u32, (shift * d) as u32, (scale * d) as u32);
-                (norm::Norm { stat: norm::Stat::Layer, scale: norm::Scale::Modulated, silu: false }, vec![x, modulation, y])
+                (norm::Norm::for_device(&self.caps, norm::Stat::Layer, norm::Scale::Modulated, false), vec![x, modulation, y])
             }
         };
         self.dispatch(name, kernel, &p, &args)?;
@@ -248,7 +248,7 @@ impl Builder {
         let mut p = norm::Params::dense(t * heads, w / heads, 1e-12);
         p.gain = scale;
         let y = self.activation(name, &self.shape(x).to_vec(), DType::F32);
-        self.dispatch(name, norm::Norm { stat: norm::Stat::L2, scale: norm::Scale::None, silu: false }, &p, &[x, y])?;
+        self.dispatch(name, norm::Norm::for_device(&self.caps, norm::Stat::L2, norm::Scale::None, false), &p, &[x, y])?;
         Ok(y)
     }
 

@@ -1,5 +1,6 @@
 //! `shaders/norm.wgsl`: LayerNorm (plain, affine, adaLN-modulated), RMSNorm and the
 //! L2 channel norm, each optionally followed by SiLU.
+use crate::device::{Capabilities, DeviceKind};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use std::fmt;
@@ -30,6 +31,15 @@ pub struct Norm {
     pub stat: Stat,
     pub scale: Scale,
     pub silu: bool,
+    /// One invocation per row instead of one workgroup (see norm.wgsl).
+    pub serial: bool,
+}
+
+impl Norm {
+    /// The schedule for this adapter: CPU adapters never pay for barriers.
+    pub fn for_device(caps: &Capabilities, stat: Stat, scale: Scale, silu: bool) -> Norm {
+        Norm { stat, scale, silu, serial: caps.device_type == DeviceKind::Cpu }
+    }
 }
 
 #[repr(C)]
@@ -70,7 +80,7 @@ impl fmt::Display for Norm {
             Scale::Affine => "_affine",
             Scale::Modulated => "_mod",
         };
-        write!(f, "norm_{stat}{scale}{}", if self.silu { "_silu" } else { "" })
+        write!(f, "norm_{stat}{scale}{}{}", if self.silu { "_silu" } else { "" }, if self.serial { "_serial" } else { "" })
     }
 }
 
@@ -86,6 +96,7 @@ impl Kernel for Norm {
             .flag("AFFINE", self.scale == Scale::Affine)
             .flag("MODULATED", self.scale == Scale::Modulated)
             .flag("SILU", self.silu)
+            .flag("SERIAL", self.serial)
             .set("B_Y", self.bindings().len());
         expand("norm.wgsl", &d)
     }
@@ -102,7 +113,11 @@ impl Kernel for Norm {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        [p.rows.min(65535), p.rows.div_ceil(65535), 1]
+        if self.serial {
+            super::grid_1d(p.rows.div_ceil(64))
+        } else {
+            [p.rows.min(65535), p.rows.div_ceil(65535), 1]
+        }
     }
 }
 
@@ -111,8 +126,10 @@ pub fn variants() -> Vec<(String, String)> {
     for stat in [Stat::Layer, Stat::Rms, Stat::L2] {
         for scale in [Scale::None, Scale::Weight, Scale::Affine, Scale::Modulated] {
             for silu in [false, true] {
-                let k = Norm { stat, scale, silu };
-                v.push((k.to_string(), k.wgsl()));
+                for serial in [false, true] {
+                    let k = Norm { stat, scale, silu, serial };
+                    v.push((k.to_string(), k.wgsl()));
+                }
             }
         }
     }
