@@ -4,8 +4,11 @@
 // score matrix is ever stored. Keys are the rows listed in `ranges` ([start, end)
 // pairs: sink slots plus the live window of a ring-buffer cache, or the valid text
 // tokens); a list may be given per block of `q_block` queries for causal use.
-// Neighbouring invocations share a head and read the same keys, which keeps the
-// CPU caches of software adapters warm. HD is the head dim rounded up to 4.
+// A workgroup is 64 queries of one head, and the key list is chosen per workgroup
+// (so `q_block` is a multiple of 64): every key address is then uniform across the
+// workgroup, which lets CPU adapters load each key once and broadcast it to their
+// SIMD lanes instead of gathering. HD is the head dim, a compile-time constant so
+// the per-channel loops unroll and the query and accumulator stay in registers.
 
 struct Params {
     tq: u32, heads: u32, d: u32, n_ranges: u32,
@@ -30,38 +33,38 @@ const HD: u32 = {{HD}}u;
 #endif
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let qi = gid.x;
-    let h = gid.y;
-    if qi >= p.tq {
-        return;
-    }
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let qi = wid.x * 64u + lid;
+    let h = wid.y;
+    // Queries past the end compute on the last one and do not store: no early return,
+    // so control flow stays uniform.
+    let qc = min(qi, p.tq - 1u);
     var qv: array<f32, HD>;
     var acc: array<f32, HD>;
-    let qb = p.q_off + qi * p.q_row + h * p.d;
-    for (var c = 0u; c < p.d; c++) {
+    let qb = p.q_off + qc * p.q_row + h * p.d;
+    for (var c = 0u; c < HD; c++) {
         qv[c] = q[qb + c] * p.scale;
     }
     var m = -3.0e38;
     var l = 0.0;
-    let list = (qi / p.q_block) * p.n_ranges;
+    let list = (wid.x * 64u / p.q_block) * p.n_ranges;
     for (var r = 0u; r < p.n_ranges; r++) {
         let span = ranges[list + r];
         for (var j = span.x; j < span.y; j++) {
             let kb = p.k_off + j * p.k_row + h * p.d;
             var s = 0.0;
-            for (var c = 0u; c < p.d; c++) {
+            for (var c = 0u; c < HD; c++) {
                 s = fma(qv[c], k[kb + c], s);
             }
 #ifdef BIAS
-            s += bias[(h * p.tq + qi) * p.tk + j];
+            s += bias[(h * p.tq + qc) * p.tk + j];
 #endif
             let m_new = max(m, s);
             let correction = exp(m - m_new);
             let w = exp(s - m_new);
             l = l * correction + w;
             let vb = p.v_off + j * p.v_row + h * p.d;
-            for (var c = 0u; c < p.d; c++) {
+            for (var c = 0u; c < HD; c++) {
                 acc[c] = fma(acc[c], correction, w * v[vb + c]);
             }
             m = m_new;
@@ -69,8 +72,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // A query with no keys (empty ranges) outputs zeros rather than NaN.
     let inv = select(0.0, 1.0 / l, l > 0.0);
+    if qi >= p.tq {
+        return;
+    }
     let ob = p.o_off + qi * p.o_row + h * p.d;
-    for (var c = 0u; c < p.d; c++) {
+    for (var c = 0u; c < HD; c++) {
         o[ob + c] = acc[c] * inv;
     }
 }

@@ -49,9 +49,9 @@ fn wide_single_head_and_single_query() {
 
 #[test]
 fn per_block_lists_give_causal_attention() {
-    // Query block b sees keys [0, 8·(b+1)): block-causal attention.
-    let (tq, qb) = (32usize, 8usize);
-    let ranges: Vec<[u32; 2]> = (0..tq / qb).map(|b| [0, (qb * (b + 1)) as u32]).collect();
+    // Query block b sees keys [0, 64·(b+1)): block-causal attention.
+    let (tq, qb) = (200usize, 64usize);
+    let ranges: Vec<[u32; 2]> = (0..tq.div_ceil(qb)).map(|b| [0, (qb * (b + 1)).min(tq) as u32]).collect();
     let mut p = Params::dense(tq, 2, 16, 1, 0.25);
     p.q_block = qb as u32;
     check(&p, tq, &ranges, false, 30);

@@ -5,7 +5,7 @@ use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Attention {
-    /// Head dim rounded up to a multiple of 4: the register arrays' size.
+    /// Head dim: the size of the register arrays and of the unrolled loops.
     pub head_dim: u32,
     /// With an additive score bias `[heads, tq, tk]`.
     pub bias: bool,
@@ -13,7 +13,7 @@ pub struct Attention {
 
 impl Attention {
     pub fn new(head_dim: usize, bias: bool) -> Attention {
-        Attention { head_dim: head_dim.div_ceil(4) as u32 * 4, bias }
+        Attention { head_dim: head_dim as u32, bias }
     }
 }
 
@@ -25,6 +25,7 @@ pub struct Params {
     pub d: u32,
     /// Ranges per list; the ranges tensor holds `ceil(tq / q_block)` lists.
     pub n_ranges: u32,
+    /// Queries sharing one list: a multiple of 64 (the workgroup), or ≥ tq for one list.
     pub q_block: u32,
     pub scale: f32,
     pub q_off: u32,
@@ -49,7 +50,7 @@ impl Params {
             heads: heads as u32,
             d: d as u32,
             n_ranges: n_ranges as u32,
-            q_block: tq.max(1) as u32,
+            q_block: tq.max(1).next_multiple_of(64) as u32,
             scale,
             q_row: row,
             k_row: row,
