@@ -124,13 +124,13 @@ pub fn window_mean(chunk_ms: &[f64], a: usize, b: usize) -> f64 {
     mean(&chunk_ms[a.min(b.saturating_sub(1))..b])
 }
 
-pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize) -> Result<Value> {
+pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize, window: i64, memory: bool) -> Result<Value> {
     let info = &gpu.info;
     Ok(json!({
         "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
                      "driver": format!("{} {}", info.driver, info.driver_info) },
         "kernels": matmul(&gpu, size, size, size)?,
-        "generation": generation(gpu.clone(), chunks, true, small_config().local_attn_size)?,
+        "generation": generation(gpu.clone(), chunks, memory, window)?,
     }))
 }
 

@@ -35,6 +35,12 @@ enum Command {
         /// Matmul size (M = N = K).
         #[arg(long, default_value_t = 1024)]
         size: usize,
+        /// Self-attention window in latent frames for the generation run (-1 = unbounded).
+        #[arg(long, default_value_t = 9, allow_negative_numbers = true)]
+        window: i64,
+        /// Generate without the SSM memory (window only).
+        #[arg(long)]
+        no_memory: bool,
     },
     /// Run a recorded bundle (../shared/parity layout) and write the tensors its expected.safetensors names.
     Replay {
@@ -52,12 +58,15 @@ enum Command {
     },
 }
 
-fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize) -> anyhow::Result<()> {
+fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, memory: bool) -> anyhow::Result<()> {
     if chunks == 0 || size == 0 {
         anyhow::bail!("--chunks and --size must be at least 1");
     }
+    if window == 0 || window < -1 {
+        anyhow::bail!("--window {window}: use -1 (unbounded) or a positive number of latent frames");
+    }
     let gpu = Arc::new(Gpu::new(gpu)?);
-    let report = videossm::bench::run(gpu, chunks, size)?;
+    let report = videossm::bench::run(gpu, chunks, size, window, memory)?;
     if json {
         println!("{report:#}");
     } else {
@@ -96,7 +105,7 @@ fn main() {
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
         Command::Info => info::run(&gpu),
-        Command::Bench { json, chunks, size } => bench(&gpu, json, chunks, size),
+        Command::Bench { json, chunks, size, window, no_memory } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
     };
     if let Err(e) = result {
