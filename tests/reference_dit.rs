@@ -60,13 +60,14 @@ fn reference_reproduces_every_generator_bundle() {
     }
 }
 
-#[test]
-fn gpu_generator_matches_the_reference_over_22_chunks() {
-    // Window of 7 latent frames with 2 sinks and 2-frame chunks: evictions start at
-    // chunk 3, split chunks across sink/ring boundaries, and wrap the ring often.
+/// Runs the GPU generator and the reference side by side on a random-weight model with
+/// window 7, sinks 2 and 2-frame chunks (evictions from chunk 3 on, chunks split across
+/// the sink/ring boundary, the ring wrapping often), switching the prompt before the
+/// chunks in `switches`. Returns the worst flow error (× std) and the GPU latents.
+fn compare(chunks: usize, switches: &[usize]) -> (f64, Vec<f32>) {
     let mut cfg = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
     (cfg.local_attn_size, cfg.sink_size, cfg.num_layers) = (7, 2, 2);
-    let (fpb, h, w, chunks) = (2, 4, 4, 22);
+    let (fpb, h, w) = (2, 4, 4);
     let ck = videossm::synthetic::random_checkpoint(&cfg, true, 99);
     let host: BTreeMap<String, Vec<f32>> = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
     let mut rng = Rng::new(5);
@@ -78,8 +79,13 @@ fn gpu_generator_matches_the_reference_over_22_chunks() {
     g.set_context(&context).unwrap();
     let (ts, sigmas): (Vec<f32>, Vec<f32>) = GenerationConfig::default().schedule().into_iter().unzip();
     let len = fpb * cfg.in_dim * h * w;
-    let mut worst = 0f64;
+    let (mut worst, mut latents) = (0f64, Vec::new());
     for c in 0..chunks {
+        if switches.contains(&c) {
+            let new = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
+            r.switch_prompt(&new, 0.0);
+            g.switch_prompt(&new).unwrap();
+        }
         let noise = rng.normals(len, 1.0);
         let draws: Vec<Vec<f32>> = (0..ts.len()).map(|_| rng.normals(len, 1.0)).collect();
         let mut want = Vec::new();
@@ -92,6 +98,23 @@ fn gpu_generator_matches_the_reference_over_22_chunks() {
             assert!(e < 1e-3, "chunk {c} step {s}: GPU flow {e:.3e} × std from the f64 reference");
         }
         assert!(err_over_std(&x_gpu, &x_ref) < 1e-3, "chunk {c} latents");
+        latents.extend(x_gpu);
     }
+    (worst, latents)
+}
+
+#[test]
+fn gpu_generator_matches_the_reference_over_22_chunks() {
+    let (worst, _) = compare(22, &[]);
     println!("22 chunks with window 7, sinks 2, memory on: worst flow error {worst:.3e} × std");
+}
+
+#[test]
+fn prompt_switches_refresh_the_window_like_the_reference() {
+    let (worst, switched) = compare(12, &[5, 9]);
+    println!("12 chunks with prompt switches before chunks 5 and 9: worst flow error {worst:.3e} × std");
+    let (_, straight) = compare(12, &[]);
+    let n = switched.len() / 12;
+    assert_eq!(switched[..5 * n], straight[..5 * n], "chunks before the switch must not change");
+    assert!(err_over_std(&switched[5 * n..6 * n], &straight[5 * n..6 * n]) > 1e-2, "a new prompt must change the next chunk");
 }

@@ -46,6 +46,20 @@ pub struct Reference {
     /// Cached tokens ever written (to know which are sinks).
     written: usize,
     pub frame0: usize,
+    /// (first token, first frame, clean latents) of committed chunks, for prompt switches.
+    history: Vec<(usize, usize, Vec<f32>)>,
+    clean: Vec<f32>,
+}
+
+/// Which cache entries a call writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// A chunk's first call: evict, then append.
+    First,
+    /// Later calls of the chunk: overwrite the newest entries.
+    Again,
+    /// Re-running committed tokens `g0..` under a new prompt, seeing only entries up to them.
+    Recache(usize),
 }
 
 fn matvec_rows(x: &[f64], rows: usize, w: &[f64], b: Option<&[f64]>, n: usize) -> Vec<f64> {
@@ -87,6 +101,8 @@ impl Reference {
             ctx: Vec::new(),
             written: 0,
             frame0: 0,
+            history: Vec::new(),
+            clean: Vec::new(),
             cfg,
             w,
             memory,
@@ -198,9 +214,38 @@ impl Reference {
         }
     }
 
+    /// Global token index of each cache entry, in cache order.
+    fn globals(&self) -> Vec<usize> {
+        let len = self.cache[0].len();
+        let sinks = self.cfg.sink.min(self.written).min(len);
+        (0..sinks).chain(self.written - (len - sinks)..self.written).collect()
+    }
+
+    /// Switches the prompt: new cross-attention k/v, then every fully cached chunk is
+    /// re-run at the context timestep, oldest first, seeing the entries up to itself.
+    pub fn switch_prompt(&mut self, context: &[f32], context_t: f64) {
+        self.set_context(context);
+        let n = self.cfg.frames * (self.cfg.height / 2) * (self.cfg.width / 2);
+        let frame0 = self.frame0;
+        for (g0, f0, x) in self.history.clone() {
+            let g = self.globals();
+            if (g0..g0 + n).all(|t| g.contains(&t)) {
+                self.frame0 = f0;
+                self.forward(&x, context_t, Mode::Recache(g0));
+            }
+        }
+        self.frame0 = frame0;
+    }
+
     /// The flow prediction for chunk `x [F, C, h, w]` at timestep `t`; `first`
     /// marks a chunk's first call (append + evict), later calls overwrite.
     pub fn flow(&mut self, x: &[f32], t: f64, first: bool) -> Vec<f32> {
+        self.clean = x.to_vec();
+        self.forward(x, t, if first { Mode::First } else { Mode::Again })
+    }
+
+    fn forward(&mut self, x: &[f32], t: f64, mode: Mode) -> Vec<f32> {
+        let first = mode == Mode::First;
         let c = &self.cfg;
         let (dim, heads, f, ch) = (c.dim, c.heads, c.frames, c.channels);
         let (hh, ww) = (c.height, c.width);
@@ -296,15 +341,17 @@ impl Reference {
                     decay: (0..heads).map(|h| (-a_log[h].exp() * (1.0 + gates[n * heads + t * heads + h].exp()).ln()).exp()).collect(),
                 })
                 .collect();
-            let cache = &mut self.cache[b];
-            if first {
-                cache.extend(entries);
-            } else {
-                let start = cache.len() - n;
-                cache[start..].clone_from_slice(&entries);
-            }
-            let keys: Vec<&[f64]> = self.cache[b].iter().map(|e| &e.k[..]).collect();
-            let vals: Vec<&[f64]> = self.cache[b].iter().map(|e| &e.v[..]).collect();
+            let start = match mode {
+                Mode::First => {
+                    self.cache[b].extend(entries.iter().cloned());
+                    self.cache[b].len() - n
+                }
+                Mode::Again => self.cache[b].len() - n,
+                Mode::Recache(g0) => self.globals().iter().position(|&g| g == g0).expect("re-cached tokens are cached"),
+            };
+            self.cache[b][start..start + n].clone_from_slice(&entries);
+            let keys: Vec<&[f64]> = self.cache[b][..start + n].iter().map(|e| &e.k[..]).collect();
+            let vals: Vec<&[f64]> = self.cache[b][..start + n].iter().map(|e| &e.v[..]).collect();
             let mut y = self.attend(&qr, &keys, &vals);
             if self.memory {
                 for t in 0..n {
@@ -365,6 +412,8 @@ impl Reference {
 
     /// The chunk is done: the next one starts `frames` later.
     pub fn advance(&mut self) {
+        let n = self.cfg.frames * (self.cfg.height / 2) * (self.cfg.width / 2);
+        self.history.push((self.written - n, self.frame0, std::mem::take(&mut self.clean)));
         self.frame0 += self.cfg.frames;
     }
 

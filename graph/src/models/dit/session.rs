@@ -12,6 +12,14 @@ use runtime::Gpu;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// A committed chunk kept for re-caching under a new prompt while its tokens are cached.
+struct Committed {
+    /// Index of its first token among all tokens ever written.
+    token0: u64,
+    frame0: usize,
+    latents: Vec<f32>,
+}
+
 pub struct Generator {
     gpu: Arc<Gpu>,
     pub dims: DitDims,
@@ -23,6 +31,10 @@ pub struct Generator {
     frame0: usize,
     slots: ChunkSlots,
     memory: bool,
+    /// The clean latents of the chunk being finished (its context call).
+    clean: Vec<f32>,
+    context_t: f32,
+    history: Vec<Committed>,
 }
 
 fn rows_params(runs: &[Range<usize>], d: usize) -> [copy::Params; 2] {
@@ -62,7 +74,20 @@ impl Generator {
         let prompt = build_prompt(&gpu, w, &states, &dims, opts)?;
         let pass = build_pass(&gpu, w, &states, &dims, opts)?;
         pass.compiled.write(&gpu, "ranges_text", &[0.0, dims.text_len as f32])?;
-        Ok(Generator { gpu, dims, states, prompt, pass, window, frame0: 0, slots: ChunkSlots::default(), memory })
+        Ok(Generator {
+            gpu,
+            dims,
+            states,
+            prompt,
+            pass,
+            window,
+            frame0: 0,
+            slots: ChunkSlots::default(),
+            memory,
+            clean: Vec::new(),
+            context_t: 0.0,
+            history: Vec::new(),
+        })
     }
 
     /// Sets the cross-attention keys/values for text embeddings `[text_len, text_dim]`.
@@ -88,10 +113,38 @@ impl Generator {
         &mut self.pass
     }
 
+    /// Switches the prompt mid-video (MEMORY.md B.4): new cross-attention keys/values,
+    /// then every cached chunk is run again as a clean context call under the new
+    /// prompt, oldest first, each seeing the keys it saw when it was made, so the
+    /// window's keys/values are refreshed. The SSM state is kept as it is.
+    /// Chunks partly evicted already keep their old keys/values.
+    pub fn switch_prompt(&mut self, context: &[f32]) -> Result<()> {
+        self.set_context(context)?;
+        let history = std::mem::take(&mut self.history);
+        let frame0 = self.frame0;
+        let result = history.iter().try_for_each(|h| match self.window.recache(h.token0, self.dims.tokens()) {
+            Some(slots) => {
+                self.slots = slots;
+                self.frame0 = h.frame0;
+                self.prepare_call(false)?;
+                self.call(&h.latents, self.context_t).map(|_| ())
+            }
+            None => Ok(()),
+        });
+        self.frame0 = frame0;
+        self.history = history;
+        result
+    }
+
     /// Bookkeeping of a chunk's first call: slots, key ranges, RoPE table, scans.
     fn start_chunk(&mut self) -> Result<()> {
         let n = self.dims.tokens();
         self.slots = self.window.plan(n).map_err(|e| GraphError::Session(e.to_string()))?;
+        self.prepare_call(true)
+    }
+
+    /// Uploads what `self.slots` and `self.frame0` imply for the next calls.
+    fn prepare_call(&mut self, first: bool) -> Result<()> {
         let c = &mut self.pass.compiled;
         let mut ranges = vec![0f32; 2 * MAX_RANGES];
         for (i, r) in self.slots.keys.iter().enumerate() {
@@ -106,7 +159,15 @@ impl Generator {
                 c.set_params(*node, &p)?;
             }
         }
-        self.set_scans(true)
+        self.set_scans(first)
+    }
+
+    fn call(&mut self, x: &[f32], t: f32) -> Result<Vec<f32>> {
+        let c = &mut self.pass.compiled;
+        c.write(&self.gpu, "x", x)?;
+        c.write(&self.gpu, "time", &time_embedding(t as f64, self.dims.frames, self.dims.freq_dim))?;
+        c.run(&self.gpu)?;
+        c.read(&self.gpu, "flow")
     }
 
     /// The evicted slots are folded on a chunk's first call only.
@@ -129,16 +190,21 @@ impl ChunkModel for Generator {
         } else if self.memory {
             self.set_scans(false)?;
         }
-        let c = &mut self.pass.compiled;
-        c.write(&self.gpu, "x", x)?;
-        c.write(&self.gpu, "time", &time_embedding(t as f64, self.dims.frames, self.dims.freq_dim))?;
-        c.run(&self.gpu)?;
-        c.read(&self.gpu, "flow")
+        if pass == Pass::Context {
+            self.clean = x.to_vec();
+            self.context_t = t;
+        }
+        self.call(x, t)
     }
 
     fn advance(&mut self) -> Result<()> {
-        self.window.commit(self.dims.tokens());
+        let n = self.dims.tokens();
+        self.history.push(Committed { token0: self.window.written, frame0: self.frame0, latents: std::mem::take(&mut self.clean) });
+        self.window.commit(n);
         self.frame0 += self.dims.frames;
+        // Keep what can still be re-cached: chunks with a token in the cache.
+        let w = &self.window;
+        self.history.retain(|h| w.recache(h.token0, n).is_some());
         Ok(())
     }
 }

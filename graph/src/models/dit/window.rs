@@ -102,6 +102,47 @@ impl Window {
     pub fn commit(&mut self, n: usize) {
         self.written += n as u64;
     }
+
+    fn ring(&self) -> u64 {
+        (self.capacity - self.sink) as u64
+    }
+
+    /// The slot of token `g` (counting every token ever written).
+    fn slot(&self, g: u64) -> usize {
+        if g < self.sink as u64 {
+            g as usize
+        } else {
+            self.sink + ((g - self.sink as u64) % self.ring().max(1)) as usize
+        }
+    }
+
+    /// Whether token `g` is still cached.
+    fn is_live(&self, g: u64) -> bool {
+        let ring_live = self.written.saturating_sub(self.sink as u64).min(self.ring());
+        g < self.written && (g < self.sink as u64 || g >= self.written - ring_live)
+    }
+
+    /// For re-running the committed chunk of tokens `g0 .. g0+n` (a prompt switch,
+    /// MEMORY.md B.4): its slots, and as keys every live token up to its end, so it
+    /// sees what it saw when it was made. None when part of it was evicted.
+    pub fn recache(&self, g0: u64, n: usize) -> Option<ChunkSlots> {
+        let end = g0 + n as u64;
+        if !(g0..end).all(|g| self.is_live(g)) {
+            return None;
+        }
+        let mut write = Vec::new();
+        for g in g0..end {
+            push_merged(&mut write, self.slot(g)..self.slot(g) + 1);
+        }
+        let ring_live = self.written.saturating_sub(self.sink as u64).min(self.ring());
+        let sinks = 0..end.min(self.sink as u64);
+        let window = (self.sink as u64).max(self.written - ring_live)..end;
+        let mut keys = Vec::new();
+        for g in sinks.chain(window) {
+            push_merged(&mut keys, self.slot(g)..self.slot(g) + 1);
+        }
+        Some(ChunkSlots { write, evict: Vec::new(), keys })
+    }
 }
 
 #[cfg(test)]
