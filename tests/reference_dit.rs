@@ -118,3 +118,46 @@ fn prompt_switches_refresh_the_window_like_the_reference() {
     assert_eq!(switched[..5 * n], straight[..5 * n], "chunks before the switch must not change");
     assert!(err_over_std(&switched[5 * n..6 * n], &straight[5 * n..6 * n]) > 1e-2, "a new prompt must change the next chunk");
 }
+
+#[test]
+fn snapshot_and_resume_continue_the_same_video() {
+    // 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more.
+    let cfg = {
+        let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
+        (c.local_attn_size, c.sink_size) = (7, 2);
+        c
+    };
+    let (fpb, h, w) = (2, 4, 4);
+    let weights = load::load(gpu(), &cfg, &videossm::synthetic::random_checkpoint(&cfg, true, 4), runtime::DType::F32, true).unwrap();
+    let new_session = || Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, h, w), 7, 2, Default::default()).unwrap();
+    let (ts, sigmas): (Vec<f32>, Vec<f32>) = GenerationConfig::default().schedule().into_iter().unzip();
+    let mut rng = Rng::new(8);
+    let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
+    let len = fpb * cfg.in_dim * h * w;
+    let draws: Vec<Vec<Vec<f32>>> = (0..7).map(|_| (0..=ts.len()).map(|_| rng.normals(len, 1.0)).collect()).collect();
+    let mut run = |g: &mut Generator, chunks: std::ops::Range<usize>| -> Vec<f32> {
+        chunks
+            .flat_map(|c| denoise_chunk(g, &ts, &sigmas, 0.0, draws[c][0].clone(), |s| draws[c][s].clone(), |_, _, _| {}).unwrap())
+            .collect()
+    };
+    let mut straight = new_session();
+    straight.set_context(&context).unwrap();
+    let all = run(&mut straight, 0..7);
+    let mut first = new_session();
+    first.set_context(&context).unwrap();
+    let mut resumed = run(&mut first, 0..3);
+    let path = std::env::temp_dir().join(format!("videossm-snapshot-{}.safetensors", std::process::id()));
+    videossm::snapshot::save(&path, &first.snapshot().unwrap()).unwrap();
+    drop(first);
+    let mut second = new_session();
+    second.restore(&videossm::snapshot::load(&path).unwrap()).unwrap();
+    resumed.extend(run(&mut second, 3..7));
+    assert_eq!(resumed, all, "a resumed video must be bit-identical to the straight one");
+    // A snapshot of another shape is refused with the tensor at fault.
+    let other = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, 4, 6), 7, 2, Default::default());
+    let e = other.unwrap().restore(&videossm::snapshot::load(&path).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("cache_k"), "{e}");
+    std::fs::write(&path, b"not a snapshot").unwrap();
+    assert!(videossm::snapshot::load(&path).is_err());
+    std::fs::remove_file(&path).unwrap();
+}

@@ -1,4 +1,5 @@
 //! videossm as a library: bundle replay, benchmarks, and synthetic models.
 pub mod bench;
 pub mod replay;
+pub mod snapshot;
 pub mod synthetic;

@@ -13,11 +13,24 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// A committed chunk kept for re-caching under a new prompt while its tokens are cached.
-struct Committed {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed {
     /// Index of its first token among all tokens ever written.
-    token0: u64,
-    frame0: usize,
-    latents: Vec<f32>,
+    pub token0: u64,
+    pub frame0: usize,
+    pub latents: Vec<f32>,
+}
+
+/// Everything a session needs to continue a video: constant size for a windowed
+/// cache (the device state, the window position, the re-cacheable chunks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub tokens_written: u64,
+    pub frame0: usize,
+    pub context_t: f32,
+    pub history: Vec<Committed>,
+    /// Device state tensors by name, with shapes.
+    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
 
 pub struct Generator {
@@ -103,6 +116,59 @@ impl Generator {
 
     pub fn frame0(&self) -> usize {
         self.frame0
+    }
+
+    /// The device state tensors with stable names (`blocks.N.cache_k`, ...).
+    fn state_tensors(&self) -> Vec<(String, &runtime::Tensor)> {
+        let mut v = Vec::new();
+        for (n, s) in self.states.iter().enumerate() {
+            v.extend(
+                [("cache_k", &s.k), ("cache_v", &s.v), ("ctx_k", &s.ctx_k), ("ctx_v", &s.ctx_v)]
+                    .map(|(k, t)| (format!("blocks.{n}.{k}"), t)),
+            );
+            if let Some(m) = &s.memory {
+                v.extend(
+                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), ("state", &m.state)]
+                        .map(|(k, t)| (format!("blocks.{n}.memory.{k}"), t)),
+                );
+            }
+        }
+        v
+    }
+
+    /// Reads the whole session state back (between chunks).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let tensors =
+            self.state_tensors().into_iter().map(|(k, t)| Ok((k, t.shape.clone(), self.gpu.download(t)?))).collect::<Result<_>>()?;
+        Ok(Snapshot {
+            tokens_written: self.window.written,
+            frame0: self.frame0,
+            context_t: self.context_t,
+            history: self.history.clone(),
+            tensors,
+        })
+    }
+
+    /// Continues from `snap`, taken from a session of the same model and shape.
+    pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        let mine = self.state_tensors();
+        if mine.len() != snap.tensors.len() {
+            return Err(GraphError::Session(format!("snapshot holds {} state tensors, this model has {}", snap.tensors.len(), mine.len())));
+        }
+        for ((name, t), (sname, shape, data)) in mine.iter().zip(&snap.tensors) {
+            if name != sname || &t.shape != shape {
+                return Err(GraphError::Session(format!(
+                    "snapshot tensor {sname} {shape:?} does not fit {name} {:?}: another model or shape",
+                    t.shape
+                )));
+            }
+            self.gpu.write(t, data)?;
+        }
+        self.window.written = snap.tokens_written;
+        self.frame0 = snap.frame0;
+        self.context_t = snap.context_t;
+        self.history = snap.history.clone();
+        Ok(())
     }
 
     pub fn states(&self) -> &[BlockState] {
