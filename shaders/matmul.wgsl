@@ -24,7 +24,7 @@ struct Params {
     y_off: u32, y_row: u32, y_batch: u32,
     r_off: u32, r_row: u32,
     g_off: u32, g_row: u32, rows_per_gate: u32,
-    _pad0: u32, _pad1: u32,
+    b_off: u32, _pad: u32,
 }
 
 const TM: u32 = {{TM}}u;
@@ -61,7 +61,7 @@ fn load_w(i: u32) -> f32 { return unpack_f16(w[i >> 1u], (i & 1u) == 1u); }
 fn store(b: u32, row: u32, col: u32, acc: f32) {
     var v = acc;
 #ifdef BIAS
-    v += bias[col];
+    v += bias[p.b_off + col];
 #endif
 #ifdef GELU
     v = gelu_tanh(v);
@@ -176,18 +176,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < TN; j++) {
         wc[j] = p.w_off + b * p.w_batch + min(n0 + 8u * j, p.n - 1u);
     }
+    // The TM×TN step is unrolled by the Rust side (TILE_STEP): llvmpipe counts the
+    // iterations of all loops of an invocation against one budget of 65535 and silently
+    // leaves every loop once it is spent, so the K loop must be the only one that runs long.
     for (var kk = 0u; kk < p.k; kk++) {
-        var xv: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) {
-            xv[i] = x[xr[i] + kk];
-        }
         let wk = kk * p.w_row;
-        for (var j = 0u; j < TN; j++) {
-            let wv = load_w(wc[j] + wk);
-            for (var i = 0u; i < TM; i++) {
-                acc[i][j] = fma(xv[i], wv, acc[i][j]);
-            }
-        }
+{{TILE_STEP}}
     }
     for (var i = 0u; i < TM; i++) {
         let row = m0 + i;

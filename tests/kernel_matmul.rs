@@ -1,7 +1,7 @@
 //! Matmul against its f64 CPU reference over shapes on and off the tile, every
 //! epilogue, every weight dtype, strided views and batches.
-use runtime::kernels::matmul::{reference, Act, Matmul, Params, RefArgs, Residual, Tiling, VARIANTS};
-use runtime::DType;
+use runtime::kernels::matmul::{column_blocks, reference, Act, Matmul, Params, RefArgs, Residual, Tiling, VARIANTS};
+use runtime::{Capabilities, DType, DeviceKind, Tensor};
 use videossm_suite::{assert_close, gpu, Rng};
 
 /// Runs one call on the GPU and on the CPU; the tolerance grows with √K because
@@ -43,10 +43,15 @@ fn check_variants(k: &Matmul, p: &Params, x_len: usize, w_len: usize, y_len: usi
             continue;
         }
         let variant = Matmul { tiling, x_vec4, ..*k };
+        variant.check(p, &operands(&args)).unwrap();
         gpu.write(&ty, &y0).unwrap();
         gpu.run(&variant, p, &args).unwrap();
         check_result(&variant, p, &gpu.download(&ty).unwrap(), &x, &w, &bias, &res, &gate, &y0);
     }
+}
+
+fn operands(args: &[&Tensor]) -> Vec<(DType, usize)> {
+    args.iter().map(|t| (t.dtype, t.numel())).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -64,11 +69,25 @@ fn check_result(k: &Matmul, p: &Params, got: &[f32], x: &[f32], w: &[f32], bias:
     assert_close(&format!("{k} m={} n={} k={} batch={}", p.m, p.n, p.k, p.batch), got, &want, tol, tol);
 }
 
+/// K up to the DiT's FFN width (8960) also guards against llvmpipe's loop budget
+/// (65535 iterations per invocation over all loops), which cut rolled tiles at K ≈ 1900.
 #[test]
 fn dense_shapes_on_and_off_the_tile() {
     let k = Matmul::new(DType::F32, false, Act::None, Residual::None);
-    for (i, &(m, n, kk)) in
-        [(1, 1, 1), (1, 64, 64), (32, 32, 32), (33, 31, 17), (5, 130, 7), (64, 48, 1100), (97, 3, 256)].iter().enumerate()
+    for (i, &(m, n, kk)) in [
+        (1, 1, 1),
+        (1, 64, 64),
+        (32, 32, 32),
+        (33, 31, 17),
+        (5, 130, 7),
+        (64, 48, 1100),
+        (97, 3, 256),
+        (1, 300, 2000),
+        (2, 1, 1500),
+        (130, 257, 9),
+    ]
+    .iter()
+    .enumerate()
     {
         check(&k, &Params::dense(m, n, kk), m * kk, n * kk, m * n, i as u64);
     }
@@ -126,4 +145,119 @@ fn strided_views_batches_and_column_blocks() {
         ..Default::default()
     };
     check(&k, &p, 5 + m * 3 * kk, 2 + batch * kk * (n + 3), 10 + m * (batch * n + 10), 7);
+}
+
+#[test]
+fn batches_with_shared_and_per_batch_weights() {
+    // Shared weight (w_batch = 0): 4 independent X blocks through one projection.
+    let (m, n, kk, batch) = (9, 33, 50, 4);
+    let p = Params { batch, x_batch: (m * kk) as u32, y_batch: (m * n) as u32, ..Params::dense(m, n, kk) };
+    check(&Matmul::new(DType::F16, true, Act::Silu, Residual::None), &p, batch as usize * m * kk, n * kk, batch as usize * m * n, 11);
+    // Per-head memory reads S_h · q̂_h: 6 heads, one query row each, a 16×16 state per head.
+    let (heads, d) = (6, 16);
+    let p = Params { batch: heads as u32, x_batch: d as u32, w_batch: (d * d) as u32, y_batch: d as u32, ..Params::dense(1, d, d) };
+    check(&Matmul::new(DType::F32, false, Act::None, Residual::None), &p, heads * d, heads * d * d, heads * d, 12);
+}
+
+#[test]
+fn split_weight_runs_as_column_blocks_of_one_output() {
+    // A [K, N] weight cut into column blocks, each its own tensor as when the whole would
+    // not fit one binding, run as one program of one dispatch per block: Y must equal
+    // the unsplit product, bias and gate included.
+    let gpu = gpu();
+    let (m, n, kk, dtype) = (13, 600, 64, DType::BF16);
+    let max_binding = (256 * kk * dtype.size()) as u64;
+    let blocks = column_blocks(n, kk, 1, dtype, max_binding).unwrap();
+    assert_eq!(blocks, vec![0..256, 256..512, 512..600]);
+    let mut rng = Rng::new(21);
+    let x = rng.normals(m * kk, 1.0);
+    let w: Vec<f32> = rng.normals(kk * n, 0.3).into_iter().map(|v| dtype.round(v)).collect();
+    let bias = rng.normals(n, 0.5);
+    let res = rng.normals(m * n, 1.0);
+    let frames = m.div_ceil(5);
+    let gate = rng.normals(frames * 6 * n, 1.0);
+    let mut p = Params::dense(m, n, kk);
+    (p.rows_per_gate, p.g_row, p.g_off) = (5, 6 * n as u32, 4 * n as u32);
+    let up = |name: &str, v: &[f32], dt: DType| gpu.upload(name, &[v.len()], dt, v).unwrap();
+    let (tx, tb, tr, tg) =
+        (up("x", &x, DType::F32), up("bias", &bias, DType::F32), up("res", &res, DType::F32), up("gate", &gate, DType::F32));
+    let ty = gpu.empty("y", &[m * n], DType::F32).unwrap();
+    let wblocks: Vec<Tensor> = blocks
+        .iter()
+        .map(|c| up("w block", &(0..kk).flat_map(|r| w[r * n + c.start..r * n + c.end].to_vec()).collect::<Vec<f32>>(), dtype))
+        .collect();
+    let base = Matmul::new(dtype, true, Act::None, Residual::Gated);
+    for (tiling, x_vec4) in [VARIANTS[0], VARIANTS[3], VARIANTS[5]] {
+        let k = Matmul { tiling, x_vec4, ..base };
+        let mut b = gpu.program();
+        for (c, tw) in blocks.iter().zip(&wblocks) {
+            let args = [&tx, tw, &tb, &tr, &tg, &ty];
+            let pb = p.column_block(c.clone());
+            k.check(&pb, &operands(&args)).unwrap();
+            b.push(&k, &pb, &args).unwrap();
+        }
+        gpu.write(&ty, &vec![f32::NAN; m * n]).unwrap();
+        b.build().unwrap().run(gpu).unwrap();
+        let got = gpu.download(&ty).unwrap();
+        let mut want = vec![0.0; m * n];
+        reference(&k, &p, &RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: Some(&gate) }, &mut want);
+        let tol = 2e-6 * (kk as f64).sqrt();
+        assert_close(&format!("{k} in {} column blocks", blocks.len()), &got, &want, tol, tol);
+    }
+}
+
+#[test]
+fn column_blocks_fit_the_binding_or_say_why_not() {
+    assert_eq!(column_blocks(1000, 64, 1, DType::F32, 1 << 20).unwrap(), vec![0..1000]);
+    // 3 per-batch copies of a [100, 1000] f16 weight in 200 000-byte bindings: 600 B a column.
+    assert_eq!(column_blocks(1000, 100, 3, DType::F16, 200_000).unwrap(), vec![0..256, 256..512, 512..768, 768..1000]);
+    assert!(column_blocks(1000, 1 << 20, 1, DType::F32, 1 << 27).is_err());
+}
+
+#[test]
+fn check_rejects_params_that_leave_a_tensor() {
+    let (m, n, kk) = (10, 20, 30);
+    let p = Params { g_row: n as u32, ..Params::dense(m, n, kk) };
+    let k = Matmul::new(DType::BF16, true, Act::Gelu, Residual::Gated);
+    let ok = [(DType::F32, m * kk), (DType::BF16, kk * n), (DType::F32, n), (DType::F32, m * n), (DType::F32, m * n), (DType::F32, m * n)];
+    k.check(&p, &ok).unwrap();
+    let mut bad = ok;
+    for (i, len) in [(0, m * kk - 1), (1, kk * n - 1), (2, n - 1), (3, m * n - 1), (4, m * n - 1), (5, m * n - 1)] {
+        bad[i].1 = len;
+        assert!(k.check(&p, &bad).is_err(), "operand {i} one element short");
+        bad[i].1 = ok[i].1;
+    }
+    bad[1].0 = DType::F16;
+    assert!(k.check(&p, &bad).is_err(), "weight dtype");
+    assert!(k.check(&p, &ok[..5]).is_err(), "operand count");
+    assert!(k.check(&Params { rows_per_gate: 0, ..p }, &ok).is_err(), "rows_per_gate 0");
+    assert!(k.check(&Params { b_off: 1, ..p }, &ok).is_err(), "bias offset");
+    assert!(k.check(&Params { batch: 2, x_batch: (m * kk) as u32, ..p }, &ok).is_err(), "batch without room");
+    let v4 = Matmul { tiling: Tiling::Workgroup, x_vec4: true, ..k };
+    assert!(v4.check(&p, &ok).is_err(), "vec4 X with k = 30");
+    // Nothing is read or written for an empty product.
+    k.check(
+        &Params::dense(0, n, kk),
+        &[(DType::F32, 0), (DType::BF16, 0), (DType::F32, 0), (DType::F32, 0), (DType::F32, 0), (DType::F32, 0)],
+    )
+    .unwrap();
+}
+
+#[test]
+fn for_device_picks_register_tiles_on_cpus_and_workgroup_tiles_on_gpus() {
+    let caps = |device_type| Capabilities {
+        f16: false,
+        subgroups: false,
+        subgroup_min: 0,
+        subgroup_max: 0,
+        timestamps: false,
+        timestamps_in_passes: false,
+        device_type,
+    };
+    let pick = |kind, p: &Params| Matmul::for_device(&caps(kind), DType::BF16, false, Act::None, Residual::None, p);
+    assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1024, 1024, 1024)).tiling, Tiling::Register(16, 32)));
+    assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1, 64, 64)).tiling, Tiling::Register(_, _)));
+    let big = pick(DeviceKind::Gpu, &Params::dense(1024, 1024, 1024));
+    assert!(big.tiling == Tiling::Workgroup && big.x_vec4);
+    assert!(!pick(DeviceKind::Gpu, &Params::dense(64, 64, 30)).x_vec4);
 }

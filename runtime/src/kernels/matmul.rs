@@ -1,10 +1,16 @@
 //! `shaders/matmul.wgsl`: batched `Y = epilogue(X·W + b)` with f32/f16/bf16 weights
 //! stored transposed (`[in, out]`, see [`transpose`]).
+//!
+//! A weight too large for one storage binding is stored as column blocks, each its
+//! own `[K, Nb]` tensor ([`column_blocks`]), and run as one dispatch per block into
+//! the matching columns of one Y ([`Params::column_block`]).
 use crate::device::{Capabilities, DeviceKind};
+use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use crate::tensor::DType;
 use std::fmt;
+use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
@@ -65,7 +71,9 @@ pub struct Params {
     pub g_off: u32,
     pub g_row: u32,
     pub rows_per_gate: u32,
-    pub _pad: [u32; 2],
+    /// Element offset into the bias (a column block reads its slice of a full bias).
+    pub b_off: u32,
+    pub _pad: u32,
 }
 
 impl Params {
@@ -74,6 +82,45 @@ impl Params {
         let (m, n, k) = (m as u32, n as u32, k as u32);
         Params { m, n, k, batch: 1, x_row: k, w_row: n, y_row: n, r_row: n, rows_per_gate: 1, ..Default::default() }
     }
+
+    /// This call restricted to output columns `cols`, whose weight is its own contiguous
+    /// `[K, cols.len()]` tensor (`[batch, K, cols.len()]` when weights are per batch).
+    /// Y, residual, gate and bias stay the full tensors, entered at column `cols.start`.
+    pub fn column_block(&self, cols: Range<usize>) -> Params {
+        let (start, width) = (cols.start as u32, cols.len() as u32);
+        Params {
+            n: width,
+            w_off: 0,
+            w_row: width,
+            w_batch: if self.w_batch == 0 { 0 } else { self.k * width },
+            y_off: self.y_off + start,
+            r_off: self.r_off + start,
+            g_off: self.g_off + start,
+            b_off: self.b_off + start,
+            ..*self
+        }
+    }
+}
+
+/// Column ranges splitting a `[K, N]` weight (times `batch` copies) so each block fits
+/// a storage binding of `max_binding` bytes. Blocks are multiples of 256 columns (the
+/// widest register tile) so only the last one has a ragged edge.
+pub fn column_blocks(n: usize, k: usize, batch: usize, dtype: DType, max_binding: u64) -> Result<Vec<Range<usize>>> {
+    const ALIGN: usize = 256;
+    let column_bytes = (k * batch.max(1) * dtype.size()) as u64;
+    if dtype.storage_bytes(n * k * batch.max(1)) <= max_binding {
+        return Ok(vec![0..n]);
+    }
+    let width = (max_binding / column_bytes.max(1)) as usize / ALIGN * ALIGN;
+    if width == 0 {
+        return Err(RuntimeError::LimitExceeded {
+            what: format!("{ALIGN} columns of a [{k}, {n}] {dtype} weight"),
+            requested: column_bytes * ALIGN as u64,
+            limit: max_binding,
+            hint: "K is too large to split by columns; split the reduction instead".into(),
+        });
+    }
+    Ok((0..n).step_by(width).map(|s| s..(s + width).min(n)).collect())
 }
 
 /// A PyTorch `[out, in]` weight as the kernels store it, `[in, out]`.
@@ -120,6 +167,18 @@ impl Matmul {
         }
     }
 
+    /// One k step of the register tiling as straight-line WGSL: TM X loads, TN W loads,
+    /// TM·TN FMAs on constant indices (see the K loop in matmul.wgsl for why not loops).
+    fn tile_step(&self) -> String {
+        let (tm, tn) = self.register_tile();
+        let mut s: String = (0..tm).map(|i| format!("        let x{i} = x[xr[{i}] + kk];\n")).collect();
+        for j in 0..tn {
+            s += &format!("        let w{j} = load_w(wc[{j}] + wk);\n");
+            s.extend((0..tm).map(|i| format!("        acc[{i}][{j}] = fma(x{i}, w{j}, acc[{i}][{j}]);\n")));
+        }
+        s
+    }
+
     /// Outputs (rows, cols) one workgroup covers.
     fn coverage(&self) -> (u32, u32) {
         match self.tiling {
@@ -140,6 +199,51 @@ impl Matmul {
         let res = take(self.residual != Residual::None);
         let gate = take(self.residual == Residual::Gated);
         (bias, res, gate, next)
+    }
+
+    /// Checks `p` against the operands (dtype, element count) in binding order, so that
+    /// no index the kernel computes leaves its tensor: release builds run unchecked
+    /// shader modules, where an out-of-range read is not clamped.
+    pub fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
+        let fail = |message: String| Err(RuntimeError::Validation { label: self.to_string(), message });
+        let mut names = vec![("X", DType::F32), ("W", self.w_dtype)];
+        names.extend(self.bias.then_some(("bias", DType::F32)));
+        names.extend((self.residual != Residual::None).then_some(("residual", DType::F32)));
+        names.extend((self.residual == Residual::Gated).then_some(("gate", DType::F32)));
+        names.push(("Y", DType::F32));
+        if operands.len() != names.len() {
+            return fail(format!("{} operands given, the kernel binds {}", operands.len(), names.len()));
+        }
+        if self.residual == Residual::Gated && p.rows_per_gate == 0 {
+            return fail("rows_per_gate is 0".into());
+        }
+        if self.x_vec4 && [p.x_off, p.x_row, p.x_batch, p.k].iter().any(|v| v % 4 != 0) {
+            return fail(format!("vec4 X loads need x_off, x_row, x_batch and k divisible by 4: {p:?}"));
+        }
+        let (m, n, k, batch) = (p.m as u64, p.n as u64, p.k as u64, p.batch as u64);
+        // Last element each operand is read or written at, None when nothing is touched.
+        let last = |touched: bool, off: u32, terms: &[(u64, u32)]| {
+            touched.then(|| off as u64 + terms.iter().map(|&(i, stride)| i.saturating_sub(1) * stride as u64).sum::<u64>())
+        };
+        let out = m > 0 && n > 0 && batch > 0;
+        let gate_rows = m.div_ceil(p.rows_per_gate.max(1) as u64);
+        let mut reach = vec![
+            last(out && k > 0, p.x_off, &[(batch, p.x_batch), (m, p.x_row), (k, 1)]),
+            last(out && k > 0, p.w_off, &[(batch, p.w_batch), (k, p.w_row), (n, 1)]),
+        ];
+        reach.extend(self.bias.then(|| last(out, p.b_off, &[(n, 1)])));
+        reach.extend((self.residual != Residual::None).then(|| last(out, p.r_off, &[(m, p.r_row), (n, 1)])));
+        reach.extend((self.residual == Residual::Gated).then(|| last(out, p.g_off, &[(gate_rows, p.g_row), (n, 1)])));
+        reach.push(last(out, p.y_off, &[(batch, p.y_batch), (m, p.y_row), (n, 1)]));
+        for ((&(name, want), &(dtype, len)), reach) in names.iter().zip(operands).zip(reach) {
+            if dtype != want {
+                return fail(format!("{name} is {dtype}, the kernel reads {want}"));
+            }
+            if let Some(i) = reach.filter(|&i| i >= len as u64) {
+                return fail(format!("{name} has {len} elements but {p:?} reaches element {i}"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -186,7 +290,8 @@ impl Kernel for Matmul {
             .set("B_BIAS", b_bias)
             .set("B_RES", b_res)
             .set("B_GATE", b_gate)
-            .set("B_Y", b_y);
+            .set("B_Y", b_y)
+            .set("TILE_STEP", self.tile_step());
         expand("matmul.wgsl", &d)
     }
 
@@ -248,7 +353,7 @@ pub fn reference(k: &Matmul, p: &Params, a: &RefArgs, y: &mut [f32]) {
                 let wo = p.w_off as usize + b * p.w_batch as usize + n;
                 let mut v: f64 = (0..p.k as usize).map(|i| a.x[xo + i] as f64 * a.w[wo + i * p.w_row as usize] as f64).sum();
                 if let Some(bias) = a.bias {
-                    v += bias[n] as f64;
+                    v += bias[p.b_off as usize + n] as f64;
                 }
                 v = match k.act {
                     Act::None => v,
