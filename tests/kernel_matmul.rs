@@ -233,6 +233,10 @@ fn check_rejects_params_that_leave_a_tensor() {
     assert!(k.check(&Params { rows_per_gate: 0, ..p }, &ok).is_err(), "rows_per_gate 0");
     assert!(k.check(&Params { b_off: 1, ..p }, &ok).is_err(), "bias offset");
     assert!(k.check(&Params { batch: 2, x_batch: (m * kk) as u32, ..p }, &ok).is_err(), "batch without room");
+    let long = Params { k: 70_000, x_row: 70_000, ..p };
+    let long_ok = [(DType::F32, m * 70_000), (DType::BF16, 70_000 * n), ok[2], ok[3], ok[4], ok[5]];
+    assert!(k.check(&long, &long_ok).is_err(), "K past llvmpipe's loop budget");
+    Matmul { tiling: Tiling::Workgroup, ..k }.check(&long, &long_ok).unwrap();
     let v4 = Matmul { tiling: Tiling::Workgroup, x_vec4: true, ..k };
     assert!(v4.check(&p, &ok).is_err(), "vec4 X with k = 30");
     // Nothing is read or written for an empty product.

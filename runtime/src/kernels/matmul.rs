@@ -217,6 +217,9 @@ impl Matmul {
         if self.residual == Residual::Gated && p.rows_per_gate == 0 {
             return fail("rows_per_gate is 0".into());
         }
+        if self.tiling != Tiling::Workgroup && p.k > MAX_K {
+            return fail(format!("k = {} exceeds {MAX_K}: llvmpipe leaves loops after 65535 iterations per invocation", p.k));
+        }
         if self.x_vec4 && [p.x_off, p.x_row, p.x_batch, p.k].iter().any(|v| v % 4 != 0) {
             return fail(format!("vec4 X loads need x_off, x_row, x_batch and k divisible by 4: {p:?}"));
         }
@@ -307,6 +310,11 @@ impl Kernel for Matmul {
         [p.n.div_ceil(cols), p.m.div_ceil(rows), p.batch]
     }
 }
+
+/// Longest reduction of the naive and register tilings, which run one loop iteration
+/// per k: llvmpipe (lavapipe) silently leaves every loop of an invocation once 65535
+/// iterations have run in total, and the tile's own setup and store loops take a few hundred.
+pub const MAX_K: u32 = 65_535 - 1024;
 
 /// Every tiling the models can select.
 pub const VARIANTS: [(Tiling, bool); 6] = [
