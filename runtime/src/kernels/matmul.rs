@@ -109,7 +109,7 @@ pub fn column_blocks(n: usize, k: usize, batch: usize, dtype: DType, max_binding
     const ALIGN: usize = 256;
     let column_bytes = (k * batch.max(1) * dtype.size()) as u64;
     if dtype.storage_bytes(n * k * batch.max(1)) <= max_binding {
-        return Ok(Vec::from([0..n]));
+        return Ok(std::iter::once(0..n).collect());
     }
     let width = (max_binding / column_bytes.max(1)) as usize / ALIGN * ALIGN;
     if width == 0 {
