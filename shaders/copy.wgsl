@@ -24,7 +24,7 @@ struct Params {
 }
 #else
 struct Params {
-    numel: u32, src_off: u32, dst_off: u32, row_groups: u32,
+    numel: u32, src_off: u32, dst_off: u32, dims: u32,
     size: array<vec4<u32>, 2>,
     src_stride: array<vec4<u32>, 2>,
     dst_stride: array<vec4<u32>, 2>,
@@ -88,8 +88,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var rest = i;
     var s = p.src_off;
     var d = p.dst_off;
-    // Innermost dimension last, as in row-major order.
-    for (var k = 7; k >= 0; k--) {
+    // Innermost dimension last, as in row-major order; the host merged what it could.
+    for (var k = 7; k >= 8 - i32(p.dims); k--) {
         let n = p.size[k / 4][k % 4];
         let idx = rest % n;
         rest /= n;

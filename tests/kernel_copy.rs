@@ -65,6 +65,8 @@ fn rows_broadcasts_and_generic_layouts_match_reference() {
         Params::new(&[3, 5], 2, &[0, 1], 1, &[10, 2]),
         Params::new(&[2, 3, 4, 5, 2], 7, &[1, 2, 6, 24, 120], 0, &[120, 40, 10, 2, 1]),
         Params::new(&[65_536 * 2 + 9], 0, &[0], 0, &[1]),
+        Params::new(&[1, 1], 5, &[3, 1], 9, &[2, 1]),
+        Params::new(&[4, 1, 6, 1, 5], 3, &[30, 99, 5, 77, 1], 2, &[1, 99, 4, 77, 24]),
     ];
     for (i, p) in cases.iter().enumerate() {
         let dst_len = 140_000;
@@ -133,6 +135,9 @@ fn check_rejects_copies_past_either_end() {
     assert!(p.check("src", 10 * 64 - 1, 18 * 64).is_err());
     assert!(p.check("dst", 10 * 64, 18 * 64 - 1).is_err());
     assert_eq!(Params::rows(0, 64, 3, 11).extents(), (0, 0));
+    // Contiguous rows merge into one dim; a transpose keeps its two.
+    assert_eq!(p.dims, 1);
+    assert_eq!(Params::to_channels_last(1, 5, 11).dims, 2);
 }
 
 #[test]

@@ -26,7 +26,8 @@ pub struct Params {
     pub numel: u32,
     pub src_off: u32,
     pub dst_off: u32,
-    pub _pad: u32,
+    /// Dimensions left after merging (the last `dims` entries of the arrays are live).
+    pub dims: u32,
     pub size: [u32; 8],
     pub src_stride: [u32; 8],
     pub dst_stride: [u32; 8],
@@ -73,12 +74,20 @@ impl Params {
     /// below uses ≤ 6, so more is a caller bug, not bad input).
     pub fn new(size: &[usize], src_off: usize, src_stride: &[usize], dst_off: usize, dst_stride: &[usize]) -> Params {
         assert!(size.len() <= MAX_DIMS && size.len() == src_stride.len() && size.len() == dst_stride.len(), "copy of {size:?}");
-        let pad = MAX_DIMS - size.len();
-        let mut p = Params { src_off: src_off as u32, dst_off: dst_off as u32, size: [1; 8], ..Default::default() };
-        for k in 0..size.len() {
-            p.size[pad + k] = size[k] as u32;
-            p.src_stride[pad + k] = src_stride[k] as u32;
-            p.dst_stride[pad + k] = dst_stride[k] as u32;
+        // Merge dims that are contiguous with their inner neighbour in both tensors and drop
+        // size-1 dims: every live dim costs the shader a division per element.
+        let mut dims: Vec<[usize; 3]> = Vec::new();
+        for k in (0..size.len()).rev().filter(|&k| size[k] != 1) {
+            match dims.last_mut() {
+                Some([n, ss, ds]) if src_stride[k] == *ss * *n && dst_stride[k] == *ds * *n => *n *= size[k],
+                _ => dims.push([size[k], src_stride[k], dst_stride[k]]),
+            }
+        }
+        let mut p =
+            Params { src_off: src_off as u32, dst_off: dst_off as u32, dims: dims.len() as u32, size: [1; 8], ..Default::default() };
+        for (j, [n, ss, ds]) in dims.into_iter().enumerate() {
+            let k = MAX_DIMS - 1 - j;
+            (p.size[k], p.src_stride[k], p.dst_stride[k]) = (n as u32, ss as u32, ds as u32);
         }
         p.numel = size.iter().product::<usize>() as u32;
         p
