@@ -1,29 +1,95 @@
-// Strided copies over up to 8 dimensions: dst[Σ i_k·ds_k] = src[Σ i_k·ss_k] for every
-// index i of `size`. One kernel covers patchify/unpatchify, writing a chunk's rows
-// into a ring-buffer cache, layout changes and broadcasts (a zero source stride).
+// Data movement without arithmetic, one invocation per output element.
+//   default  strided copy over up to 8 dims: dst[Σ i_k·ds_k] = src[Σ i_k·ss_k] for
+//            every index i of `size`. Covers patchify/unpatchify, writing a chunk's
+//            rows into a ring-buffer cache, layout changes, frame splits and
+//            broadcasts / nearest upsampling (a zero source stride repeats an element).
+//   GATHER   row lookup (token embeddings): out[i] = table[ids[i] − id_base]. Ids
+//            ≥ vocab give zero rows; ids inside the vocab but outside the bound table
+//            slice are left untouched, so a table larger than one storage binding
+//            (umT5: 256384 × 4096) is looked up slice by slice. BF16 reads the table
+//            as packed bf16 pairs (element 2i in the low half of word i).
+//   FILL     dst[dst_off + i] = value.
+// Grids past 65535 workgroups fold into y; `num_workgroups` rebuilds the index.
+#include "common.wgsl"
 
+#ifdef GATHER
 struct Params {
-    numel: u32, src_off: u32, dst_off: u32, row_groups: u32,
+    rows: u32, d: u32, ids_off: u32, id_base: u32,
+    table_rows: u32, vocab: u32, out_off: u32, out_row: u32,
+}
+#else
+#ifdef FILL
+struct Params {
+    numel: u32, dst_off: u32, value: f32, _pad: u32,
+}
+#else
+struct Params {
+    numel: u32, src_off: u32, dst_off: u32, dims: u32,
     size: array<vec4<u32>, 2>,
     src_stride: array<vec4<u32>, 2>,
     dst_stride: array<vec4<u32>, 2>,
 }
+#endif
+#endif
 
 @group(0) @binding(0) var<uniform> p: Params;
+#ifdef GATHER
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+#ifdef BF16
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+#else
+@group(0) @binding(2) var<storage, read> table: array<f32>;
+#endif
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+#else
+#ifndef FILL
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+#endif
+#endif
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * p.row_groups * 256u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+#ifdef GATHER
+    if i >= p.rows * p.d {
+        return;
+    }
+    let r = i / p.d;
+    let c = i % p.d;
+    let id = ids[p.ids_off + r];
+    let o = p.out_off + r * p.out_row + c;
+    if id >= p.vocab {
+        dst[o] = 0.0;
+        return;
+    }
+    // Unsigned wrap sends ids below id_base past table_rows too.
+    let local = id - p.id_base;
+    if local >= p.table_rows {
+        return;
+    }
+    let e = local * p.d + c;
+#ifdef BF16
+    dst[o] = unpack_bf16(table[e / 2u], (e & 1u) == 1u);
+#else
+    dst[o] = table[e];
+#endif
+#else
+#ifdef FILL
+    if i < p.numel {
+        dst[p.dst_off + i] = p.value;
+    }
+#else
     if i >= p.numel {
         return;
     }
     var rest = i;
     var s = p.src_off;
     var d = p.dst_off;
-    // Innermost dimension last, as in row-major order.
-    for (var k = 7; k >= 0; k--) {
+    // Innermost dimension last, as in row-major order; the host merged what it could.
+    for (var k = 7; k >= 8 - i32(p.dims); k--) {
         let n = p.size[k / 4][k % 4];
         let idx = rest % n;
         rest /= n;
@@ -31,4 +97,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         d += idx * p.dst_stride[k / 4][k % 4];
     }
     dst[d] = src[s];
+#endif
+#endif
 }

@@ -1,6 +1,8 @@
-//! Strided copies: patchify/unpatchify against the spec's definition, row writes,
-//! broadcasts, and the generic reference.
-use runtime::kernels::copy::{reference, Copy, Params};
+//! Strided copies: patchify/unpatchify, upsampling, layout changes and frame splits
+//! against their definitions written as plain loops; row writes, broadcasts and the
+//! generic reference; row gather (f32 and bf16, out-of-range ids, table slices); fill.
+//! Copies move bits, so every comparison is exact.
+use runtime::kernels::copy::{gather_reference, reference, Copy, Fill, FillParams, Gather, GatherParams, Params};
 use runtime::DType;
 use videossm_suite::{gpu, Rng};
 
@@ -63,6 +65,8 @@ fn rows_broadcasts_and_generic_layouts_match_reference() {
         Params::new(&[3, 5], 2, &[0, 1], 1, &[10, 2]),
         Params::new(&[2, 3, 4, 5, 2], 7, &[1, 2, 6, 24, 120], 0, &[120, 40, 10, 2, 1]),
         Params::new(&[65_536 * 2 + 9], 0, &[0], 0, &[1]),
+        Params::new(&[1, 1], 5, &[3, 1], 9, &[2, 1]),
+        Params::new(&[4, 1, 6, 1, 5], 3, &[30, 99, 5, 77, 1], 2, &[1, 99, 4, 77, 24]),
     ];
     for (i, p) in cases.iter().enumerate() {
         let dst_len = 140_000;
@@ -71,4 +75,120 @@ fn rows_broadcasts_and_generic_layouts_match_reference() {
         reference(p, &src, &mut want);
         assert_eq!(got, want, "case {i}");
     }
+}
+
+#[test]
+fn upsample2x_repeats_each_pixel_in_a_2x2_block() {
+    let (f, h, w, c) = (2, 3, 5, 7);
+    let x: Vec<f32> = (0..f * h * w * c).map(|i| i as f32).collect();
+    let got = run(&Params::upsample2x(f, h, w, c), &x, f * 4 * h * w * c);
+    for fi in 0..f {
+        for y in 0..2 * h {
+            for xx in 0..2 * w {
+                for ci in 0..c {
+                    let want = x[((fi * h + y / 2) * w + xx / 2) * c + ci];
+                    assert_eq!(got[((fi * 2 * h + y) * 2 * w + xx) * c + ci], want, "frame {fi} ({y},{xx}) c {ci}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn channel_layouts_round_trip() {
+    let (f, c, px) = (3, 5, 11);
+    let x: Vec<f32> = (0..f * c * px).map(|i| i as f32).collect();
+    let last = run(&Params::to_channels_last(f, c, px), &x, x.len());
+    for fi in 0..f {
+        for ci in 0..c {
+            for q in 0..px {
+                assert_eq!(last[(fi * px + q) * c + ci], x[(fi * c + ci) * px + q]);
+            }
+        }
+    }
+    assert_eq!(run(&Params::to_channels_first(f, px, c), &last, x.len()), x);
+}
+
+#[test]
+fn split_frames_matches_the_vae_reshape() {
+    // torch: x [C2=2C, F, h, w] → reshape (2, C, F, h, w) → stack over k on a new axis
+    // after F → [C, F, 2, h, w]: frame 2f+k, channel c is input channel k·C + c.
+    let (f, px, c) = (3, 4, 6);
+    let x: Vec<f32> = (0..f * px * 2 * c).map(|i| i as f32).collect();
+    let got = run(&Params::split_frames(f, px, c), &x, x.len());
+    for fi in 0..f {
+        for k in 0..2 {
+            for q in 0..px {
+                for ci in 0..c {
+                    assert_eq!(got[((2 * fi + k) * px + q) * c + ci], x[(fi * px + q) * 2 * c + k * c + ci]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn check_rejects_copies_past_either_end() {
+    let p = Params::rows(7, 64, 3, 11);
+    assert_eq!(p.extents(), (10 * 64, 18 * 64));
+    assert!(p.check("ok", 10 * 64, 18 * 64).is_ok());
+    assert!(p.check("src", 10 * 64 - 1, 18 * 64).is_err());
+    assert!(p.check("dst", 10 * 64, 18 * 64 - 1).is_err());
+    assert_eq!(Params::rows(0, 64, 3, 11).extents(), (0, 0));
+    // Contiguous rows merge into one dim; a transpose keeps its two.
+    assert_eq!(p.dims, 1);
+    assert_eq!(Params::to_channels_last(1, 5, 11).dims, 2);
+}
+
+#[test]
+fn gather_looks_up_rows_and_zeroes_unknown_ids() {
+    let gpu = gpu();
+    let mut rng = Rng::new(9);
+    for &(vocab, d, rows, bf16) in &[(50usize, 7usize, 33usize, false), (50, 7, 33, true), (1000, 64, 300, true), (3, 1, 1, false)] {
+        // Table values pre-rounded to bf16 so both paths compare exactly.
+        let dt = if bf16 { DType::BF16 } else { DType::F32 };
+        let table: Vec<f32> = rng.normals(vocab * d, 1.0).iter().map(|&v| dt.round(v)).collect();
+        // Every fifth id is past the vocab (up to ~3e8) and must give a zero row.
+        let ids: Vec<u32> =
+            (0..rows).map(|i| if i % 5 == 4 { (vocab + i * 1_000_003) as u32 } else { rng.range(0, vocab - 1) as u32 }).collect();
+        let out_len = 2 + rows * (d + 3);
+        let ti =
+            gpu.upload("ids", &[rows + 1], DType::U32, &[&[0.0], &ids.iter().map(|&i| i as f32).collect::<Vec<_>>()[..]].concat()).unwrap();
+        let mut p = GatherParams::new(rows, d, vocab);
+        (p.ids_off, p.out_off, p.out_row) = (1, 2, (d + 3) as u32);
+        let mut want = vec![-7.0; out_len];
+        let mut got = vec![-7.0; out_len];
+        // Whole table, then the same lookup over two slices; both must give the same rows.
+        let split = vocab / 3;
+        let slices = [vec![(0, vocab)], vec![(0, split), (split, vocab - split)]];
+        for (n, slices) in slices.iter().enumerate() {
+            let to = gpu.upload("out", &[out_len], DType::F32, &vec![-7.0; out_len]).unwrap();
+            for &(base, len) in slices {
+                let part = &table[base * d..(base + len) * d];
+                let tt = gpu.upload("table", &[part.len()], dt, part).unwrap();
+                let q = p.slice(base, len);
+                gpu.run(&Gather { bf16 }, &q, &[&ti, &tt, &to]).unwrap();
+                if n == 0 {
+                    gather_reference(&q, &[&[0], &ids[..]].concat(), part, &mut want);
+                }
+            }
+            got = gpu.download(&to).unwrap();
+            assert_eq!(got, want, "gather vocab={vocab} d={d} bf16={bf16} slices={slices:?}");
+        }
+        assert!(rows < 5 || got.iter().any(|&v| v == 0.0), "zero rows are exercised");
+        assert!(got.iter().any(|&v| v == -7.0), "untouched gaps are exercised");
+    }
+}
+
+#[test]
+fn fill_writes_exactly_its_range() {
+    // Past 65535 workgroups of 256, so the grid folds.
+    let n = 65_535 * 256 + 300;
+    let gpu = gpu();
+    let td = gpu.upload("dst", &[n + 5], DType::F32, &vec![-7.0; n + 5]).unwrap();
+    gpu.run(&Fill, &FillParams { numel: n as u32, dst_off: 3, value: 0.5, _pad: 0 }, &[&td]).unwrap();
+    let got = gpu.download(&td).unwrap();
+    assert_eq!(&got[..3], &[-7.0; 3]);
+    assert!(got[3..3 + n].iter().all(|&v| v == 0.5));
+    assert_eq!(&got[3 + n..], &[-7.0; 2]);
 }

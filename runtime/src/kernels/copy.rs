@@ -1,10 +1,24 @@
-//! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors.
+//! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors, row
+//! gather (token embeddings) and fill.
+use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use std::fmt;
 
+/// Strided copy: bindings `[src, dst]`, [`Params`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Copy;
+
+/// Row gather: bindings `[ids (u32), table, out]`, [`GatherParams`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Gather {
+    /// Table stored as bf16 (checkpoint embeddings) instead of f32.
+    pub bf16: bool,
+}
+
+/// Fill: bindings `[dst]`, [`FillParams`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fill;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -12,10 +26,35 @@ pub struct Params {
     pub numel: u32,
     pub src_off: u32,
     pub dst_off: u32,
-    pub row_groups: u32,
+    /// Dimensions left after merging (the last `dims` entries of the arrays are live).
+    pub dims: u32,
     pub size: [u32; 8],
     pub src_stride: [u32; 8],
     pub dst_stride: [u32; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GatherParams {
+    pub rows: u32,
+    pub d: u32,
+    pub ids_off: u32,
+    /// First vocabulary row held by the bound table slice.
+    pub id_base: u32,
+    pub table_rows: u32,
+    /// Ids at or past this give zero rows.
+    pub vocab: u32,
+    pub out_off: u32,
+    pub out_row: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct FillParams {
+    pub numel: u32,
+    pub dst_off: u32,
+    pub value: f32,
+    pub _pad: u32,
 }
 
 pub const MAX_DIMS: usize = 8;
@@ -31,23 +70,31 @@ pub fn contiguous(shape: &[usize]) -> Vec<usize> {
 
 impl Params {
     /// Copies every index of `size`, reading `src_off + Σ i·src_stride` and writing
-    /// `dst_off + Σ i·dst_stride`. At most [`MAX_DIMS`] dimensions.
+    /// `dst_off + Σ i·dst_stride`. At most [`MAX_DIMS`] dimensions (every helper
+    /// below uses ≤ 6, so more is a caller bug, not bad input).
     pub fn new(size: &[usize], src_off: usize, src_stride: &[usize], dst_off: usize, dst_stride: &[usize]) -> Params {
         assert!(size.len() <= MAX_DIMS && size.len() == src_stride.len() && size.len() == dst_stride.len(), "copy of {size:?}");
-        let pad = MAX_DIMS - size.len();
-        let mut p = Params { src_off: src_off as u32, dst_off: dst_off as u32, ..Default::default() };
-        p.size = [1; 8];
-        for k in 0..size.len() {
-            p.size[pad + k] = size[k] as u32;
-            p.src_stride[pad + k] = src_stride[k] as u32;
-            p.dst_stride[pad + k] = dst_stride[k] as u32;
+        // Merge dims that are contiguous with their inner neighbour in both tensors and drop
+        // size-1 dims: every live dim costs the shader a division per element.
+        let mut dims: Vec<[usize; 3]> = Vec::new();
+        for k in (0..size.len()).rev().filter(|&k| size[k] != 1) {
+            match dims.last_mut() {
+                Some([n, ss, ds]) if src_stride[k] == *ss * *n && dst_stride[k] == *ds * *n => *n *= size[k],
+                _ => dims.push([size[k], src_stride[k], dst_stride[k]]),
+            }
+        }
+        let mut p =
+            Params { src_off: src_off as u32, dst_off: dst_off as u32, dims: dims.len() as u32, size: [1; 8], ..Default::default() };
+        for (j, [n, ss, ds]) in dims.into_iter().enumerate() {
+            let k = MAX_DIMS - 1 - j;
+            (p.size[k], p.src_stride[k], p.dst_stride[k]) = (n as u32, ss as u32, ds as u32);
         }
         p.numel = size.iter().product::<usize>() as u32;
-        p.row_groups = super::grid_1d(p.numel.div_ceil(256))[0];
         p
     }
 
-    /// `rows` rows of width `d` from row `src_row` of a `[*, d]` tensor to row `dst_row` of another.
+    /// `rows` rows of width `d` from row `src_row` of a `[*, d]` tensor to row `dst_row` of another
+    /// (a chunk's K/V rows into their ring-buffer slots).
     pub fn rows(rows: usize, d: usize, src_row: usize, dst_row: usize) -> Params {
         Params::new(&[rows, d], src_row * d, &[d, 1], dst_row * d, &[d, 1])
     }
@@ -66,11 +113,82 @@ impl Params {
         let dst = [c * h * w, 2 * w, 2, w, 1, h * w];
         Params::new(&[frames, hp, wp, 2, 2, c], 0, &contiguous(&[frames, hp, wp, 2, 2, c]), 0, &dst)
     }
+
+    /// Channel-first `[F, C, P]` → channels-last `[F, P, C]` (P = h·w pixels).
+    pub fn to_channels_last(frames: usize, c: usize, pixels: usize) -> Params {
+        Params::new(&[frames, pixels, c], 0, &[c * pixels, 1, pixels], 0, &contiguous(&[frames, pixels, c]))
+    }
+
+    /// Channels-last `[F, P, C]` → channel-first `[F, C, P]`.
+    pub fn to_channels_first(frames: usize, pixels: usize, c: usize) -> Params {
+        Params::new(&[frames, c, pixels], 0, &[pixels * c, 1, c], 0, &contiguous(&[frames, c, pixels]))
+    }
+
+    /// Nearest 2× spatial upsampling, channels-last `[F, h, w, C]` → `[F, 2h, 2w, C]`:
+    /// the output is walked as `[F, h, 2, w, 2, C]` and the two 2-axes read with stride 0.
+    pub fn upsample2x(frames: usize, h: usize, w: usize, c: usize) -> Params {
+        let size = [frames, h, 2, w, 2, c];
+        Params::new(&size, 0, &[h * w * c, w * c, 0, c, 0, 1], 0, &contiguous(&size))
+    }
+
+    /// The VAE time conv's `2C` output channels as two consecutive frames
+    /// (TEXT_VAE.md: reshape (2, C), frame 2f+k takes channels [k·C, (k+1)·C)),
+    /// channels-last `[F, P, 2C]` → `[2F, P, C]`.
+    pub fn split_frames(frames: usize, pixels: usize, c: usize) -> Params {
+        let size = [frames, 2, pixels, c];
+        Params::new(&size, 0, &[pixels * 2 * c, c, 2 * c, 1], 0, &contiguous(&size))
+    }
+
+    /// One past the largest (source, destination) element index this copy touches.
+    pub fn extents(&self) -> (u64, u64) {
+        if self.numel == 0 {
+            return (0, 0);
+        }
+        let reach =
+            |off: u32, stride: &[u32; 8]| off as u64 + (0..MAX_DIMS).map(|k| (self.size[k] as u64 - 1) * stride[k] as u64).sum::<u64>() + 1;
+        (reach(self.src_off, &self.src_stride), reach(self.dst_off, &self.dst_stride))
+    }
+
+    /// Checks this copy stays inside tensors of `src_len` and `dst_len` elements.
+    pub fn check(&self, label: &str, src_len: usize, dst_len: usize) -> Result<()> {
+        let (s, d) = self.extents();
+        if s > src_len as u64 || d > dst_len as u64 {
+            let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");
+            return Err(RuntimeError::Tensor { label: label.into(), message });
+        }
+        Ok(())
+    }
+}
+
+impl GatherParams {
+    /// `rows` ids looked up in a whole `[vocab, d]` table, into a contiguous `[rows, d]`.
+    pub fn new(rows: usize, d: usize, vocab: usize) -> GatherParams {
+        let (rows, d, vocab) = (rows as u32, d as u32, vocab as u32);
+        GatherParams { rows, d, table_rows: vocab, vocab, out_row: d, ..Default::default() }
+    }
+
+    /// The same lookup against the table slice holding ids `[id_base, id_base + table_rows)`.
+    pub fn slice(mut self, id_base: usize, table_rows: usize) -> GatherParams {
+        (self.id_base, self.table_rows) = (id_base as u32, table_rows as u32);
+        self
+    }
 }
 
 impl fmt::Display for Copy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("copy_strided")
+    }
+}
+
+impl fmt::Display for Gather {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "copy_gather_{}", if self.bf16 { "bf16" } else { "f32" })
+    }
+}
+
+impl fmt::Display for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("copy_fill")
     }
 }
 
@@ -90,8 +208,46 @@ impl Kernel for Copy {
     }
 }
 
+impl Kernel for Gather {
+    type Params = GatherParams;
+
+    fn wgsl(&self) -> String {
+        expand("copy.wgsl", &Defines::new().flag("GATHER", true).flag("BF16", self.bf16))
+    }
+
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::Read, Access::Read, Access::ReadWrite]
+    }
+
+    fn workgroups(&self, p: &GatherParams) -> [u32; 3] {
+        super::grid_1d((p.rows * p.d).div_ceil(256))
+    }
+}
+
+impl Kernel for Fill {
+    type Params = FillParams;
+
+    fn wgsl(&self) -> String {
+        expand("copy.wgsl", &Defines::new().flag("FILL", true))
+    }
+
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::ReadWrite]
+    }
+
+    fn workgroups(&self, p: &FillParams) -> [u32; 3] {
+        super::grid_1d(p.numel.div_ceil(256))
+    }
+}
+
 pub fn variants() -> Vec<(String, String)> {
-    vec![(Copy.to_string(), Copy.wgsl())]
+    let g = |bf16| Gather { bf16 };
+    vec![
+        (Copy.to_string(), Copy.wgsl()),
+        (g(false).to_string(), g(false).wgsl()),
+        (g(true).to_string(), g(true).wgsl()),
+        (Fill.to_string(), Fill.wgsl()),
+    ]
 }
 
 /// CPU reference: the same index arithmetic, written as nested iteration.
@@ -105,5 +261,18 @@ pub fn reference(p: &Params, src: &[f32], dst: &mut [f32]) {
             d += idx * p.dst_stride[k] as usize;
         }
         dst[d] = src[s];
+    }
+}
+
+/// CPU reference of [`Gather`] over an f32 table slice.
+pub fn gather_reference(p: &GatherParams, ids: &[u32], table: &[f32], out: &mut [f32]) {
+    let d = p.d as usize;
+    for (r, &id) in ids[p.ids_off as usize..][..p.rows as usize].iter().enumerate() {
+        let row = &mut out[p.out_off as usize + r * p.out_row as usize..][..d];
+        if id >= p.vocab {
+            row.fill(0.0);
+        } else if id >= p.id_base && id - p.id_base < p.table_rows {
+            row.copy_from_slice(&table[(id - p.id_base) as usize * d..][..d]);
+        }
     }
 }

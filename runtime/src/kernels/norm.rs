@@ -1,5 +1,5 @@
-//! `shaders/norm.wgsl`: LayerNorm (plain, affine, adaLN-modulated), RMSNorm and the
-//! L2 channel norm, each optionally followed by SiLU.
+//! `shaders/norm.wgsl`: LayerNorm (plain, affine, adaLN-modulated), RMSNorm, the
+//! L2 channel norm and softmax over rows, each optionally followed by SiLU.
 use crate::device::{Capabilities, DeviceKind};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
@@ -13,6 +13,19 @@ pub enum Stat {
     Rms,
     /// Divide by the L2 norm (F.normalize) and multiply by `gain`.
     L2,
+    /// `softmax(gain · x)`; meant with [`Scale::None`] and no SiLU.
+    Softmax,
+}
+
+/// How a row is spread over invocations (see norm.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Schedule {
+    /// One invocation per row, no barriers.
+    Serial,
+    /// One workgroup per row, tree reduction in workgroup memory.
+    Workgroup,
+    /// One workgroup per row, subgroup reductions and a single barrier.
+    Subgroup,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,19 +39,35 @@ pub enum Scale {
     Modulated,
 }
 
+impl Schedule {
+    pub const ALL: [Schedule; 3] = [Schedule::Serial, Schedule::Workgroup, Schedule::Subgroup];
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Norm {
     pub stat: Stat,
     pub scale: Scale,
     pub silu: bool,
-    /// One invocation per row instead of one workgroup (see norm.wgsl).
-    pub serial: bool,
+    pub schedule: Schedule,
 }
 
 impl Norm {
-    /// The schedule for this adapter: CPU adapters never pay for barriers.
+    /// The schedule for this adapter: CPU adapters never pay for barriers; GPUs
+    /// reduce in subgroups when they have them.
     pub fn for_device(caps: &Capabilities, stat: Stat, scale: Scale, silu: bool) -> Norm {
-        Norm { stat, scale, silu, serial: caps.device_type == DeviceKind::Cpu }
+        let schedule = if caps.device_type == DeviceKind::Cpu {
+            Schedule::Serial
+        } else if caps.subgroups {
+            Schedule::Subgroup
+        } else {
+            Schedule::Workgroup
+        };
+        Norm { stat, scale, silu, schedule }
+    }
+
+    /// `softmax(scale · x)` over rows; `scale` goes in [`Params::gain`].
+    pub fn softmax(caps: &Capabilities) -> Norm {
+        Norm::for_device(caps, Stat::Softmax, Scale::None, false)
     }
 }
 
@@ -73,6 +102,7 @@ impl fmt::Display for Norm {
             Stat::Layer => "layer",
             Stat::Rms => "rms",
             Stat::L2 => "l2",
+            Stat::Softmax => "softmax",
         };
         let scale = match self.scale {
             Scale::None => "",
@@ -80,7 +110,12 @@ impl fmt::Display for Norm {
             Scale::Affine => "_affine",
             Scale::Modulated => "_mod",
         };
-        write!(f, "norm_{stat}{scale}{}{}", if self.silu { "_silu" } else { "" }, if self.serial { "_serial" } else { "" })
+        let schedule = match self.schedule {
+            Schedule::Serial => "_serial",
+            Schedule::Workgroup => "",
+            Schedule::Subgroup => "_sg",
+        };
+        write!(f, "norm_{stat}{scale}{}{schedule}", if self.silu { "_silu" } else { "" })
     }
 }
 
@@ -92,11 +127,13 @@ impl Kernel for Norm {
             .flag("LAYER", self.stat == Stat::Layer)
             .flag("RMS", self.stat == Stat::Rms)
             .flag("L2", self.stat == Stat::L2)
+            .flag("SOFTMAX", self.stat == Stat::Softmax)
             .flag("WEIGHT", matches!(self.scale, Scale::Weight | Scale::Affine))
             .flag("AFFINE", self.scale == Scale::Affine)
             .flag("MODULATED", self.scale == Scale::Modulated)
             .flag("SILU", self.silu)
-            .flag("SERIAL", self.serial)
+            .flag("SERIAL", self.schedule == Schedule::Serial)
+            .flag("SUBGROUP", self.schedule == Schedule::Subgroup)
             .set("B_Y", self.bindings().len());
         expand("norm.wgsl", &d)
     }
@@ -113,27 +150,25 @@ impl Kernel for Norm {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        if self.serial {
-            super::grid_1d(p.rows.div_ceil(64))
-        } else {
-            [p.rows.min(65535), p.rows.div_ceil(65535), 1]
-        }
+        // The shader rebuilds the row from `num_workgroups`, so any 2D fold works.
+        let groups = if self.schedule == Schedule::Serial { p.rows.div_ceil(64) } else { p.rows };
+        super::grid_1d(groups)
     }
 }
 
 pub fn variants() -> Vec<(String, String)> {
     let mut v = Vec::new();
-    for stat in [Stat::Layer, Stat::Rms, Stat::L2] {
-        for scale in [Scale::None, Scale::Weight, Scale::Affine, Scale::Modulated] {
-            for silu in [false, true] {
-                for serial in [false, true] {
-                    let k = Norm { stat, scale, silu, serial };
-                    v.push((k.to_string(), k.wgsl()));
+    for schedule in Schedule::ALL {
+        for stat in [Stat::Layer, Stat::Rms, Stat::L2] {
+            for scale in [Scale::None, Scale::Weight, Scale::Affine, Scale::Modulated] {
+                for silu in [false, true] {
+                    v.push(Norm { stat, scale, silu, schedule });
                 }
             }
         }
+        v.push(Norm { stat: Stat::Softmax, scale: Scale::None, silu: false, schedule });
     }
-    v
+    v.into_iter().map(|k| (k.to_string(), k.wgsl())).collect()
 }
 
 /// CPU reference (f64); `a` and `b` are the weight/bias or the modulation tensor.
@@ -142,15 +177,21 @@ pub fn reference(k: &Norm, p: &Params, x: &[f32], a: &[f32], b: &[f32], y: &mut 
     for r in 0..p.rows as usize {
         let row = &x[p.in_off as usize + r * p.in_row as usize..][..d];
         let n = d as f64;
+        let (eps, gain) = (p.eps as f64, p.gain as f64);
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let (mu, inv) = match k.stat {
-            Stat::Layer => (mean, 1.0 / (row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n + p.eps as f64).sqrt()),
-            Stat::Rms => (0.0, 1.0 / (row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n + p.eps as f64).sqrt()),
-            Stat::L2 => (0.0, p.gain as f64 / row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt().max(p.eps as f64)),
-        };
+        let sq = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let max = row.iter().map(|&v| gain * v as f64).fold(f64::NEG_INFINITY, f64::max);
+        let exps = row.iter().map(|&v| (gain * v as f64 - max).exp()).sum::<f64>();
         let f = r / p.frame_rows.max(1) as usize;
         for c in 0..d {
-            let mut v = (row[c] as f64 - mu) * inv;
+            let x = row[c] as f64;
+            let mut v = match k.stat {
+                Stat::Layer => (x - mean) / (var + eps).sqrt(),
+                Stat::Rms => x / (sq / n + eps).sqrt(),
+                Stat::L2 => x * gain / sq.sqrt().max(eps),
+                Stat::Softmax => (gain * x - max).exp() / exps,
+            };
             match k.scale {
                 Scale::None => {}
                 Scale::Weight => v *= a[c] as f64,

@@ -3,8 +3,13 @@ use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use std::fmt;
 
+/// Out of place: bindings `[x, table, y]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rope;
+
+/// In place on the `y` view (`x_off`/`x_row` unused): bindings `[table, y]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RopeInPlace;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -77,9 +82,19 @@ pub fn table(frame0: usize, frames: usize, rows: usize, cols: usize, d: usize) -
     t
 }
 
+fn workgroups(p: &Params) -> [u32; 3] {
+    super::grid_1d((p.tokens * p.heads * (p.d / 2)).div_ceil(64))
+}
+
 impl fmt::Display for Rope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("rope3d")
+    }
+}
+
+impl fmt::Display for RopeInPlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rope3d_inplace")
     }
 }
 
@@ -95,12 +110,28 @@ impl Kernel for Rope {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        super::grid_1d((p.tokens * p.heads * (p.d / 2)).div_ceil(64))
+        workgroups(p)
+    }
+}
+
+impl Kernel for RopeInPlace {
+    type Params = Params;
+
+    fn wgsl(&self) -> String {
+        expand("rope.wgsl", &Defines::new().flag("IN_PLACE", true))
+    }
+
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::Read, Access::ReadWrite]
+    }
+
+    fn workgroups(&self, p: &Params) -> [u32; 3] {
+        workgroups(p)
     }
 }
 
 pub fn variants() -> Vec<(String, String)> {
-    vec![(Rope.to_string(), Rope.wgsl())]
+    vec![(Rope.to_string(), Rope.wgsl()), (RopeInPlace.to_string(), RopeInPlace.wgsl())]
 }
 
 /// CPU reference: rotate in f64 with angles computed from scratch.
