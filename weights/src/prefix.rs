@@ -7,6 +7,7 @@ use crate::error::{Result, WeightsError};
 use crate::tensor::{DType, HostTensor, FLOAT};
 use crate::validate::{check_one, Expected, Problem};
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 pub struct Loader<'a> {
     ck: &'a Checkpoint,
@@ -33,12 +34,22 @@ impl<'a> Loader<'a> {
         self.asked.borrow().clone()
     }
 
-    /// Fails listing every tensor of the checkpoint the model did not ask for.
+    /// Fails listing every tensor of the checkpoint the model never asked for
+    /// (the problems of tensors it did ask for were returned by `get` already).
     pub fn finish(self) -> Result<()> {
-        let mut asked = self.asked.into_inner();
-        // Reuse validate's report, seeing the asked tensors as present.
-        asked.tensors.retain(|t| self.ck.contains(&t.key));
-        self.ck.validate(&asked)
+        let asked: HashSet<String> = self.asked.into_inner().tensors.into_iter().map(|t| t.key).collect();
+        let problems: Vec<Problem> = self
+            .ck
+            .tensors
+            .iter()
+            .filter(|(k, _)| !asked.contains(k.as_str()))
+            .map(|(k, t)| Problem::Unexpected { key: k.clone(), shape: t.shape.clone() })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(WeightsError::Mismatch { path: self.ck.path.clone(), problems })
+        }
     }
 }
 
