@@ -16,7 +16,7 @@ pub const MAX_MEMO: u64 = 1 << 20;
 pub const MAX_STACK: u64 = 1 << 20;
 /// Bytes the unpickler may copy out of its memo in total: memo references are
 /// copies here, and a pickle that re-references its own memo doubles per opcode.
-pub const MAX_MEMO_COPY: u64 = 256 << 20;
+pub const MAX_MEMO_COPY: u64 = 64 << 20;
 /// Zip entries in a `.pt` archive.
 pub const MAX_ZIP_ENTRIES: u64 = 1 << 20;
 /// Tensor bytes read from a `.pt` per byte of file: views may share a storage

@@ -73,7 +73,14 @@ fn every_mismatch_is_listed_at_once() {
     let dir = Scratch::new("st-mismatch");
     let wrong = dir.join("wrong.safetensors");
     let halves: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect();
-    write_st(&wrong, &[("a.weight", vec![3, 2], Dtype::F32, f32s(&[0.5; 6])), ("c", vec![1], Dtype::F32, f32s(&[0.0])), ("d", vec![4], Dtype::I64, vec![0; 32])]);
+    write_st(
+        &wrong,
+        &[
+            ("a.weight", vec![3, 2], Dtype::F32, f32s(&[0.5; 6])),
+            ("c", vec![1], Dtype::F32, f32s(&[0.0])),
+            ("d", vec![4], Dtype::I64, vec![0; 32]),
+        ],
+    );
     let mut e = expected();
     e.float("d", &[4]);
     e.push("c", &[1], &[DType::BF16]);
@@ -89,7 +96,14 @@ fn every_mismatch_is_listed_at_once() {
         other => panic!("expected a mismatch report, got {other:?}"),
     }
     let unexpected = dir.join("unexpected.safetensors");
-    write_st(&unexpected, &[("a.weight", vec![2, 3], Dtype::BF16, [halves.clone(), halves[..4].to_vec()].concat()), ("b", vec![4], Dtype::BF16, halves), ("z", vec![1], Dtype::F32, f32s(&[0.0]))]);
+    write_st(
+        &unexpected,
+        &[
+            ("a.weight", vec![2, 3], Dtype::BF16, [halves.clone(), halves[..4].to_vec()].concat()),
+            ("b", vec![4], Dtype::BF16, halves),
+            ("z", vec![1], Dtype::F32, f32s(&[0.0])),
+        ],
+    );
     let ck = Checkpoint::open(&unexpected).unwrap();
     assert_eq!(ck.get("b").unwrap().to_f32(), vec![1.0, 2.0, 3.0, 4.0]);
     let msg = ck.validate(&expected()).unwrap_err().to_string();
@@ -101,7 +115,14 @@ fn non_finite_values_are_named() {
     let dir = Scratch::new("st-nan");
     let p = dir.join("nan.safetensors");
     let ids: Vec<u8> = [1i64, 2].iter().flat_map(|x| x.to_le_bytes()).collect();
-    write_st(&p, &[("a.weight", vec![2, 3], Dtype::F32, f32s(&[0.0, 1.0, f32::NAN, 0.0, f32::INFINITY, 0.0])), ("b", vec![4], Dtype::F32, f32s(&[1.0; 4])), ("ids", vec![2], Dtype::I64, ids)]);
+    write_st(
+        &p,
+        &[
+            ("a.weight", vec![2, 3], Dtype::F32, f32s(&[0.0, 1.0, f32::NAN, 0.0, f32::INFINITY, 0.0])),
+            ("b", vec![4], Dtype::F32, f32s(&[1.0; 4])),
+            ("ids", vec![2], Dtype::I64, ids),
+        ],
+    );
     let ck = Checkpoint::open(&p).unwrap();
     match ck.check_finite() {
         Err(WeightsError::NotFinite { found, .. }) => {

@@ -61,15 +61,15 @@ impl Value {
 
     /// Roughly the bytes a copy costs; recursion is bounded by MAX_DEPTH.
     fn weight(&self) -> u64 {
-        match self {
-            Value::Str(s) => 1 + s.len() as u64,
-            Value::Bytes(b) => 1 + b.len() as u64,
-            Value::Global(s) | Value::Storage { key: s, .. } => 1 + s.len() as u64,
-            Value::Tensor(t) => 1 + t.key.len() as u64 + 2 * t.shape.len() as u64,
-            Value::Tuple(n) | Value::List(n) => 1 + n.items.iter().map(Value::weight).sum::<u64>(),
-            Value::Dict(n) => 1 + n.items.iter().map(|(k, v)| k.weight() + v.weight()).sum::<u64>(),
-            _ => 1,
-        }
+        std::mem::size_of::<Value>() as u64
+            + match self {
+                Value::Str(s) | Value::Global(s) | Value::Storage { key: s, .. } => s.len() as u64,
+                Value::Bytes(b) => b.len() as u64,
+                Value::Tensor(t) => t.key.len() as u64 + 16 * t.shape.len() as u64,
+                Value::Tuple(n) | Value::List(n) => n.items.iter().map(Value::weight).sum::<u64>(),
+                Value::Dict(n) => n.items.iter().map(|(k, v)| k.weight() + v.weight()).sum::<u64>(),
+                _ => 0,
+            }
     }
 }
 

@@ -31,10 +31,8 @@ impl Drop for Scratch {
 }
 
 pub fn write_st(path: &Path, tensors: &[(&str, Vec<usize>, safetensors::Dtype, Vec<u8>)]) {
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(k, s, d, b)| (k.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(k, s, d, b)| (k.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
     safetensors::tensor::serialize_to_file(views, None, path).unwrap();
 }
 
@@ -108,7 +106,16 @@ impl Pickle {
     }
     /// `_rebuild_tensor_v2(('storage', torch.<ty>, key, 'cpu', numel), offset, size, stride, False, OrderedDict())`
     pub fn tensor(self, ty: &str, key: &str, numel: i32, offset: i32, size: &[i32], stride: &[i32]) -> Pickle {
-        let p = self.global("torch._utils", "_rebuild_tensor_v2").op(b"(").op(b"(").str("storage").global("torch", ty).str(key).str("cpu").int(numel).op(b"tQ");
+        let p = self
+            .global("torch._utils", "_rebuild_tensor_v2")
+            .op(b"(")
+            .op(b"(")
+            .str("storage")
+            .global("torch", ty)
+            .str(key)
+            .str("cpu")
+            .int(numel)
+            .op(b"tQ");
         p.int(offset).ints(size).ints(stride).op(&[0x89]).global("collections", "OrderedDict").op(b")R").op(b"tR")
     }
     pub fn stop(self) -> Vec<u8> {
