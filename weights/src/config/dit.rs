@@ -78,15 +78,15 @@ impl DitConfig {
             c.size(v, f)?;
         }
         c.ensure((1..=1024).contains(&self.num_layers), "num_layers", || format!("{} is outside 1..=1024", self.num_layers))?;
-        c.ensure(self.dim % self.num_heads == 0, "num_heads", || {
+        c.ensure(self.dim.is_multiple_of(self.num_heads), "num_heads", || {
             format!("dim {} is not divisible by num_heads {}", self.dim, self.num_heads)
         })?;
         let d = self.head_dim();
         // MODEL.md A.3: d/2 rotation pairs split in three groups, each at least one pair.
-        c.ensure(d % 2 == 0 && d >= 6, "num_heads", || {
+        c.ensure(d.is_multiple_of(2) && d >= 6, "num_heads", || {
             format!("head dim {d} = dim / num_heads must be even and at least 6 for the 3-axis RoPE")
         })?;
-        c.ensure(self.freq_dim % 2 == 0, "freq_dim", || format!("{} must be even (cos and sin halves)", self.freq_dim))?;
+        c.ensure(self.freq_dim.is_multiple_of(2), "freq_dim", || format!("{} must be even (cos and sin halves)", self.freq_dim))?;
         c.ensure(self.window_size == [-1, -1], "window_size", || {
             format!("{:?} is not supported (only [-1, -1]: the causal model attends to its cache)", self.window_size)
         })?;

@@ -40,11 +40,11 @@ impl T5Config {
             c.size(v, f)?;
         }
         c.ensure((1..=1024).contains(&self.num_layers), "num_layers", || format!("{} is outside 1..=1024", self.num_layers))?;
-        c.ensure(self.dim_attn % self.num_heads == 0, "num_heads", || {
+        c.ensure(self.dim_attn.is_multiple_of(self.num_heads), "num_heads", || {
             format!("dim_attn {} is not divisible by num_heads {}", self.dim_attn, self.num_heads)
         })?;
         // Bidirectional buckets: half for each direction, half of those exact distances.
-        c.ensure(self.num_buckets >= 4 && self.num_buckets % 2 == 0, "num_buckets", || {
+        c.ensure(self.num_buckets >= 4 && self.num_buckets.is_multiple_of(2), "num_buckets", || {
             format!("{} must be even and at least 4", self.num_buckets)
         })
     }
