@@ -1,9 +1,20 @@
 //! Checkpoint loading, dtypes, model configs and validation for videossm.
+//! Independent of the GPU: everything here is host memory and plain files.
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod inspect;
+pub mod limits;
+pub mod prefix;
 mod pth;
+mod safetensors_file;
+pub mod tensor;
+pub mod validate;
 
-pub use checkpoint::{Checkpoint, DType, HostTensor};
-pub use config::{DitConfig, GenerationConfig};
+pub use checkpoint::Checkpoint;
+pub use config::{DitConfig, GenerationConfig, T5Config, VaeConfig};
 pub use error::{Result, WeightsError};
+pub use inspect::{detect, inspect, Kind, Summary};
+pub use prefix::{Loader, Prefix};
+pub use tensor::{DType, HostTensor, TensorView, FLOAT};
+pub use validate::{Expected, ExpectedTensor, NonFinite, Problem};

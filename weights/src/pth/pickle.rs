@@ -2,10 +2,26 @@
 //! `torch.save` emits for plain containers and tensors, and resolves only the
 //! globals a state dict needs. Anything else is an error naming it; no code from
 //! the file ever runs, and every size is bounded before anything is allocated.
+use crate::error::{Result, WeightsError};
+use crate::limits::{MAX_DEPTH, MAX_MEMO, MAX_MEMO_COPY, MAX_STACK};
+use crate::tensor::DType;
+use std::path::Path;
 
-/// Stack and memo bounds: far above any state dict, far below memory trouble.
-const MAX_STACK: usize = 1 << 20;
-const MAX_MEMO: usize = 1 << 22;
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nested<T> {
+    pub items: Vec<T>,
+    depth: usize,
+}
+
+/// Where a tensor's elements live: `data/<key>` of the archive, from element `offset`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorRef {
+    pub dtype: DType,
+    pub key: String,
+    pub offset: u64,
+    pub shape: Vec<u64>,
+    pub stride: Vec<u64>,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -15,295 +31,329 @@ pub enum Value {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
-    /// A whitelisted callable, by its qualified name.
+    Tuple(Nested<Value>),
+    List(Nested<Value>),
+    Dict(Nested<(Value, Value)>),
+    /// A whitelisted callable or storage class, by its qualified name.
     Global(String),
-    /// `('storage', StorageType, key, location, numel)`
+    /// `('storage', torch.<T>Storage, key, location, numel)`
     Storage {
-        dtype: String,
+        dtype: DType,
         key: String,
         numel: u64,
     },
-    Tensor {
-        dtype: String,
-        key: String,
-        offset: u64,
-        shape: Vec<u64>,
-        stride: Vec<u64>,
-    },
+    Tensor(TensorRef),
     Mark,
 }
 
-const ALLOWED: &[&str] = &[
-    "collections.OrderedDict",
-    "torch._utils._rebuild_tensor_v2",
-    "torch._utils._rebuild_parameter",
-    "torch.FloatStorage",
-    "torch.HalfStorage",
-    "torch.BFloat16Storage",
-    "torch.DoubleStorage",
-    "torch.LongStorage",
-    "torch.IntStorage",
-];
+const REBUILD_TENSOR: &str = "torch._utils._rebuild_tensor_v2";
+const REBUILD_PARAMETER: &str = "torch._utils._rebuild_parameter";
+const ORDERED_DICT: &str = "collections.OrderedDict";
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+impl Value {
+    fn depth(&self) -> usize {
+        match self {
+            Value::Tuple(n) | Value::List(n) => n.depth,
+            Value::Dict(n) => n.depth,
+            _ => 0,
+        }
+    }
+
+    /// Roughly the bytes a copy costs; recursion is bounded by MAX_DEPTH.
+    fn weight(&self) -> u64 {
+        std::mem::size_of::<Value>() as u64
+            + match self {
+                Value::Str(s) | Value::Global(s) | Value::Storage { key: s, .. } => s.len() as u64,
+                Value::Bytes(b) => b.len() as u64,
+                Value::Tensor(t) => t.key.len() as u64 + 16 * t.shape.len() as u64,
+                Value::Tuple(n) | Value::List(n) => n.items.iter().map(Value::weight).sum::<u64>(),
+                Value::Dict(n) => n.items.iter().map(|(k, v)| k.weight() + v.weight()).sum::<u64>(),
+                _ => 0,
+            }
+    }
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| format!("pickle truncated at byte {}", self.at))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
+struct Unpickler<'a> {
+    path: &'a Path,
+    b: &'a [u8],
+    at: usize,
+    stack: Vec<Value>,
+    memo: Vec<Value>,
+    copied: u64,
+}
+
+impl Unpickler<'_> {
+    fn err(&self, message: impl Into<String>) -> WeightsError {
+        WeightsError::Pickle { path: self.path.to_path_buf(), offset: self.at, message: message.into() }
+    }
+
+    fn take(&mut self, n: u64) -> Result<&[u8]> {
+        let end = (self.at as u64)
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len() as u64)
+            .ok_or_else(|| self.err(format!("{n} bytes requested, the pickle ends first")))?;
+        let s = &self.b[self.at..end as usize];
+        self.at = end as usize;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
+
+    fn uint(&mut self, n: u64) -> Result<u64> {
+        Ok(self.take(n)?.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
     }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
-    fn line(&mut self) -> Result<String, String> {
-        let rest = &self.b[self.at..];
-        let n = rest.iter().position(|&c| c == b'\n').ok_or("unterminated GLOBAL")?;
-        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
+
+    fn line(&mut self) -> Result<String> {
+        let n = self.b[self.at..].iter().position(|&c| c == b'\n').ok_or_else(|| self.err("unterminated GLOBAL"))?;
+        let s = String::from_utf8_lossy(&self.b[self.at..self.at + n]).into_owned();
         self.at += n + 1;
         Ok(s)
     }
-}
 
-fn global(module: &str, name: &str) -> Result<Value, String> {
-    let q = format!("{module}.{name}");
-    if ALLOWED.contains(&q.as_str()) {
-        Ok(Value::Global(q))
-    } else {
-        Err(format!("refusing global {q}: only tensors and plain containers may appear in a checkpoint"))
+    fn pop(&mut self) -> Result<Value> {
+        self.stack.pop().ok_or_else(|| self.err("stack underflow"))
     }
-}
 
-fn ints(v: &Value) -> Result<Vec<u64>, String> {
-    match v {
-        Value::Tuple(items) => {
-            items
-                .iter()
-                .map(|i| {
-                    if let Value::Int(x) = i {
-                        u64::try_from(*x).map_err(|e| e.to_string())
-                    } else {
-                        Err("size/stride must be ints".into())
-                    }
-                })
-                .collect()
-        }
-        _ => Err("size/stride must be a tuple".into()),
-    }
-}
-
-/// Applies a whitelisted callable.
-fn call(f: &str, args: Vec<Value>) -> Result<Value, String> {
-    match (f, args.as_slice()) {
-        ("collections.OrderedDict", _) => Ok(Value::Dict(Vec::new())),
-        ("torch._utils._rebuild_tensor_v2", [Value::Storage { dtype, key, numel }, Value::Int(offset), size, stride, ..]) => {
-            let (shape, stride) = (ints(size)?, ints(stride)?);
-            let offset = u64::try_from(*offset).map_err(|e| e.to_string())?;
-            let needed =
-                shape
-                    .iter()
-                    .zip(&stride)
-                    .try_fold(1u64, |acc, (&n, &s)| if n == 0 { Some(acc) } else { acc.checked_add((n - 1).checked_mul(s)?) });
-            if needed.and_then(|n| n.checked_add(offset)).is_none_or(|n| n > *numel && !shape.contains(&0)) {
-                return Err(format!("tensor view {shape:?} at offset {offset} exceeds its storage of {numel} elements"));
-            }
-            Ok(Value::Tensor { dtype: dtype.clone(), key: key.clone(), offset, shape, stride })
-        }
-        ("torch._utils._rebuild_parameter", [t @ Value::Tensor { .. }, ..]) => Ok(t.clone()),
-        _ => Err(format!("{f} called with unexpected arguments")),
-    }
-}
-
-fn persistent(pid: Value) -> Result<Value, String> {
-    match pid {
-        Value::Tuple(t) => match t.as_slice() {
-            [Value::Str(kind), Value::Global(ty), Value::Str(key), _location, Value::Int(numel)] if kind == "storage" => {
-                Ok(Value::Storage {
-                    dtype: ty.trim_start_matches("torch.").into(),
-                    key: key.clone(),
-                    numel: u64::try_from(*numel).map_err(|e| e.to_string())?,
-                })
-            }
-            _ => Err("persistent id is not a storage record".into()),
-        },
-        _ => Err("persistent id is not a tuple".into()),
-    }
-}
-
-/// Unpickles `data` into a [`Value`] tree.
-pub fn load(data: &[u8]) -> Result<Value, String> {
-    let mut r = Reader { b: data, at: 0 };
-    let mut stack: Vec<Value> = Vec::new();
-    let mut memo: Vec<Value> = Vec::new();
-    let pop_mark = |stack: &mut Vec<Value>| -> Result<Vec<Value>, String> {
-        let m = stack.iter().rposition(|v| *v == Value::Mark).ok_or("MARK missing")?;
-        let items = stack.split_off(m + 1);
-        stack.pop();
+    fn pop_mark(&mut self) -> Result<Vec<Value>> {
+        let m = self.stack.iter().rposition(|v| *v == Value::Mark).ok_or_else(|| self.err("MARK missing"))?;
+        let items = self.stack.split_off(m + 1);
+        self.stack.pop();
         Ok(items)
-    };
-    loop {
-        if stack.len() > MAX_STACK || memo.len() > MAX_MEMO {
-            return Err("pickle nests too deep".into());
+    }
+
+    /// Wraps or extends a container, refusing nesting beyond MAX_DEPTH.
+    fn nest<T>(&self, mut items: Vec<T>, depth: usize, more: Vec<T>, child_depth: usize) -> Result<Nested<T>> {
+        let depth = depth.max(child_depth + 1);
+        if depth > MAX_DEPTH {
+            return Err(self.err(format!("containers nest deeper than {MAX_DEPTH}")));
         }
-        let op = r.u8()?;
-        let pop = |s: &mut Vec<Value>| s.pop().ok_or_else(|| format!("stack underflow at opcode {op:#04x}"));
-        match op {
-            0x80 => {
-                r.u8()?;
-            } // PROTO
-            0x95 => {
-                r.take(8)?;
-            } // FRAME
-            b'.' => return pop(&mut stack),
-            b'(' => stack.push(Value::Mark),
-            b'}' => stack.push(Value::Dict(Vec::new())),
-            b']' => stack.push(Value::List(Vec::new())),
-            b')' => stack.push(Value::Tuple(Vec::new())),
-            b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
-            b'J' => stack.push(Value::Int(i32::from_le_bytes(r.take(4)?.try_into().expect("4")) as i64)),
-            b'K' => stack.push(Value::Int(r.u8()? as i64)),
-            b'M' => stack.push(Value::Int(u16::from_le_bytes(r.take(2)?.try_into().expect("2")) as i64)),
-            0x8a => {
-                let n = r.u8()? as usize;
-                let b = r.take(n)?;
-                if n > 8 {
-                    return Err("integer wider than 64 bits".into());
-                }
-                let mut v = [if b.last().is_some_and(|x| x & 0x80 != 0) { 0xff } else { 0 }; 8];
-                v[..n].copy_from_slice(b);
-                stack.push(Value::Int(i64::from_le_bytes(v)));
+        items.extend(more);
+        Ok(Nested { items, depth })
+    }
+
+    fn global(&self, module: &str, name: &str) -> Result<Value> {
+        let q = format!("{module}.{name}");
+        let storage = module == "torch" && DType::from_torch_storage(name).is_some();
+        if storage || [REBUILD_TENSOR, REBUILD_PARAMETER, ORDERED_DICT].contains(&q.as_str()) {
+            Ok(Value::Global(q))
+        } else {
+            Err(WeightsError::RefusedGlobal { path: self.path.to_path_buf(), global: q })
+        }
+    }
+
+    fn persistent(&self, pid: Value) -> Result<Value> {
+        let Value::Tuple(t) = pid else { return Err(self.err("persistent id is not a tuple")) };
+        match t.items.as_slice() {
+            [Value::Str(kind), Value::Global(ty), Value::Str(key), _location, Value::Int(numel)] if kind == "storage" => {
+                let dtype = ty
+                    .strip_prefix("torch.")
+                    .and_then(DType::from_torch_storage)
+                    .ok_or_else(|| self.err(format!("{ty} is not a storage type")))?;
+                let numel = u64::try_from(*numel).map_err(|_| self.err(format!("storage of {numel} elements")))?;
+                Ok(Value::Storage { dtype, key: key.clone(), numel })
             }
-            b'G' => stack.push(Value::Float(f64::from_be_bytes(r.take(8)?.try_into().expect("8")))),
-            b'X' | 0x8c | b'B' | b'C' | 0x8e => {
+            _ => Err(self.err("persistent id is not a ('storage', type, key, location, numel) record")),
+        }
+    }
+
+    fn ints(&self, v: &Value, what: &str) -> Result<Vec<u64>> {
+        let Value::Tuple(t) = v else { return Err(self.err(format!("tensor {what} is not a tuple"))) };
+        t.items
+            .iter()
+            .map(|i| match i {
+                Value::Int(x) if *x >= 0 => Ok(*x as u64),
+                other => Err(self.err(format!("tensor {what} holds {other:?}, not a non-negative int"))),
+            })
+            .collect()
+    }
+
+    /// Applies a whitelisted callable.
+    fn call(&self, f: &str, args: Vec<Value>) -> Result<Value> {
+        match (f, args.as_slice()) {
+            (ORDERED_DICT, []) => Ok(Value::Dict(Nested { items: Vec::new(), depth: 1 })),
+            (REBUILD_TENSOR, [Value::Storage { dtype, key, numel }, Value::Int(offset), size, stride, ..]) => {
+                let (shape, stride) = (self.ints(size, "size")?, self.ints(stride, "stride")?);
+                let offset = u64::try_from(*offset).map_err(|_| self.err(format!("storage offset {offset}")))?;
+                if shape.len() != stride.len() {
+                    return Err(self.err(format!("size {shape:?} and stride {stride:?} differ in rank")));
+                }
+                // One past the last element the view touches.
+                let span = shape.iter().zip(&stride).try_fold(1u64, |acc, (&n, &s)| acc.checked_add(n.saturating_sub(1).checked_mul(s)?));
+                let empty = shape.contains(&0);
+                if !empty && span.and_then(|n| n.checked_add(offset)).is_none_or(|n| n > *numel) {
+                    return Err(self.err(format!("tensor view {shape:?} at offset {offset} exceeds its storage of {numel} elements")));
+                }
+                Ok(Value::Tensor(TensorRef { dtype: *dtype, key: key.clone(), offset, shape, stride }))
+            }
+            (REBUILD_PARAMETER, [t @ Value::Tensor(_), ..]) => Ok(t.clone()),
+            _ => Err(self.err(format!("{f} called with unexpected arguments"))),
+        }
+    }
+
+    fn memo_get(&mut self, i: u64) -> Result<()> {
+        let v = self.memo.get(i as usize).ok_or_else(|| self.err(format!("memo {i} unset")))?;
+        self.copied += v.weight();
+        if self.copied > MAX_MEMO_COPY {
+            return Err(self.err(format!("memo references copy more than {MAX_MEMO_COPY} bytes (a reference bomb?)")));
+        }
+        let v = v.clone();
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// The memo holds copies, not shared references: a state dict only memoizes
+    /// things it never mutates afterwards (globals, strings, tuples), so a copy reads the same.
+    fn memo_put(&mut self, i: u64) -> Result<()> {
+        // Picklers number memo slots in order; an index far ahead is hostile.
+        if i > MAX_MEMO || i > self.memo.len() as u64 + 1024 {
+            return Err(self.err(format!("memo index {i} out of bounds")));
+        }
+        let v = self.stack.last().ok_or_else(|| self.err("PUT on an empty stack"))?.clone();
+        self.copied += v.weight();
+        if self.copied > MAX_MEMO_COPY {
+            return Err(self.err(format!("memo copies exceed {MAX_MEMO_COPY} bytes")));
+        }
+        let i = i as usize;
+        if i >= self.memo.len() {
+            self.memo.resize(i + 1, Value::None);
+        }
+        self.memo[i] = v;
+        Ok(())
+    }
+
+    fn step(&mut self, op: u8) -> Result<Option<Value>> {
+        match op {
+            0x80 => drop(self.take(1)?), // PROTO
+            0x95 => drop(self.take(8)?), // FRAME
+            b'.' => return self.pop().map(Some),
+            b'(' => self.stack.push(Value::Mark),
+            b'}' => self.stack.push(Value::Dict(Nested { items: Vec::new(), depth: 1 })),
+            b']' => self.stack.push(Value::List(Nested { items: Vec::new(), depth: 1 })),
+            b')' => self.stack.push(Value::Tuple(Nested { items: Vec::new(), depth: 1 })),
+            b'N' => self.stack.push(Value::None),
+            0x88 | 0x89 => self.stack.push(Value::Bool(op == 0x88)),
+            b'J' => {
+                let v = self.uint(4)? as u32 as i32;
+                self.stack.push(Value::Int(v as i64))
+            }
+            b'K' | b'M' => {
+                let v = self.uint(if op == b'K' { 1 } else { 2 })?;
+                self.stack.push(Value::Int(v as i64))
+            }
+            0x8a => {
+                let n = self.uint(1)?;
+                if n > 8 {
+                    return Err(self.err("integer wider than 64 bits"));
+                }
+                let b = self.take(n)?;
+                let fill = if b.last().is_some_and(|x| x & 0x80 != 0) { 0xff } else { 0 };
+                let mut v = [fill; 8];
+                v[..b.len()].copy_from_slice(b);
+                self.stack.push(Value::Int(i64::from_le_bytes(v)))
+            }
+            b'G' => {
+                let v = f64::from_bits(self.take(8)?.iter().fold(0u64, |acc, &b| acc << 8 | b as u64));
+                self.stack.push(Value::Float(v))
+            }
+            b'X' | 0x8c | 0x8d | b'B' | b'C' | 0x8e => {
                 let n = match op {
-                    0x8c | b'C' => r.u8()? as usize,
-                    0x8e => u64::from_le_bytes(r.take(8)?.try_into().expect("8")) as usize,
-                    _ => r.u32()? as usize,
+                    0x8c | b'C' => self.uint(1)?,
+                    0x8d | 0x8e => self.uint(8)?,
+                    _ => self.uint(4)?,
                 };
-                let b = r.take(n)?.to_vec();
-                stack.push(if op == b'X' || op == 0x8c {
-                    Value::Str(String::from_utf8(b).map_err(|e| e.to_string())?)
+                let b = self.take(n)?.to_vec();
+                let v = if matches!(op, b'X' | 0x8c | 0x8d) {
+                    Value::Str(String::from_utf8(b).map_err(|_| self.err("string is not UTF-8"))?)
                 } else {
                     Value::Bytes(b)
-                });
+                };
+                self.stack.push(v)
             }
             b'c' => {
-                let (m, n) = (r.line()?, r.line()?);
-                stack.push(global(&m, &n)?);
+                let (m, n) = (self.line()?, self.line()?);
+                let g = self.global(&m, &n)?;
+                self.stack.push(g)
             }
-            0x93 => {
-                let (n, m) = (pop(&mut stack)?, pop(&mut stack)?);
-                match (m, n) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(global(&m, &n)?),
-                    _ => return Err("STACK_GLOBAL needs two strings".into()),
+            0x93 => match (self.pop()?, self.pop()?) {
+                (Value::Str(n), Value::Str(m)) => {
+                    let g = self.global(&m, &n)?;
+                    self.stack.push(g)
                 }
+                _ => return Err(self.err("STACK_GLOBAL needs two strings")),
+            },
+            b'q' | b'r' => {
+                let i = self.uint(if op == b'q' { 1 } else { 4 })?;
+                self.memo_put(i)?
             }
-            b'q' => {
-                let i = r.u8()? as usize;
-                memo_put(&mut memo, i, stack.last().ok_or("BINPUT on empty stack")?.clone())?;
-            }
-            b'r' => {
-                let i = r.u32()? as usize;
-                memo_put(&mut memo, i, stack.last().ok_or("LONG_BINPUT on empty stack")?.clone())?;
-            }
-            0x94 => {
-                let i = memo.len();
-                memo_put(&mut memo, i, stack.last().ok_or("MEMOIZE on empty stack")?.clone())?;
-            }
+            0x94 => self.memo_put(self.memo.len() as u64)?,
             b'h' | b'j' => {
-                let i = if op == b'h' { r.u8()? as usize } else { r.u32()? as usize };
-                stack.push(memo.get(i).cloned().ok_or_else(|| format!("memo {i} unset"))?);
+                let i = self.uint(if op == b'h' { 1 } else { 4 })?;
+                self.memo_get(i)?
             }
-            b't' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Value::Tuple(items));
-            }
-            0x85..=0x87 => {
-                let n = (op - 0x84) as usize;
-                if stack.len() < n {
-                    return Err("stack underflow in TUPLE".into());
-                }
-                let items = stack.split_off(stack.len() - n);
-                stack.push(Value::Tuple(items));
+            b't' | 0x85..=0x87 => {
+                let items = if op == b't' {
+                    self.pop_mark()?
+                } else {
+                    let n = (op - 0x84) as usize;
+                    let at = self.stack.len().checked_sub(n).ok_or_else(|| self.err("stack underflow in TUPLE"))?;
+                    self.stack.split_off(at)
+                };
+                let child = items.iter().map(Value::depth).max().unwrap_or(0);
+                let t = self.nest(Vec::new(), 1, items, child)?;
+                self.stack.push(Value::Tuple(t))
             }
             b'Q' => {
-                let pid = pop(&mut stack)?;
-                stack.push(persistent(pid)?);
+                let pid = self.pop()?;
+                let s = self.persistent(pid)?;
+                self.stack.push(s)
             }
-            b'R' => {
-                let args = pop(&mut stack)?;
-                let f = pop(&mut stack)?;
-                match (f, args) {
-                    (Value::Global(f), Value::Tuple(a)) => stack.push(call(&f, a)?),
-                    _ => return Err("REDUCE needs a global and a tuple".into()),
+            b'R' => match (self.pop()?, self.pop()?) {
+                (Value::Tuple(args), Value::Global(f)) => {
+                    let v = self.call(&f, args.items)?;
+                    self.stack.push(v)
                 }
-            }
-            b'b' => {
-                // BUILD on an OrderedDict sets attributes such as `_metadata`: irrelevant to weights.
-                pop(&mut stack)?;
-            }
-            b'a' => {
-                let v = pop(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Value::List(l)) => l.push(v),
-                    _ => return Err("APPEND to a non-list".into()),
-                }
-            }
-            b'e' => {
-                let items = pop_mark(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Value::List(l)) => l.extend(items),
-                    _ => return Err("APPENDS to a non-list".into()),
-                }
+                _ => return Err(self.err("REDUCE needs a global and a tuple")),
+            },
+            // BUILD sets attributes (an OrderedDict's `_metadata`): irrelevant to weights.
+            b'b' => drop(self.pop()?),
+            b'a' | b'e' => {
+                let items = if op == b'a' { vec![self.pop()?] } else { self.pop_mark()? };
+                let child = items.iter().map(Value::depth).max().unwrap_or(0);
+                let Some(Value::List(l)) = self.stack.pop() else { return Err(self.err("APPEND to a non-list")) };
+                let l = self.nest(l.items, l.depth, items, child)?;
+                self.stack.push(Value::List(l))
             }
             b's' | b'u' => {
                 let items = if op == b's' {
-                    let v = pop(&mut stack)?;
-                    let k = pop(&mut stack)?;
-                    vec![k, v]
+                    let v = self.pop()?;
+                    vec![self.pop()?, v]
                 } else {
-                    pop_mark(&mut stack)?
+                    self.pop_mark()?
                 };
                 if items.len() % 2 != 0 {
-                    return Err("SETITEMS with an odd number of items".into());
+                    return Err(self.err("SETITEMS with an odd number of items"));
                 }
-                match stack.last_mut() {
-                    Some(Value::Dict(d)) => {
-                        let mut it = items.into_iter();
-                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                            d.push((k, v));
-                        }
-                    }
-                    _ => return Err("SETITEM on a non-dict".into()),
-                }
+                let child = items.iter().map(Value::depth).max().unwrap_or(0);
+                let mut it = items.into_iter();
+                let pairs: Vec<(Value, Value)> = std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect();
+                let Some(Value::Dict(d)) = self.stack.pop() else { return Err(self.err("SETITEM on a non-dict")) };
+                let d = self.nest(d.items, d.depth, pairs, child)?;
+                self.stack.push(Value::Dict(d))
             }
-            other => return Err(format!("pickle opcode {other:#04x} ({:?}) is not allowed in a checkpoint", other as char)),
+            other => return Err(self.err(format!("pickle opcode {other:#04x} ({:?}) is not allowed in a checkpoint", other as char))),
         }
+        Ok(None)
     }
 }
 
-/// The memo holds copies, not shared references: a state dict only memoizes
-/// immutable things (globals, strings, tensors), so a copy reads the same.
-fn memo_put(memo: &mut Vec<Value>, i: usize, v: Value) -> Result<(), String> {
-    // Picklers number memo slots in order; a far-off index is hostile.
-    if i > memo.len() + 1024 {
-        return Err(format!("memo index {i} out of bounds"));
+/// Unpickles `data` (the `data.pkl` of `path`) into a [`Value`] tree.
+pub fn load(path: &Path, data: &[u8]) -> Result<Value> {
+    let mut u = Unpickler { path, b: data, at: 0, stack: Vec::new(), memo: Vec::new(), copied: 0 };
+    loop {
+        if u.stack.len() as u64 > MAX_STACK {
+            return Err(u.err(format!("more than {MAX_STACK} values on the stack")));
+        }
+        let op = u.uint(1)? as u8;
+        if let Some(v) = u.step(op)? {
+            return Ok(v);
+        }
     }
-    if i >= memo.len() {
-        memo.resize(i + 1, Value::None);
-    }
-    memo[i] = v;
-    Ok(())
 }

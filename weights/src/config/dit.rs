@@ -1,0 +1,146 @@
+//! The generator's architecture: Wan's `config.json` plus the cache settings.
+use super::{read_json, Checker};
+use crate::error::Result;
+use crate::validate::Expected;
+use serde::Deserialize;
+use std::path::Path;
+
+fn neg1() -> i64 {
+    -1
+}
+
+fn no_window() -> [i64; 2] {
+    [-1, -1]
+}
+
+fn t2v() -> String {
+    "t2v".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct DitConfig {
+    #[serde(default = "t2v")]
+    pub model_type: String,
+    pub patch_size: [usize; 3],
+    pub text_len: usize,
+    pub in_dim: usize,
+    pub dim: usize,
+    pub ffn_dim: usize,
+    pub freq_dim: usize,
+    pub text_dim: usize,
+    pub out_dim: usize,
+    pub num_heads: usize,
+    pub num_layers: usize,
+    /// Wan's sliding attention window over tokens; the causal generator has none.
+    #[serde(default = "no_window")]
+    pub window_size: [i64; 2],
+    #[serde(default = "yes")]
+    pub qk_norm: bool,
+    #[serde(default = "yes")]
+    pub cross_attn_norm: bool,
+    pub eps: f64,
+    /// Latent frames the self-attention cache holds, sinks included; −1 = unbounded.
+    #[serde(default = "neg1")]
+    pub local_attn_size: i64,
+    /// Leading latent frames never evicted.
+    #[serde(default)]
+    pub sink_size: usize,
+}
+
+impl DitConfig {
+    pub fn load(path: &Path) -> Result<DitConfig> {
+        let c: DitConfig = read_json(path)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    /// Checks every field; `path` only names the source in errors.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let c = Checker { path };
+        c.ensure(self.model_type == "t2v", "model_type", || format!("{:?} is not supported (only \"t2v\")", self.model_type))?;
+        c.ensure(self.patch_size == [1, 2, 2], "patch_size", || {
+            format!("{:?} is not supported (only [1, 2, 2], as every released Wan model)", self.patch_size)
+        })?;
+        for (v, f) in [
+            (self.text_len, "text_len"),
+            (self.in_dim, "in_dim"),
+            (self.dim, "dim"),
+            (self.ffn_dim, "ffn_dim"),
+            (self.freq_dim, "freq_dim"),
+            (self.text_dim, "text_dim"),
+            (self.out_dim, "out_dim"),
+            (self.num_heads, "num_heads"),
+        ] {
+            c.size(v, f)?;
+        }
+        c.ensure((1..=1024).contains(&self.num_layers), "num_layers", || format!("{} is outside 1..=1024", self.num_layers))?;
+        c.ensure(self.dim.is_multiple_of(self.num_heads), "num_heads", || {
+            format!("dim {} is not divisible by num_heads {}", self.dim, self.num_heads)
+        })?;
+        let d = self.head_dim();
+        // MODEL.md A.3: d/2 rotation pairs split in three groups, each at least one pair.
+        c.ensure(d.is_multiple_of(2) && d >= 6, "num_heads", || {
+            format!("head dim {d} = dim / num_heads must be even and at least 6 for the 3-axis RoPE")
+        })?;
+        c.ensure(self.freq_dim.is_multiple_of(2), "freq_dim", || format!("{} must be even (cos and sin halves)", self.freq_dim))?;
+        c.ensure(self.window_size == [-1, -1], "window_size", || {
+            format!("{:?} is not supported (only [-1, -1]: the causal model attends to its cache)", self.window_size)
+        })?;
+        c.ensure(self.qk_norm, "qk_norm", || "false is not supported (every released checkpoint normalises q and k)".into())?;
+        c.ensure(self.eps > 0.0 && self.eps < 1.0, "eps", || format!("{} is outside (0, 1)", self.eps))?;
+        let bounded = self.local_attn_size > 0;
+        c.ensure(self.local_attn_size == -1 || bounded, "local_attn_size", || {
+            format!("{} must be -1 (unbounded) or a positive frame count", self.local_attn_size)
+        })?;
+        c.ensure(!bounded || (self.sink_size as i64) < self.local_attn_size, "sink_size", || {
+            format!("{} must be below local_attn_size {} so the window has room beside the sinks", self.sink_size, self.local_attn_size)
+        })
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.num_heads
+    }
+
+    /// Every tensor of the checkpoint with its shape (MODEL.md A, MEMORY.md B.3).
+    pub fn expected_tensors(&self, memory: bool) -> Expected {
+        let (d, h) = (self.dim, self.num_heads);
+        let mut e = Expected::default();
+        e.float("patch_embedding.weight", &[d, self.in_dim, 1, 2, 2]);
+        e.float("patch_embedding.bias", &[d]);
+        e.linear("text_embedding.0", d, self.text_dim);
+        e.linear("text_embedding.2", d, d);
+        e.linear("time_embedding.0", d, self.freq_dim);
+        e.linear("time_embedding.2", d, d);
+        e.linear("time_projection.1", 6 * d, d);
+        for n in 0..self.num_layers {
+            let b = format!("blocks.{n}");
+            for a in ["self_attn", "cross_attn"] {
+                for p in ["q", "k", "v", "o"] {
+                    e.linear(&format!("{b}.{a}.{p}"), d, d);
+                }
+                e.float(format!("{b}.{a}.norm_q.weight"), &[d]);
+                e.float(format!("{b}.{a}.norm_k.weight"), &[d]);
+            }
+            if self.cross_attn_norm {
+                e.float(format!("{b}.norm3.weight"), &[d]);
+                e.float(format!("{b}.norm3.bias"), &[d]);
+            }
+            e.linear(&format!("{b}.ffn.0"), self.ffn_dim, d);
+            e.linear(&format!("{b}.ffn.2"), d, self.ffn_dim);
+            e.float(format!("{b}.modulation"), &[1, 6, d]);
+            if memory {
+                for p in ["beta", "alpha", "gate"] {
+                    e.linear(&format!("{b}.self_attn.memory.{p}"), h, d);
+                }
+                e.float(format!("{b}.self_attn.memory.A_log"), &[h]);
+            }
+        }
+        e.linear("head.head", self.out_dim * 4, d);
+        e.float("head.modulation", &[1, 2, d]);
+        e
+    }
+}

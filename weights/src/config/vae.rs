@@ -1,0 +1,131 @@
+//! The Wan video VAE's constructor settings and the decoder half of its state dict.
+use super::{read_json, Checker};
+use crate::error::Result;
+use crate::validate::Expected;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct VaeConfig {
+    pub dim: usize,
+    pub z_dim: usize,
+    pub dim_mult: Vec<usize>,
+    pub num_res_blocks: usize,
+    pub attn_scales: Vec<f64>,
+    pub temperal_downsample: Vec<bool>,
+    #[serde(default)]
+    pub dropout: f64,
+    /// Per latent channel: z_vae = z · std + mean (TEXT_VAE.md C.2).
+    pub latent_mean: Vec<f32>,
+    pub latent_std: Vec<f32>,
+    /// Chunk sizes in latent frames for streamed decoding (parity bundles only).
+    #[serde(default)]
+    pub streamed_chunks: Option<Vec<usize>>,
+}
+
+impl VaeConfig {
+    pub fn load(path: &Path) -> Result<VaeConfig> {
+        let c: VaeConfig = read_json(path)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let c = Checker { path };
+        c.size(self.dim, "dim")?;
+        c.size(self.z_dim, "z_dim")?;
+        c.ensure((0..=16).contains(&self.num_res_blocks), "num_res_blocks", || format!("{} is outside 0..=16", self.num_res_blocks))?;
+        // Stages 1–3 take half the width of the stage before (Wan's Decoder3d hard-codes
+        // it), which matches what each resample hands over only for up to 4 stages.
+        let m = &self.dim_mult;
+        c.ensure((1..=4).contains(&m.len()), "dim_mult", || format!("{m:?} must have 1 to 4 entries"))?;
+        for &u in m {
+            c.ensure((1..=1024).contains(&u) && self.dim * u >= 2, "dim_mult", || format!("{u} must be in 1..=1024 with dim·mult ≥ 2"))?;
+        }
+        let t = &self.temperal_downsample;
+        c.ensure(t.len() + 1 == m.len(), "temperal_downsample", || {
+            format!("{t:?} needs {} entries, one per stage but the last of dim_mult", m.len() - 1)
+        })?;
+        let z = self.z_dim;
+        c.ensure(self.latent_mean.len() == z, "latent_mean", || format!("{} entries, z_dim = {z} expected", self.latent_mean.len()))?;
+        c.ensure(self.latent_std.len() == z, "latent_std", || format!("{} entries, z_dim = {z} expected", self.latent_std.len()))?;
+        c.ensure(self.latent_std.iter().all(|s| s.is_finite() && *s > 0.0), "latent_std", || {
+            "every entry must be positive and finite".into()
+        })?;
+        c.ensure(self.latent_mean.iter().all(|s| s.is_finite()), "latent_mean", || "every entry must be finite".into())?;
+        if let Some(chunks) = &self.streamed_chunks {
+            c.ensure(chunks.iter().all(|&n| n > 0), "streamed_chunks", || format!("{chunks:?}: chunk sizes must be positive"))?;
+        }
+        Ok(())
+    }
+
+    /// Channel widths of the decoder: the input width, then one per stage.
+    pub fn decoder_dims(&self) -> Vec<usize> {
+        let m = &self.dim_mult;
+        std::iter::once(m[m.len() - 1]).chain(m.iter().rev().copied()).map(|u| self.dim * u).collect()
+    }
+
+    /// `conv2.*` and `decoder.*` as Wan's `Decoder3d` names them; the encoder half is ignored.
+    pub fn expected_tensors(&self) -> Expected {
+        let mut e = Expected::default();
+        e.ignore_prefix("encoder.");
+        e.ignore_prefix("conv1.");
+        let conv = |e: &mut Expected, key: &str, out: usize, inp: usize, kernel: &[usize]| {
+            e.float(format!("{key}.weight"), &[&[out, inp][..], kernel].concat());
+            e.float(format!("{key}.bias"), &[out]);
+        };
+        let residual = |e: &mut Expected, key: &str, inp: usize, out: usize| {
+            e.float(format!("{key}.residual.0.gamma"), &[inp, 1, 1, 1]);
+            conv(e, &format!("{key}.residual.2"), out, inp, &[3, 3, 3]);
+            e.float(format!("{key}.residual.3.gamma"), &[out, 1, 1, 1]);
+            conv(e, &format!("{key}.residual.6"), out, out, &[3, 3, 3]);
+            if inp != out {
+                conv(e, &format!("{key}.shortcut"), out, inp, &[1, 1, 1]);
+            }
+        };
+        let attention = |e: &mut Expected, key: &str, c: usize| {
+            e.float(format!("{key}.norm.gamma"), &[c, 1, 1]);
+            conv(e, &format!("{key}.to_qkv"), 3 * c, c, &[1, 1]);
+            conv(e, &format!("{key}.proj"), c, c, &[1, 1]);
+        };
+        let dims = self.decoder_dims();
+        let z = self.z_dim;
+        conv(&mut e, "conv2", z, z, &[1, 1, 1]);
+        conv(&mut e, "decoder.conv1", dims[0], z, &[3, 3, 3]);
+        residual(&mut e, "decoder.middle.0", dims[0], dims[0]);
+        attention(&mut e, "decoder.middle.1", dims[0]);
+        residual(&mut e, "decoder.middle.2", dims[0], dims[0]);
+        let stages = self.dim_mult.len();
+        let mut scale = 1.0 / 2f64.powi(stages as i32 - 2);
+        let mut idx = 0;
+        for i in 0..stages {
+            let (mut inp, out) = (dims[i], dims[i + 1]);
+            if (1..=3).contains(&i) {
+                inp /= 2;
+            }
+            for _ in 0..=self.num_res_blocks {
+                residual(&mut e, &format!("decoder.upsamples.{idx}"), inp, out);
+                idx += 1;
+                if self.attn_scales.contains(&scale) {
+                    attention(&mut e, &format!("decoder.upsamples.{idx}"), out);
+                    idx += 1;
+                }
+                inp = out;
+            }
+            if i + 1 != stages {
+                let key = format!("decoder.upsamples.{idx}");
+                // temperal_downsample reversed: the decoder's first stage mirrors the encoder's last.
+                if self.temperal_downsample[stages - 2 - i] {
+                    conv(&mut e, &format!("{key}.time_conv"), 2 * out, out, &[3, 1, 1]);
+                }
+                conv(&mut e, &format!("{key}.resample.1"), out / 2, out, &[3, 3]);
+                idx += 1;
+                scale *= 2.0;
+            }
+        }
+        let last = dims[stages];
+        e.float("decoder.head.0.gamma", &[last, 1, 1, 1]);
+        conv(&mut e, "decoder.head.2", 3, last, &[3, 3, 3]);
+        e
+    }
+}

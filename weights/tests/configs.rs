@@ -1,0 +1,105 @@
+//! Config errors name the file, the field and the allowed range.
+mod common;
+use common::{parity, Scratch};
+use weights::{DitConfig, GenerationConfig, T5Config, VaeConfig, WeightsError};
+
+/// The bundle's config with `edit` applied, written to a scratch file.
+fn edited(
+    dir: &Scratch,
+    bundle: &str,
+    file: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> std::path::PathBuf {
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parity(bundle).join(file)).unwrap()).unwrap();
+    edit(json.as_object_mut().unwrap());
+    let p = dir.join(file);
+    std::fs::write(&p, json.to_string()).unwrap();
+    p
+}
+
+fn field_of(e: WeightsError) -> (String, String) {
+    match e {
+        WeightsError::Config { field, message, path } => {
+            assert_eq!(path.extension().and_then(|e| e.to_str()), Some("json"), "{path:?}");
+            (field, message)
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn dit_config_errors_name_the_field() {
+    let dir = Scratch::new("cfg-dit");
+    let p = edited(&dir, "dit-small", "config.json", |j| drop(j.insert("num_heads".into(), 5.into())));
+    let (field, msg) = field_of(DitConfig::load(&p).unwrap_err());
+    assert_eq!(field, "num_heads");
+    assert!(msg.contains("dim 64 is not divisible by num_heads 5"), "{msg}");
+    let p = edited(&dir, "dit-small", "config.json", |j| drop(j.insert("num_heads".into(), 16.into())));
+    assert!(field_of(DitConfig::load(&p).unwrap_err()).1.contains("head dim 4"));
+    let p = edited(&dir, "dit-small", "config.json", |j| drop(j.remove("dim")));
+    assert_eq!(field_of(DitConfig::load(&p).unwrap_err()).0, "dim");
+    let p = edited(&dir, "dit-window", "config.json", |j| drop(j.insert("sink_size".into(), 9.into())));
+    assert_eq!(field_of(DitConfig::load(&p).unwrap_err()).0, "sink_size");
+    let p = edited(&dir, "dit-small", "config.json", |j| drop(j.insert("local_attn_size".into(), 0.into())));
+    assert_eq!(field_of(DitConfig::load(&p).unwrap_err()).0, "local_attn_size");
+    let p = edited(&dir, "dit-small", "config.json", |j| drop(j.insert("ffn_dim".into(), (1u64 << 40).into())));
+    assert!(field_of(DitConfig::load(&p).unwrap_err()).1.contains("outside 1..="));
+    // Defaults of the cache settings when a plain Wan config omits them.
+    let p = edited(&dir, "dit-small", "config.json", |j| {
+        j.remove("local_attn_size");
+        j.remove("sink_size");
+        j.remove("window_size");
+    });
+    let c = DitConfig::load(&p).unwrap();
+    assert_eq!((c.local_attn_size, c.sink_size, c.window_size), (-1, 0, [-1, -1]));
+}
+
+#[test]
+fn generation_config_errors_name_the_field() {
+    let dir = Scratch::new("cfg-gen");
+    let p = dir.join("generation.json");
+    for (json, field) in [
+        (r#"{"denoising_step_list": [1000, 0]}"#, "denoising_step_list"),
+        (r#"{"denoising_step_list": [500, 750]}"#, "denoising_step_list"),
+        (r#"{"num_train_timestep": 4294967295}"#, "num_train_timestep"),
+        (r#"{"timestep_shift": -1.0}"#, "timestep_shift"),
+        (r#"{"num_latent_frames": 10}"#, "num_latent_frames"),
+        (r#"{"latent_height": 5}"#, "latent_height"),
+        (r#"{"num_frame_per_block": "three"}"#, "(file)"),
+    ] {
+        std::fs::write(&p, json).unwrap();
+        assert_eq!(field_of(GenerationConfig::load(&p).unwrap_err()).0, field, "{json}");
+    }
+    std::fs::write(&p, "{}").unwrap();
+    assert_eq!(GenerationConfig::load(&p).unwrap(), GenerationConfig::default());
+    // Unwarped steps are timesteps themselves, with the σ of the nearest table entry.
+    let plain = GenerationConfig { warp_denoising_step: false, timestep_shift: 1.0, ..GenerationConfig::default() };
+    assert_eq!(plain.schedule(), vec![(1000.0, 1.0), (750.0, 0.75), (500.0, 0.5), (250.0, 0.25)]);
+}
+
+#[test]
+fn vae_and_t5_config_errors_name_the_field() {
+    let dir = Scratch::new("cfg-vae");
+    let p = edited(&dir, "vae-small", "config.json", |j| drop(j.insert("temperal_downsample".into(), serde_json::json!([true]))));
+    assert_eq!(field_of(VaeConfig::load(&p).unwrap_err()).0, "temperal_downsample");
+    let p = edited(&dir, "vae-small", "config.json", |j| drop(j.insert("latent_std".into(), serde_json::json!([1.0]))));
+    assert_eq!(field_of(VaeConfig::load(&p).unwrap_err()).0, "latent_std");
+    let p = edited(&dir, "vae-small", "config.json", |j| drop(j.insert("dim_mult".into(), serde_json::json!([1, 2, 4, 4, 4]))));
+    assert_eq!(field_of(VaeConfig::load(&p).unwrap_err()).0, "dim_mult");
+    let p = edited(&dir, "t5-small", "config.json", |j| drop(j.insert("num_heads".into(), 3.into())));
+    assert_eq!(field_of(T5Config::load(&p).unwrap_err()).0, "num_heads");
+}
+
+#[test]
+fn vae_attention_and_t5_shared_pos_change_the_expected_keys() {
+    let vae = VaeConfig::load(&parity("vae-small").join("config.json")).unwrap();
+    // Attention after every residual block of the second stage (scale 1/2).
+    let with_attn = VaeConfig { attn_scales: vec![0.5], ..vae.clone() };
+    let e = with_attn.expected_tensors();
+    assert_eq!(e.len(), vae.expected_tensors().len() + 2 * 5);
+    assert_eq!(e.get("decoder.upsamples.4.to_qkv.weight").map(|t| t.shape.clone()), Some(vec![96, 32, 1, 1]));
+    let t5 = T5Config::load(&parity("t5-small").join("config.json")).unwrap();
+    let shared = T5Config { shared_pos: true, ..t5.clone() }.expected_tensors();
+    assert_eq!(shared.len(), t5.expected_tensors().len() + 1 - t5.num_layers);
+    assert!(shared.get("pos_embedding.embedding.weight").is_some());
+}
