@@ -135,7 +135,7 @@ fn snapshot_and_resume_continue_the_same_video() {
     let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
     let len = fpb * cfg.in_dim * h * w;
     let draws: Vec<Vec<Vec<f32>>> = (0..7).map(|_| (0..=ts.len()).map(|_| rng.normals(len, 1.0)).collect()).collect();
-    let mut run = |g: &mut Generator, chunks: std::ops::Range<usize>| -> Vec<f32> {
+    let run = |g: &mut Generator, chunks: std::ops::Range<usize>| -> Vec<f32> {
         chunks
             .flat_map(|c| denoise_chunk(g, &ts, &sigmas, 0.0, draws[c][0].clone(), |s| draws[c][s].clone(), |_, _, _| {}).unwrap())
             .collect()

@@ -33,7 +33,8 @@ impl Normal {
 pub fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
     let mut rng = Normal::new(seed);
     let mut ck = Checkpoint::default();
-    for (key, shape) in cfg.expected_tensors(memory) {
+    for t in cfg.expected_tensors(memory).iter() {
+        let (key, shape) = (t.key.clone(), t.shape.clone());
         let n: usize = shape.iter().product();
         let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
         let v: Vec<f32> = if key.ends_with("norm_q.weight") || key.ends_with("norm_k.weight") || key.ends_with("norm3.weight") {
@@ -66,6 +67,7 @@ pub fn small_config() -> DitConfig {
         qk_norm: true,
         cross_attn_norm: true,
         eps: 1e-6,
+        window_size: [-1, -1],
         local_attn_size: 9,
         sink_size: 3,
     }

@@ -66,6 +66,7 @@ impl Loader<'_> {
 pub fn load(gpu: &Gpu, cfg: &DitConfig, ck: &Checkpoint, wdtype: DType, memory: bool) -> Result<DitWeights> {
     let has_memory = ck.contains("blocks.0.self_attn.memory.A_log");
     ck.validate(&cfg.expected_tensors(has_memory)).map_err(weights_err)?;
+    ck.check_finite().map_err(weights_err)?;
     let l = Loader { gpu, ck, wdtype };
     let blocks = (0..cfg.num_layers)
         .map(|n| {
