@@ -24,17 +24,7 @@ const TN: u32 = 4u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> cache: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
-#ifdef W_F32
-@group(0) @binding(3) var<storage, read> wt: array<f32>;
-fn load_w(i: u32) -> f32 { return wt[i]; }
-#else
-@group(0) @binding(3) var<storage, read> wt: array<u32>;
-#ifdef W_BF16
-fn load_w(i: u32) -> f32 { return unpack_bf16(wt[i >> 1u], (i & 1u) == 1u); }
-#else
-fn load_w(i: u32) -> f32 { return unpack_f16(wt[i >> 1u], (i & 1u) == 1u); }
-#endif
-#endif
+#include "weights.wgsl"
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 #ifdef RESIDUAL
 @group(0) @binding(5) var<storage, read> res: array<f32>;

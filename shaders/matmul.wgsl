@@ -36,17 +36,7 @@ const TN: u32 = {{TN}}u;
 #else
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 #endif
-#ifdef W_F32
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-fn load_w(i: u32) -> f32 { return w[i]; }
-#else
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-#ifdef W_BF16
-fn load_w(i: u32) -> f32 { return unpack_bf16(w[i >> 1u], (i & 1u) == 1u); }
-#else
-fn load_w(i: u32) -> f32 { return unpack_f16(w[i >> 1u], (i & 1u) == 1u); }
-#endif
-#endif
+#include "weights.wgsl"
 #ifdef BIAS
 @group(0) @binding({{B_BIAS}}) var<storage, read> bias: array<f32>;
 #endif

@@ -100,6 +100,7 @@ impl Kernel for Conv3d {
         let d = Defines::new()
             .flag("W_F32", self.w_dtype == DType::F32)
             .flag("W_BF16", self.w_dtype == DType::BF16)
+            .set("B_W", 3)
             .flag("UPSAMPLE", self.upsample)
             .flag("RESIDUAL", self.residual);
         expand("conv3d.wgsl", &d)

@@ -281,6 +281,7 @@ impl Kernel for Matmul {
         let d = Defines::new()
             .flag("W_F32", self.w_dtype == DType::F32)
             .flag("W_BF16", self.w_dtype == DType::BF16)
+            .set("B_W", 2)
             .flag("BIAS", self.bias)
             .flag("GELU", self.act == Act::Gelu)
             .flag("SILU", self.act == Act::Silu)
