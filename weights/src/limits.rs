@@ -22,3 +22,17 @@ pub const MAX_ZIP_ENTRIES: u64 = 1 << 20;
 /// Tensor bytes read from a `.pt` per byte of file: views may share a storage
 /// (tied weights), but not so often that a small file becomes a huge allocation.
 pub const MAX_SHARING: u64 = 4;
+
+/// The tensor-count bound, shared by every checkpoint format.
+pub fn check_tensor_count(path: &std::path::Path, count: usize) -> crate::error::Result<()> {
+    if count as u64 > MAX_TENSORS {
+        return Err(crate::error::WeightsError::LimitExceeded {
+            path: path.into(),
+            what: "tensor count",
+            requested: count as u64,
+            limit: MAX_TENSORS,
+            hint: "a model has thousands of tensors at most",
+        });
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! request before allocating, then reads each tensor straight from the file
 //! (no whole-file buffer: an 11 GB checkpoint costs 11 GB, not 22).
 use crate::error::{io, Result, WeightsError};
-use crate::limits::{MAX_HEADER, MAX_TENSORS};
+use crate::limits::{check_tensor_count, MAX_HEADER};
 use crate::tensor::{DType, HostTensor};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -38,16 +38,7 @@ pub(crate) fn byte_len(shape: &[usize], dtype: DType) -> Option<u64> {
 fn locate(path: &Path, header: &[u8], data_len: u64) -> Result<Vec<Located>> {
     let map: HashMap<String, serde_json::Value> =
         serde_json::from_slice(header).map_err(|e| format(path, format!("header is not a JSON object: {e}")))?;
-    if map.len() as u64 > MAX_TENSORS {
-        let hint = "a model has thousands of tensors at most";
-        return Err(WeightsError::LimitExceeded {
-            path: path.into(),
-            what: "tensor count",
-            requested: map.len() as u64,
-            limit: MAX_TENSORS,
-            hint,
-        });
-    }
+    check_tensor_count(path, map.len())?;
     let mut out = Vec::with_capacity(map.len());
     let mut total = 0u64;
     for (key, value) in map {

@@ -5,7 +5,7 @@ mod pickle;
 mod zip;
 
 use crate::error::{Result, WeightsError};
-use crate::limits::{MAX_PICKLE, MAX_SHARING, MAX_TENSORS};
+use crate::limits::{check_tensor_count, MAX_PICKLE, MAX_SHARING};
 use crate::tensor::HostTensor;
 use pickle::{TensorRef, Value};
 use std::collections::BTreeMap;
@@ -72,16 +72,7 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, HostTensor>> {
     let bytes = z.read_at(z.entries[&pkl].offset, size)?;
     let mut found = Vec::new();
     flatten(path, "", pickle::load(path, &bytes)?, &mut found)?;
-    if found.len() as u64 > MAX_TENSORS {
-        let hint = "a model has thousands of tensors at most";
-        return Err(WeightsError::LimitExceeded {
-            path: path.into(),
-            what: "tensor count",
-            requested: found.len() as u64,
-            limit: MAX_TENSORS,
-            hint,
-        });
-    }
+    check_tensor_count(path, found.len())?;
     let budget = z.len.saturating_mul(MAX_SHARING);
     let mut total = 0u64;
     let mut out = BTreeMap::new();
