@@ -1,6 +1,6 @@
 //! `videossm bench`: kernel figures and per-chunk generation figures of this
 //! adapter, as a table or as one JSON object other tools can compare across machines.
-use crate::synthetic::{random_checkpoint, small_config, Normal};
+use crate::synthetic::{random_checkpoint, small_config, Rng};
 use anyhow::Result;
 use graph::models::dit::sampler::denoise_chunk;
 use graph::models::dit::{load, session::Generator, DitDims};
@@ -26,13 +26,13 @@ fn best_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 
 /// The naive baseline and this adapter's chosen variant at `m×n×k`.
 pub fn matmul(gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Vec<Value>> {
-    let mut rng = Normal::new(1);
-    let x = gpu.upload("x", &[m, k], DType::F32, &rng.vec(m * k, 1.0))?;
+    let mut rng = Rng::new(1);
+    let x = gpu.upload("x", &[m, k], DType::F32, &rng.normals(m * k, 1.0))?;
     let y = gpu.empty("y", &[m, n], DType::F32)?;
     let p = Params::dense(m, n, k);
     let mut out = Vec::new();
     for dtype in [DType::F32, DType::BF16] {
-        let w = gpu.upload("w", &[k, n], dtype, &rng.vec(n * k, 0.1))?;
+        let w = gpu.upload("w", &[k, n], dtype, &rng.normals(n * k, 0.1))?;
         let tuned = Matmul::for_device(&gpu.caps, dtype, false, Act::None, Residual::None, &p);
         let naive = Matmul { tiling: Tiling::Naive, ..tuned };
         for (variant, kernel) in [("naive", naive), ("tuned", tuned)] {
@@ -65,14 +65,14 @@ pub fn generation(gpu: Arc<Gpu>, chunks: usize, memory: bool, window: i64) -> Re
     let weights = load::load(&gpu, &cfg, &random_checkpoint(&cfg, memory, 7), DType::F32, memory)?;
     let capacity = if window < 0 { chunks * fpb } else { window as usize };
     let mut g = Generator::new(gpu.clone(), &weights, DitDims::new(&cfg, fpb, h, w), capacity, cfg.sink_size, CompileOptions::default())?;
-    let mut rng = Normal::new(3);
-    g.set_context(&rng.vec(cfg.text_len * cfg.text_dim, 1.0))?;
+    let mut rng = Rng::new(3);
+    g.set_context(&rng.normals(cfg.text_len * cfg.text_dim, 1.0))?;
     let (ts, sigmas): (Vec<f32>, Vec<f32>) = gen.schedule().into_iter().unzip();
     let len = fpb * cfg.in_dim * h * w;
     let mut chunk_ms = Vec::with_capacity(chunks);
     for _ in 0..chunks {
-        let noise = rng.vec(len, 1.0);
-        let draws: Vec<Vec<f32>> = (0..ts.len()).map(|_| rng.vec(len, 1.0)).collect();
+        let noise = rng.normals(len, 1.0);
+        let draws: Vec<Vec<f32>> = (0..ts.len()).map(|_| rng.normals(len, 1.0)).collect();
         let t = Instant::now();
         denoise_chunk(&mut g, &ts, &sigmas, 0.0, noise, |s| draws[s].clone(), |_, _, _| {})?;
         chunk_ms.push(t.elapsed().as_secs_f64() * 1e3);

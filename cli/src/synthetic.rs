@@ -2,47 +2,59 @@
 //! ones so activations stay in range over hundreds of chunks.
 use weights::{Checkpoint, DType, DitConfig, HostTensor};
 
-/// splitmix64 + Box–Muller: deterministic normals without a dependency.
-pub struct Normal(u64);
+/// Deterministic random numbers (splitmix64, Box–Muller normals) without a
+/// dependency, so benches, synthetic models and failing tests reproduce.
+pub struct Rng(u64);
 
-impl Normal {
-    pub fn new(seed: u64) -> Normal {
-        Normal(seed ^ 0x9e37_79b9_7f4a_7c15)
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
-    fn uniform(&mut self) -> f64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        z ^ (z >> 31)
     }
 
-    pub fn sample(&mut self) -> f32 {
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in [lo, hi].
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    /// Standard normal.
+    pub fn normal(&mut self) -> f32 {
         let (u, v) = (self.uniform().max(1e-300), self.uniform());
         ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
     }
 
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.sample() * scale).collect()
+    pub fn normals(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.normal() * scale).collect()
     }
 }
 
 /// Every tensor `cfg` expects, drawn at random: weights ~ N(0, 1/fan_in), norm gains
 /// near 1, biases and modulations small.
 pub fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
-    let mut rng = Normal::new(seed);
+    let mut rng = Rng::new(seed);
     let mut ck = Checkpoint::default();
     for t in cfg.expected_tensors(memory).iter() {
         let (key, shape) = (t.key.clone(), t.shape.clone());
         let n: usize = shape.iter().product();
         let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
         let v: Vec<f32> = if key.ends_with("norm_q.weight") || key.ends_with("norm_k.weight") || key.ends_with("norm3.weight") {
-            rng.vec(n, 0.1).iter().map(|x| 1.0 + x).collect()
+            rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
         } else if key.ends_with(".weight") {
-            rng.vec(n, 1.0 / (fan_in as f32).sqrt())
+            rng.normals(n, 1.0 / (fan_in as f32).sqrt())
         } else {
-            rng.vec(n, 0.2)
+            rng.normals(n, 0.2)
         };
         ck.tensors.insert(key, HostTensor { shape, dtype: DType::F32, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() });
     }
