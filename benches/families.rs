@@ -13,6 +13,7 @@ mod common;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use runtime::kernels::attention::{Attention, Params as AttnParams};
 use runtime::kernels::conv3d::{Conv3d, Params as ConvParams};
+use runtime::kernels::matmul::{Act, Matmul, Params as MatmulParams, Residual};
 use runtime::kernels::ssm_scan::{Params as SsmParams, Ssm};
 use runtime::DType;
 use videossm_suite::{gpu, Rng};
@@ -86,7 +87,7 @@ fn conv3d(c: &mut Criterion, rng: &mut Rng) {
     let flops = 2 * frames * hh * ww * ch * ch * 27;
     for w_dtype in [DType::F32, DType::BF16] {
         let w = up("w", ch * ch * 27, w_dtype, rng);
-        let k = Conv3d { w_dtype, upsample: false, residual: false };
+        let k = Conv3d::new(w_dtype, false, false, ch);
         common::time(
             c,
             "families",
@@ -97,6 +98,13 @@ fn conv3d(c: &mut Criterion, rng: &mut Rng) {
             &[&cache, &src, &w, &bias, &y],
         );
     }
+    // Yardstick: the tuned matmul on the same flops as an explicit im2col GEMM.
+    let (m, n, kk) = (frames * hh * ww, ch, 27 * ch);
+    let mp = MatmulParams::dense(m, n, kk);
+    let mm = Matmul::for_device(&gpu.caps, DType::F32, false, Act::None, Residual::None, &mp);
+    let (x, w) = (up("im2col", m * kk, DType::F32, rng), up("w", n * kk, DType::F32, rng));
+    let id = BenchmarkId::new(&mm.to_string(), &format!("{m}x{n}x{kk}"));
+    common::time(c, "families", id, Throughput::Elements(flops as u64), &mm, &mp, &[&x, &w, &y]);
 }
 
 fn bench(c: &mut Criterion) {
