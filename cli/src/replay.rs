@@ -30,8 +30,13 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     if dir.join("model.safetensors").exists() {
         let ck = Checkpoint::open(dir.join("model.safetensors"))?;
         replay_generator(gpu, dir, &ck, opts)
+    } else if crate::replay_t5::is_bundle(dir) {
+        crate::replay_t5::replay(gpu, dir, opts)
     } else {
-        bail!("{}: not a generator bundle (no model.safetensors); VAE and text-encoder bundles are not supported yet", dir.display())
+        bail!(
+            "{}: not a generator or text-encoder bundle (no model.safetensors or t5.safetensors); VAE bundles are not supported yet",
+            dir.display()
+        )
     }
 }
 

@@ -14,6 +14,15 @@ pub enum GraphError {
     #[error("{0}")]
     Session(String),
 
+    #[error("input {input}: {message}")]
+    Input { input: String, message: String },
+
+    #[error(transparent)]
+    Weights(#[from] weights::WeightsError),
+
+    #[error(transparent)]
+    Tokenizer(#[from] crate::models::t5::TokenizerError),
+
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
 }
