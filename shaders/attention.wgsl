@@ -25,7 +25,8 @@ const HD: u32 = {{HD}}u;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> ranges: array<vec2<u32>>;
 #ifdef BIAS
-// Additive score bias [heads, tq, tk] (T5's relative positions).
+// T5's relative-position bias: per head a table of tq + tk − 1 values indexed by
+// key minus query, j − i + tq − 1 (the host expands the buckets).
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;
 #else
@@ -57,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 s = fma(qv[c], k[kb + c], s);
             }
 #ifdef BIAS
-            s += bias[(h * p.tq + qc) * p.tk + j];
+            s += bias[h * (p.tq + p.tk - 1u) + j + p.tq - 1u - qc];
 #endif
             let m_new = max(m, s);
             let correction = exp(m - m_new);

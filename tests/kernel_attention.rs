@@ -1,6 +1,6 @@
 //! Attention against a dense masked f64 reference: sink + window ring ranges,
 //! per-block lists, the T5 bias, head dims 8…384.
-use runtime::kernels::attention::{reference, Attention, Params};
+use runtime::kernels::attention::{bias_len, reference, Attention, Params};
 use runtime::DType;
 use videossm_suite::{assert_close, gpu, Rng};
 
@@ -11,7 +11,7 @@ fn check(p: &Params, tk_rows: usize, ranges: &[[u32; 2]], bias: bool, seed: u64)
     let q = rng.normals(p.tq as usize * h * d, 1.0);
     let k = rng.normals(tk_rows * h * d, 1.0);
     let v = rng.normals(tk_rows * h * d, 1.0);
-    let b = rng.normals(h * p.tq as usize * p.tk.max(1) as usize, 2.0);
+    let b = rng.normals(h * bias_len(p.tq as usize, p.tk.max(1) as usize), 2.0);
     let flat: Vec<f32> = ranges.iter().flat_map(|r| [r[0] as f32, r[1] as f32]).collect();
     let t = |name: &str, data: &[f32]| gpu.upload(name, &[data.len()], DType::F32, data).unwrap();
     let (tq_, tk_, tv_, tb_) = (t("q", &q), t("k", &k), t("v", &v), t("bias", &b));
@@ -58,9 +58,18 @@ fn per_block_lists_give_causal_attention() {
 }
 
 #[test]
-fn additive_bias_unscaled_with_padding_masked() {
-    // T5: no scaling, a bias per (head, query, key), and only the first 9 of 12 keys valid.
+fn relative_bias_unscaled_with_padding_masked() {
+    // T5: no scaling, a bias per (head, key − query), and only the first 9 of 12 keys valid.
     let mut p = Params::dense(12, 4, 8, 1, 1.0);
     p.tk = 12;
     check(&p, 12, &[[0, 9]], true, 40);
+    // Two workgroups of queries, head dim 64 as in umT5-XXL, 50 of 70 keys valid
+    // (scaled, so unit-normal q/k keep the f32 score error within the tolerance).
+    let mut p = Params::dense(70, 2, 64, 1, 0.125);
+    p.tk = 70;
+    check(&p, 70, &[[0, 50]], true, 41);
+    // Fewer queries than keys: the table spans tq + tk − 1 distances.
+    let mut p = Params::dense(5, 3, 16, 1, 1.0);
+    p.tk = 20;
+    check(&p, 20, &[[0, 20]], true, 42);
 }

@@ -32,8 +32,13 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
         replay_generator(gpu, dir, &ck, opts)
     } else if dir.join("vae.safetensors").exists() {
         crate::replay_vae::replay(gpu, dir, opts)
+    } else if crate::replay_t5::is_bundle(dir) {
+        crate::replay_t5::replay(gpu, dir, opts)
     } else {
-        bail!("{}: not a generator or VAE bundle (no model.safetensors or vae.safetensors); text-encoder bundles are not supported yet", dir.display())
+        bail!(
+            "{}: not a generator, VAE or text-encoder bundle (no model.safetensors, vae.safetensors or t5.safetensors)",
+            dir.display()
+        )
     }
 }
 

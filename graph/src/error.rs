@@ -17,6 +17,14 @@ pub enum GraphError {
     /// A model input that does not fit the graph built for it.
     #[error("{what} has shape {got:?}, expected {expected}: {hint}")]
     InputShape { what: String, got: Vec<usize>, expected: String, hint: String },
+    #[error("input {input}: {message}")]
+    Input { input: String, message: String },
+
+    #[error(transparent)]
+    Weights(#[from] weights::WeightsError),
+
+    #[error(transparent)]
+    Tokenizer(#[from] crate::models::t5::TokenizerError),
 
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),

@@ -186,8 +186,25 @@ impl Builder {
         heads: usize,
         scale: f32,
     ) -> Result<TensorId> {
+        self.attention_biased(name, q, k, v, ranges, None, heads, scale)
+    }
+
+    /// [`Builder::attention`], with T5's relative-position bias when `bias` is given:
+    /// `[heads, tq + tk − 1]` indexed by key minus query (see [`attention::bias_len`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_biased(
+        &mut self,
+        name: &str,
+        q: TensorId,
+        k: TensorId,
+        v: TensorId,
+        ranges: TensorId,
+        bias: Option<TensorId>,
+        heads: usize,
+        scale: f32,
+    ) -> Result<TensorId> {
         let (tq, width) = rows_of(self.shape(q));
-        let (_, kw) = rows_of(self.shape(k));
+        let (tk, kw) = rows_of(self.shape(k));
         if kw != width || self.shape(k) != self.shape(v) || width % heads != 0 {
             return Err(
                 self.shape_error(name, format!("q {:?}, k {:?}, v {:?} with {heads} heads", self.shape(q), self.shape(k), self.shape(v)))
@@ -197,10 +214,45 @@ impl Builder {
         if two != 2 || self.dtype(ranges) != DType::U32 {
             return Err(self.shape_error(name, format!("ranges must be u32 [R, 2], got {:?}", self.shape(ranges))));
         }
-        let p = attention::Params::dense(tq, heads, width / heads, n_ranges, scale);
+        let mut p = attention::Params::dense(tq, heads, width / heads, n_ranges, scale);
+        let mut args = vec![q, k, v, ranges];
+        if let Some(b) = bias {
+            self.expect_shape(name, "bias", b, &[heads, attention::bias_len(tq, tk)])?;
+            p.tk = tk as u32;
+            args.push(b);
+        }
         let o = self.activation(name, &self.shape(q).to_vec(), DType::F32);
-        self.dispatch(name, attention::Attention::new(width / heads, false), &p, &[q, k, v, ranges, o])?;
+        args.push(o);
+        self.dispatch(name, attention::Attention::new(width / heads, bias.is_some()), &p, &args)?;
         Ok(o)
+    }
+
+    /// Rows of an embedding table for `ids [n]` (u32) → `[n, d]`. The table may be
+    /// given as slices `(tensor [rows, d], first id)` covering `0..vocab` in order,
+    /// for tables beyond one storage binding: one dispatch per slice.
+    pub fn gather(&mut self, name: &str, ids: TensorId, slices: &[(TensorId, usize)], vocab: usize) -> Result<TensorId> {
+        let n = self.shape(ids).iter().product();
+        let d = slices.first().map_or(0, |&(t, _)| rows_of(self.shape(t)).1);
+        let mut next = 0;
+        for &(t, base) in slices {
+            let (rows, w) = rows_of(self.shape(t));
+            if w != d || base != next || !matches!(self.dtype(t), DType::F32 | DType::BF16) {
+                return Err(self.shape_error(
+                    name,
+                    format!("table slice {:?} {} at id {base} does not continue the table", self.shape(t), self.dtype(t)),
+                ));
+            }
+            next += rows;
+        }
+        if self.dtype(ids) != DType::U32 || next != vocab || d == 0 {
+            return Err(self.shape_error(name, format!("ids must be u32 and the slices must cover {vocab} rows (they cover {next})")));
+        }
+        let y = self.activation(name, &[n, d], DType::F32);
+        for &(t, base) in slices {
+            let p = copy::GatherParams::new(n, d, vocab).slice(base, rows_of(self.shape(t)).0);
+            self.dispatch(name, copy::Gather { bf16: self.dtype(t) == DType::BF16 }, &p, &[ids, t, y])?;
+        }
+        Ok(y)
     }
 
     /// A strided copy from `src` into `dst` (an existing tensor, written in place).

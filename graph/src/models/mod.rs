@@ -1,4 +1,5 @@
 //! The model graphs: the causal DiT generator with its hybrid memory, the umT5
 //! text encoder and the Wan VAE decoder.
 pub mod dit;
+pub mod t5;
 pub mod vae;

@@ -7,7 +7,9 @@ use std::fmt;
 pub struct Attention {
     /// Head dim: the size of the register arrays and of the unrolled loops.
     pub head_dim: u32,
-    /// With an additive score bias `[heads, tq, tk]`.
+    /// With T5's additive relative-position bias: a table `[heads, tq + tk − 1]`
+    /// indexed by `j − i + tq − 1` (key minus query), so an L-token encoder binds
+    /// H·(2L−1) values per layer instead of an H·L·L score bias.
     pub bias: bool,
 }
 
@@ -36,7 +38,7 @@ pub struct Params {
     pub v_row: u32,
     pub o_off: u32,
     pub o_row: u32,
-    /// Key count of the bias tensor's rows.
+    /// Key rows the bias table spans: each head's table has `tq + tk − 1` entries.
     pub tk: u32,
     pub _pad: u32,
 }
@@ -93,6 +95,11 @@ pub fn variants() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Entries per head of the relative-position bias table.
+pub fn bias_len(tq: usize, tk: usize) -> usize {
+    tq + tk - 1
+}
+
 /// Dense f64 reference: a full masked score matrix built from the range lists.
 pub fn reference(p: &Params, q: &[f32], k: &[f32], v: &[f32], ranges: &[[u32; 2]], bias: Option<&[f32]>, o: &mut [f32]) {
     let d = p.d as usize;
@@ -106,7 +113,8 @@ pub fn reference(p: &Params, q: &[f32], k: &[f32], v: &[f32], ranges: &[[u32; 2]
                 .map(|&j| {
                     let kb = p.k_off as usize + j * p.k_row as usize + h * d;
                     let s: f64 = (0..d).map(|c| q[qb + c] as f64 * k[kb + c] as f64).sum::<f64>() * p.scale as f64;
-                    s + bias.map_or(0.0, |b| b[(h * p.tq as usize + qi) * p.tk as usize + j] as f64)
+                    let row = bias_len(p.tq as usize, p.tk as usize);
+                    s + bias.map_or(0.0, |b| b[h * row + j + p.tq as usize - 1 - qi] as f64)
                 })
                 .collect();
             let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
