@@ -1,5 +1,13 @@
-//! videossm as a library: bundle replay, benchmarks, and synthetic models.
+//! videossm as a library: text-to-video generation ([`generate`]), video outputs,
+//! prompt schedules, session snapshots, bundle replay, benchmarks and synthetic models.
 pub mod bench;
+pub mod error;
+pub mod generate;
+pub mod output;
+pub mod prompts;
 pub mod replay;
 pub mod snapshot;
 pub mod synthetic;
+
+pub use error::{Error, Result};
+pub use generate::{Chunk, Frame, Pipeline, PipelineOptions, Session, SessionState};

@@ -11,6 +11,15 @@ impl Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
+    /// The generator's whole state, for snapshots: `Rng::from_state(r.state())` continues `r`.
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    pub fn from_state(state: u64) -> Rng {
+        Rng(state)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -83,4 +92,38 @@ pub fn small_config() -> DitConfig {
         local_attn_size: 9,
         sink_size: 3,
     }
+}
+
+/// Writes a model folder in videossm's layout (`config.json`, `generation.json`,
+/// `model.safetensors`) with random weights, for tests and demos of the pipeline.
+pub fn write_model_folder(
+    dir: &std::path::Path,
+    cfg: &DitConfig,
+    gen: &weights::GenerationConfig,
+    memory: bool,
+    seed: u64,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let config = serde_json::json!({
+        "model_type": cfg.model_type, "patch_size": cfg.patch_size, "text_len": cfg.text_len, "in_dim": cfg.in_dim,
+        "dim": cfg.dim, "ffn_dim": cfg.ffn_dim, "freq_dim": cfg.freq_dim, "text_dim": cfg.text_dim, "out_dim": cfg.out_dim,
+        "num_heads": cfg.num_heads, "num_layers": cfg.num_layers, "window_size": cfg.window_size, "qk_norm": cfg.qk_norm,
+        "cross_attn_norm": cfg.cross_attn_norm, "eps": cfg.eps, "local_attn_size": cfg.local_attn_size, "sink_size": cfg.sink_size,
+    });
+    let generation = serde_json::json!({
+        "num_frame_per_block": gen.num_frame_per_block, "denoising_step_list": gen.denoising_step_list,
+        "warp_denoising_step": gen.warp_denoising_step, "timestep_shift": gen.timestep_shift,
+        "num_train_timestep": gen.num_train_timestep, "context_noise": gen.context_noise,
+        "latent_height": gen.latent_height, "latent_width": gen.latent_width,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string())?;
+    std::fs::write(dir.join("generation.json"), generation.to_string())?;
+    let ck = random_checkpoint(cfg, memory, seed);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), &t.data)?)))
+        .collect::<Result<_, safetensors::SafeTensorError>>()
+        .map_err(std::io::Error::other)?;
+    safetensors::tensor::serialize_to_file(views, None, &dir.join("model.safetensors")).map_err(std::io::Error::other)
 }
