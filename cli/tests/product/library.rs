@@ -82,3 +82,46 @@ fn library_errors_name_the_problem() {
     let e = Pipeline::load(&scratch("empty"), &PipelineOptions::default()).err().unwrap().to_string();
     assert!(e.contains("config.json"), "{e}");
 }
+
+/// A folder in the official layout (Wan's config.json without the WanModel defaults,
+/// `diffusion_pytorch_model.safetensors`), and a generator checkpoint whose state dict
+/// sits under `generator_ema.model.` as in Self-Forcing's `.pt`.
+#[test]
+fn official_layout_and_generator_checkpoint() {
+    let dir = scratch("official");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir().join("config.json")).unwrap()).unwrap();
+    let text_dim = cfg["text_dim"].clone();
+    let obj = cfg.as_object_mut().unwrap();
+    obj.remove("patch_size");
+    obj.remove("window_size");
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(model_dir().join("generation.json"), dir.join("generation.json")).unwrap();
+    std::fs::copy(model_dir().join("model.safetensors"), dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    let p = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
+    assert_eq!((p.config.patch_size, serde_json::json!(p.config.text_dim)), ([1, 2, 2], text_dim));
+    assert_eq!(p.files.dit, dir.join("diffusion_pytorch_model.safetensors"));
+    let reference = latents(&mut Session::new(&p, "a red ball", 1).unwrap(), 1);
+
+    let ck = weights::Checkpoint::open(model_dir().join("model.safetensors")).unwrap();
+    let nested: Vec<(String, safetensors::tensor::TensorView)> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                format!("generator_ema.model.{k}"),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), &t.data).unwrap(),
+            )
+        })
+        .collect();
+    let generator = dir.join("generator.safetensors");
+    safetensors::tensor::serialize_to_file(nested, None, &generator).unwrap();
+    std::fs::remove_file(dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    let opts = PipelineOptions { generator: Some(generator), ..PipelineOptions::default() };
+    let p = Pipeline::load(&dir, &opts).unwrap();
+    assert_eq!(latents(&mut Session::new(&p, "a red ball", 1).unwrap(), 1), reference);
+    // Official layout: the encoder and VAE settings default to Wan2.1's published ones.
+    let t5 = p.files.t5_config().unwrap();
+    assert_eq!((t5.vocab, t5.dim, t5.num_layers, t5.shared_pos), (256384, 4096, 24, false));
+    let vae = p.files.vae_config().unwrap();
+    assert_eq!((vae.dim, vae.z_dim, vae.latent_std.len()), (96, 16, 16));
+}
