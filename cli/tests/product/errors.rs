@@ -95,6 +95,30 @@ fn bad_files_name_the_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --model DIR"));
 }
 
+/// A full disk mid-run (an mp4 linked to /dev/full: the first fragment fails) ends
+/// with the file named and the cause.
+#[test]
+fn full_disk_names_the_file() {
+    let dir = scratch("full");
+    let file = dir.join("full.mp4");
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+    fails(&["p", "--frames", "30", "-o", file.to_str().unwrap()], "writing chunk 0; 0 frames are in the file");
+    fails(&["p", "--frames", "30", "-o", file.to_str().unwrap()], "full.mp4: No space left on device");
+}
+
+/// A state resumed with another window is refused with the window to use.
+#[test]
+fn resume_with_another_window() {
+    let dir = scratch("resume-window");
+    let state = dir.join("s.safetensors");
+    let o = dir.join("v.y4m");
+    ok(generate(&["p", "--frames", "9", "-q", "--save-state", state.to_str().unwrap(), "-o", o.to_str().unwrap()]));
+    fails(
+        &["--resume", state.to_str().unwrap(), "--window", "12", "-o", o.to_str().unwrap()],
+        "the snapshot has a 9 frame window, this run 12: use --window 9",
+    );
+}
+
 #[test]
 fn inspect_reports_and_rejects() {
     let out = ok({
