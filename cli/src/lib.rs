@@ -6,6 +6,7 @@ pub mod generate;
 pub mod output;
 pub mod prompts;
 pub mod replay;
+pub mod replay_vae;
 pub mod snapshot;
 pub mod synthetic;
 

@@ -30,8 +30,10 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     if dir.join("model.safetensors").exists() {
         let ck = Checkpoint::open(dir.join("model.safetensors"))?;
         replay_generator(gpu, dir, &ck, opts)
+    } else if dir.join("vae.safetensors").exists() {
+        crate::replay_vae::replay(gpu, dir, opts)
     } else {
-        bail!("{}: not a generator bundle (no model.safetensors); VAE and text-encoder bundles are not supported yet", dir.display())
+        bail!("{}: not a generator or VAE bundle (no model.safetensors or vae.safetensors); text-encoder bundles are not supported yet", dir.display())
     }
 }
 

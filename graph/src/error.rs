@@ -14,6 +14,10 @@ pub enum GraphError {
     #[error("{0}")]
     Session(String),
 
+    /// A model input that does not fit the graph built for it.
+    #[error("{what} has shape {got:?}, expected {expected}: {hint}")]
+    InputShape { what: String, got: Vec<usize>, expected: String, hint: String },
+
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
 }

@@ -99,7 +99,9 @@ impl Builder {
         args.extend(b);
         let residual = match epi {
             Epilogue::Residual(r) | Epilogue::Gated { residual: r, .. } => {
-                self.expect_shape(name, "residual", r, &[m, n])?;
+                if rows_of(self.shape(r)) != (m, n) {
+                    return Err(self.shape_error(name, format!("residual {:?} is not {m} rows of {n}", self.shape(r))));
+                }
                 args.push(r);
                 if let Epilogue::Gated { gate, slot, frame_rows, .. } = epi {
                     let (frames, width) = rows_of(self.shape(gate));

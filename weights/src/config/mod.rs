@@ -8,7 +8,7 @@ mod vae;
 pub use dit::DitConfig;
 pub use generation::GenerationConfig;
 pub use t5::T5Config;
-pub use vae::VaeConfig;
+pub use vae::{VaeConfig, VaeUpsample};
 
 use crate::error::{io, Result, WeightsError};
 use serde::Deserialize;

@@ -23,6 +23,18 @@ pub struct VaeConfig {
     pub streamed_chunks: Option<Vec<usize>>,
 }
 
+/// One entry of the decoder's `upsamples` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VaeUpsample {
+    /// `ResidualBlock(cin, cout)`
+    Residual { cin: usize, cout: usize },
+    /// `AttentionBlock(c)` (where `attn_scales` asks for one)
+    Attention { c: usize },
+    /// `Resample(c, upsample3d | upsample2d)`: output width `c / 2`, twice the size,
+    /// and with `temporal` twice the frames.
+    Resample { c: usize, temporal: bool },
+}
+
 impl VaeConfig {
     pub fn load(path: &Path) -> Result<VaeConfig> {
         let c: VaeConfig = read_json(path)?;
@@ -65,6 +77,34 @@ impl VaeConfig {
         std::iter::once(m[m.len() - 1]).chain(m.iter().rev().copied()).map(|u| self.dim * u).collect()
     }
 
+    /// The entries of `decoder.upsamples`, in order, with their widths.
+    pub fn decoder_upsamples(&self) -> Vec<VaeUpsample> {
+        let dims = self.decoder_dims();
+        let stages = self.dim_mult.len();
+        let mut scale = 1.0 / 2f64.powi(stages as i32 - 2);
+        let mut out = Vec::new();
+        for i in 0..stages {
+            let (mut cin, cout) = (dims[i], dims[i + 1]);
+            // Stages 1–3 take what the previous resample hands over: half its width.
+            if (1..=3).contains(&i) {
+                cin /= 2;
+            }
+            for _ in 0..=self.num_res_blocks {
+                out.push(VaeUpsample::Residual { cin, cout });
+                if self.attn_scales.contains(&scale) {
+                    out.push(VaeUpsample::Attention { c: cout });
+                }
+                cin = cout;
+            }
+            if i + 1 != stages {
+                // temperal_downsample reversed: the decoder's first stage mirrors the encoder's last.
+                out.push(VaeUpsample::Resample { c: cout, temporal: self.temperal_downsample[stages - 2 - i] });
+                scale *= 2.0;
+            }
+        }
+        out
+    }
+
     /// `conv2.*` and `decoder.*` as Wan's `Decoder3d` names them; the encoder half is ignored.
     pub fn expected_tensors(&self) -> Expected {
         let mut e = Expected::default();
@@ -95,35 +135,20 @@ impl VaeConfig {
         residual(&mut e, "decoder.middle.0", dims[0], dims[0]);
         attention(&mut e, "decoder.middle.1", dims[0]);
         residual(&mut e, "decoder.middle.2", dims[0], dims[0]);
-        let stages = self.dim_mult.len();
-        let mut scale = 1.0 / 2f64.powi(stages as i32 - 2);
-        let mut idx = 0;
-        for i in 0..stages {
-            let (mut inp, out) = (dims[i], dims[i + 1]);
-            if (1..=3).contains(&i) {
-                inp /= 2;
-            }
-            for _ in 0..=self.num_res_blocks {
-                residual(&mut e, &format!("decoder.upsamples.{idx}"), inp, out);
-                idx += 1;
-                if self.attn_scales.contains(&scale) {
-                    attention(&mut e, &format!("decoder.upsamples.{idx}"), out);
-                    idx += 1;
+        for (idx, stage) in self.decoder_upsamples().into_iter().enumerate() {
+            let key = format!("decoder.upsamples.{idx}");
+            match stage {
+                VaeUpsample::Residual { cin, cout } => residual(&mut e, &key, cin, cout),
+                VaeUpsample::Attention { c } => attention(&mut e, &key, c),
+                VaeUpsample::Resample { c, temporal } => {
+                    if temporal {
+                        conv(&mut e, &format!("{key}.time_conv"), 2 * c, c, &[3, 1, 1]);
+                    }
+                    conv(&mut e, &format!("{key}.resample.1"), c / 2, c, &[3, 3]);
                 }
-                inp = out;
-            }
-            if i + 1 != stages {
-                let key = format!("decoder.upsamples.{idx}");
-                // temperal_downsample reversed: the decoder's first stage mirrors the encoder's last.
-                if self.temperal_downsample[stages - 2 - i] {
-                    conv(&mut e, &format!("{key}.time_conv"), 2 * out, out, &[3, 1, 1]);
-                }
-                conv(&mut e, &format!("{key}.resample.1"), out / 2, out, &[3, 3]);
-                idx += 1;
-                scale *= 2.0;
             }
         }
-        let last = dims[stages];
+        let last = dims[self.dim_mult.len()];
         e.float("decoder.head.0.gamma", &[last, 1, 1, 1]);
         conv(&mut e, "decoder.head.2", 3, last, &[3, 3, 3]);
         e

@@ -1,0 +1,47 @@
+//! The Wan VAE decoder, streaming (../shared/spec/TEXT_VAE.md C.2).
+//!
+//! One graph is compiled per chunk length (plus one for the video's first latent
+//! frame, which skips the temporal upsampling) and replayed for every chunk of that
+//! length. The causal caches — the last two input frames of every time-kernel-3
+//! conv — are session tensors shared by all graphs, so decoding chunk by chunk
+//! gives the same video as decoding everything at once.
+mod graph;
+pub mod load;
+pub mod session;
+pub mod weights;
+
+pub use session::{to_rgb8, VaeDecoder};
+
+use crate::error::Result;
+use runtime::{DType, Gpu, Tensor};
+use std::collections::BTreeMap;
+
+/// The per-conv frame caches `[2, H, W, Cin]`, by conv name (`decoder.conv1.cache`).
+#[derive(Default)]
+pub struct Caches {
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl Caches {
+    /// The cache `name`, created zeroed on first use.
+    pub fn get(&mut self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if let Some(t) = self.tensors.get(name) {
+            return Ok(t.clone());
+        }
+        let t = gpu.empty(name, shape, DType::F32)?;
+        self.tensors.insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Zeroes every cache: the next chunk starts a new video.
+    pub fn reset(&self, gpu: &Gpu) -> Result<()> {
+        for t in self.tensors.values() {
+            gpu.write(t, &vec![0.0; t.numel()])?;
+        }
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.tensors.values().map(|t| t.bytes()).sum()
+    }
+}

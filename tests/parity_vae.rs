@@ -1,0 +1,159 @@
+//! The streaming VAE decoder: the vae-small bundle (whole and streamed, f32 and f16
+//! weights), the f64 reference against the bundle, streamed == whole for uneven
+//! chunkings, GPU vs reference at other configs (odd sizes, attention in a stage,
+//! a 384-wide middle attention), and typed errors for latents that do not fit.
+use graph::models::vae::{to_rgb8, VaeDecoder};
+use graph::GraphError;
+use runtime::DType;
+use videossm::replay::{replay, ReplayOptions};
+use videossm_suite::reference::vae::{Config, Reference};
+use videossm_suite::{assert_close, err_over_std, gpu, load_host, parity_dir, random_vae_checkpoint, Rng};
+use weights::{Checkpoint, VaeConfig};
+
+fn ref_config(c: &VaeConfig) -> Config {
+    Config {
+        dim: c.dim,
+        z_dim: c.z_dim,
+        dim_mult: c.dim_mult.clone(),
+        num_res_blocks: c.num_res_blocks,
+        attn_scales: c.attn_scales.clone(),
+        temperal_downsample: c.temperal_downsample.clone(),
+        latent_mean: c.latent_mean.iter().map(|&v| v as f64).collect(),
+        latent_std: c.latent_std.iter().map(|&v| v as f64).collect(),
+    }
+}
+
+fn check_bundle(wdtype: DType, tol: f64) {
+    let dir = parity_dir("vae-small");
+    let expected = load_host(&dir.join("expected.safetensors"));
+    let got = replay(gpu().clone(), &dir, ReplayOptions { wdtype, memory: true }).unwrap();
+    for key in ["video", "video_streamed"] {
+        let (shape, want) = &expected[key];
+        let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("replay did not produce {key}"));
+        assert_eq!(gshape, shape, "{key} shape");
+        let e = err_over_std(g, want);
+        println!("vae-small {key} ({wdtype}): max|err| = {e:.3e} × std");
+        assert!(e <= tol, "vae-small {key} ({wdtype}): max|err| = {e:.3e} × std (allowed {tol:e})");
+    }
+}
+
+#[test]
+fn vae_small_f32() {
+    check_bundle(DType::F32, 1e-3);
+}
+
+#[test]
+fn vae_small_f16_weights() {
+    check_bundle(DType::F16, 2e-2);
+}
+
+#[test]
+fn reference_reproduces_the_bundle() {
+    let dir = parity_dir("vae-small");
+    let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
+    let w = load_host(&dir.join("vae.safetensors")).into_iter().map(|(k, (_, v))| (k, v)).collect();
+    let (shape, latents) = load_host(&dir.join("inputs.safetensors")).remove("latents").unwrap();
+    let video = Reference::new(ref_config(&cfg), w).decode(&latents, shape[0], shape[2], shape[3]);
+    let e = err_over_std(&video, &load_host(&dir.join("expected.safetensors"))["video"].1);
+    println!("reference vs vae-small: {e:.3e} × std");
+    assert!(e <= 1e-5, "reference: {e:.3e} × std");
+}
+
+fn config(dim: usize, z: usize, mult: &[usize], res: usize, attn: &[f64], temporal: &[bool]) -> VaeConfig {
+    let mut rng = Rng::new(7);
+    VaeConfig {
+        dim,
+        z_dim: z,
+        dim_mult: mult.to_vec(),
+        num_res_blocks: res,
+        attn_scales: attn.to_vec(),
+        temperal_downsample: temporal.to_vec(),
+        dropout: 0.0,
+        latent_mean: rng.normals(z, 0.5),
+        latent_std: rng.normals(z, 0.3).iter().map(|v| 1.0 + v.abs()).collect(),
+        streamed_chunks: None,
+    }
+}
+
+fn decoder(cfg: &VaeConfig, ck: &Checkpoint, h: usize, w: usize) -> VaeDecoder {
+    VaeDecoder::load(gpu().clone(), ck, cfg, DType::F32, h, w).unwrap()
+}
+
+/// GPU (whole, then streamed in `chunks`) vs the f64 reference on random weights.
+fn against_reference(cfg: &VaeConfig, frames: usize, h: usize, w: usize, chunks: &[usize], seed: u64) {
+    let ck = random_vae_checkpoint(cfg, seed);
+    let latents = Rng::new(seed + 1).normals(frames * cfg.z_dim * h * w, 1.0);
+    let weights = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
+    let want = Reference::new(ref_config(cfg), weights).decode(&latents, frames, h, w);
+    let mut vae = decoder(cfg, &ck, h, w);
+    let got = vae.decode_shaped(&latents, &[frames, cfg.z_dim, h, w]).unwrap();
+    let e = err_over_std(&got, &want);
+    println!("{:?} x{} {h}x{w}, {frames} frames: GPU vs reference {e:.3e} × std", cfg.dim_mult, cfg.dim);
+    assert!(e <= 1e-4, "GPU vs reference: {e:.3e} × std");
+    vae.reset().unwrap();
+    let per = cfg.z_dim * h * w;
+    let (mut streamed, mut start) = (Vec::new(), 0);
+    for &n in chunks {
+        streamed.extend(vae.decode(&latents[start * per..(start + n) * per], n).unwrap());
+        start += n;
+    }
+    assert_close(&format!("streamed {chunks:?}"), &streamed, &got, 1e-6, 1e-6);
+}
+
+#[test]
+fn odd_sizes_attention_in_a_stage_and_temporal_last() {
+    // Stage 0 (scale 1/2) has an attention block; the temporal upsample is in stage 1.
+    let cfg = config(4, 4, &[1, 2, 2], 0, &[0.5], &[true, false]);
+    against_reference(&cfg, 4, 3, 5, &[1, 1, 2], 11);
+}
+
+#[test]
+fn wide_middle_attention_384() {
+    // dims [384, 384, 4]: the middle attention's head dim is the full-size VAE's 384.
+    let cfg = config(4, 16, &[1, 96], 0, &[], &[true]);
+    against_reference(&cfg, 2, 2, 3, &[1, 1], 12);
+}
+
+#[test]
+fn streamed_equals_whole_on_the_bundle() {
+    let dir = parity_dir("vae-small");
+    let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
+    let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
+    let (shape, latents) = load_host(&dir.join("inputs.safetensors")).remove("latents").unwrap();
+    let mut vae = decoder(&cfg, &ck, shape[2], shape[3]);
+    let whole = vae.decode_shaped(&latents, &shape).unwrap();
+    let per = latents.len() / shape[0];
+    for chunks in [vec![2, 3], vec![1, 1, 1, 2], vec![1, 2, 1, 1]] {
+        vae.reset().unwrap();
+        let (mut streamed, mut start) = (Vec::new(), 0);
+        for &n in &chunks {
+            assert_eq!(vae.output_frames(n), if start == 0 { 1 + 4 * (n - 1) } else { 4 * n });
+            streamed.extend(vae.decode(&latents[start * per..(start + n) * per], n).unwrap());
+            start += n;
+        }
+        assert_close(&format!("streamed {chunks:?}"), &streamed, &whole, 1e-6, 1e-6);
+    }
+    let rgb = to_rgb8(&whole);
+    assert_eq!(rgb.len(), whole.len());
+    assert!(whole.iter().zip(&rgb).all(|(&v, &p)| (((v + 1.0) * 127.5).round() as i32 - p as i32).abs() == 0));
+}
+
+#[test]
+fn latents_that_do_not_fit_are_typed_errors() {
+    let dir = parity_dir("vae-small");
+    let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
+    let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
+    let mut vae = decoder(&cfg, &ck, 4, 6);
+    let bad = |r: graph::Result<Vec<f32>>, what: &str| match r {
+        Err(e @ GraphError::InputShape { .. }) => println!("{what}: {e}"),
+        other => panic!("{what}: expected an InputShape error, got {:?}", other.map(|v| v.len())),
+    };
+    bad(vae.decode(&[], 0), "zero frames");
+    bad(vae.decode(&vec![0.0; 16 * 4 * 6 + 1], 1), "length");
+    bad(vae.decode(&vec![0.0; 16 * 4 * 6], usize::MAX), "overflowing frame count");
+    bad(vae.decode_shaped(&vec![0.0; 8 * 4 * 6], &[1, 8, 4, 6]), "channels");
+    bad(vae.decode_shaped(&vec![0.0; 16 * 4 * 7], &[1, 16, 4, 7]), "width");
+    bad(vae.decode_shaped(&vec![0.0; 16 * 24], &[16, 4, 6]), "rank");
+    // A failed call leaves the session usable.
+    assert_eq!(vae.decode(&vec![0.0; 16 * 4 * 6], 1).unwrap().len(), 3 * 32 * 48);
+}
