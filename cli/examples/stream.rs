@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut cfg = videossm::synthetic::small_config();
             (cfg.dim, cfg.ffn_dim, cfg.num_heads, cfg.num_layers) = (64, 128, 4, 2);
             let gen = weights::GenerationConfig { latent_height: Some(8), latent_width: Some(8), ..Default::default() };
-            videossm::synthetic::write_model_folder(&d, &cfg, &gen, true, 1)?;
+            videossm::synthetic::write_model_folder(&d, &cfg, &gen, &videossm::synthetic::small_vae_config(8, 16), true, 1)?;
             d
         }
     };

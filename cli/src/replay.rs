@@ -33,7 +33,10 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     } else if dir.join("vae.safetensors").exists() {
         crate::replay_vae::replay(gpu, dir, opts)
     } else {
-        bail!("{}: not a generator or VAE bundle (no model.safetensors or vae.safetensors); text-encoder bundles are not supported yet", dir.display())
+        bail!(
+            "{}: not a generator or VAE bundle (no model.safetensors or vae.safetensors); text-encoder bundles are not supported yet",
+            dir.display()
+        )
     }
 }
 

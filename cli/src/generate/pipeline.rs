@@ -1,14 +1,15 @@
 //! A loaded model: the DiT weights on the GPU, its settings after the caller's
 //! overrides, and the text stage with its per-prompt cache. Sessions borrow it.
 use super::model::ModelFiles;
-use super::stages::{TextStage, VAE_STRIDE};
+use super::stages::{DecodeStage, TextStage, VAE_STRIDE};
 use super::SPATIAL_MULTIPLE;
 use crate::error::{invalid, Result};
 use graph::models::dit::{load, weights::DitWeights};
+use graph::models::vae::weights::VaeWeights;
 use runtime::{DType, Gpu, GpuOptions};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use weights::{Checkpoint, DitConfig, GenerationConfig, Kind};
+use weights::{Checkpoint, DitConfig, GenerationConfig, Kind, VaeConfig};
 
 /// Self-Forcing's published resolution (480×832) in latent pixels, when generation.json is absent.
 const DEFAULT_LATENT: (usize, usize) = (60, 104);
@@ -59,6 +60,7 @@ pub struct Pipeline {
     pub generation: GenerationConfig,
     pub(super) weights: DitWeights,
     text: Mutex<TextStage>,
+    vae: (VaeConfig, VaeWeights),
 }
 
 /// Checks a frame size in pixels and returns it in latent pixels (rows, cols).
@@ -107,6 +109,20 @@ fn open_dit(path: &Path) -> Result<Checkpoint> {
     }
 }
 
+/// The VAE decoder's settings and weights, checked against the DiT's latent channels.
+fn load_vae(gpu: &Gpu, files: &ModelFiles, config: &DitConfig, dtype: DType) -> Result<(VaeConfig, VaeWeights)> {
+    let path = files.require(&files.vae, "vae.safetensors or Wan2.1_VAE.pth", "the VAE decoder")?;
+    let cfg = files.vae_config()?;
+    if cfg.z_dim != config.out_dim {
+        return Err(invalid(
+            "VAE",
+            format!("z_dim {} does not match the DiT's out_dim {}: another model's VAE", cfg.z_dim, config.out_dim),
+        ));
+    }
+    let ck = Checkpoint::open(path)?;
+    Ok((cfg.clone(), graph::models::vae::load::load(gpu, &cfg, &ck, dtype)?))
+}
+
 impl Pipeline {
     /// Loads the model in `dir` (see [`ModelFiles`]) onto the GPU `opts.gpu` picks.
     pub fn load(dir: &Path, opts: &PipelineOptions) -> Result<Pipeline> {
@@ -140,7 +156,14 @@ impl Pipeline {
         let ck = open_dit(&files.dit)?;
         let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
         let text = Mutex::new(TextStage::new(config.text_len, config.text_dim));
-        Ok(Pipeline { gpu, files, config, generation, weights, text })
+        let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
+        Ok(Pipeline { gpu, files, config, generation, weights, text, vae })
+    }
+
+    /// A decoder for one video (its causal caches are per session).
+    pub(super) fn decoder(&self) -> Result<DecodeStage> {
+        let g = &self.generation;
+        DecodeStage::new(self.gpu.clone(), self.vae.1.clone(), &self.vae.0, g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0))
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -85,7 +85,7 @@ impl<'p> Session<'p> {
         Ok(Session {
             pipeline: p,
             generator,
-            decoder: DecodeStage::new(p.config.out_dim, h, w),
+            decoder: p.decoder()?,
             rng: Rng::new(seed),
             seed,
             chunk: 0,
@@ -120,7 +120,7 @@ impl<'p> Session<'p> {
         s.rng = Rng::from_state(state.rng);
         s.chunk = state.chunk;
         s.prompt = state.prompt.clone();
-        s.decoder.resume(state.chunk * pipeline.chunk_frames());
+        s.decoder.resume(state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
         Ok(s)
     }
 

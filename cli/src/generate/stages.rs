@@ -1,15 +1,17 @@
 //! The two stages around the DiT: prompt → text embeddings, latents → RGB frames.
 //! The pipeline calls them here and nowhere else.
 //!
-//! Interim, until the umT5 encoder (`graph::models::t5`) and the streaming Wan VAE
-//! decoder (`graph::models::vae`) land: the text stage maps a prompt to a fixed
-//! pseudo-random embedding seeded by its bytes (same prompt, same embedding), and the
-//! decoder is a latent preview (a fixed linear map of the latent channels to RGB,
-//! each latent pixel an 8×8 block, each latent frame 4 video frames but the first),
-//! which has the VAE's output sizes and frame counts.
-use super::{Frame, TEMPORAL_STRIDE};
+//! Frames come from the streaming Wan VAE decoder. The text stage is interim until
+//! the umT5 encoder (`graph::models::t5`) lands: it maps a prompt to a fixed
+//! pseudo-random embedding seeded by its bytes (same prompt, same embedding).
+use super::Frame;
 use crate::synthetic::Rng;
+use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
+use graph::CompileOptions;
+use runtime::Gpu;
 use std::collections::HashMap;
+use std::sync::Arc;
+use weights::VaeConfig;
 
 /// Pixels per latent pixel (Wan VAE spatial stride).
 pub const VAE_STRIDE: usize = 8;
@@ -40,51 +42,40 @@ impl TextStage {
     }
 }
 
-/// Decodes one chunk's latents at a time, carrying what the next chunk needs.
+/// Decodes one chunk's latents at a time; the VAE's causal caches carry over.
 pub struct DecodeStage {
-    channels: usize,
-    height: usize,
-    width: usize,
-    /// Latent frames decoded so far (the very first gives a single video frame).
-    decoded: usize,
+    vae: VaeDecoder,
+    latent_frame: usize,
 }
 
 impl DecodeStage {
-    pub fn new(channels: usize, height: usize, width: usize) -> DecodeStage {
-        DecodeStage { channels, height, width, decoded: 0 }
+    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize) -> crate::Result<DecodeStage> {
+        let vae = VaeDecoder::new(gpu, weights, cfg, h, w, CompileOptions::default())?;
+        Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
     }
 
-    /// Continues after `latent_frames` already decoded (a restored session).
-    pub fn resume(&mut self, latent_frames: usize) {
-        self.decoded = latent_frames;
+    /// Continues a restored video: `recent` are the latents of its last chunk, decoded
+    /// (and dropped) so the next chunk is not taken for the video's first and the
+    /// causal caches hold that chunk's frames. The caches before it are not in a
+    /// snapshot, so the first frames after a resume can differ slightly in pixels
+    /// (the latents are exact).
+    pub fn resume(&mut self, recent: &[f32]) -> crate::Result<()> {
+        if !recent.is_empty() {
+            self.decode(recent)?;
+        }
+        Ok(())
     }
 
     /// RGB frames of `latents` `[F, C, h, w]`.
     pub fn decode(&mut self, latents: &[f32]) -> crate::Result<Vec<Frame>> {
-        let (c, h, w) = (self.channels, self.height, self.width);
-        let plane = h * w;
-        let (oh, ow) = (h * VAE_STRIDE, w * VAE_STRIDE);
-        let mut frames = Vec::new();
-        for z in latents.chunks_exact(c * plane) {
-            let mut small = vec![0u8; plane * 3];
-            for p in 0..plane {
-                for (k, px) in small[3 * p..3 * p + 3].iter_mut().enumerate() {
-                    // Each colour a signed sum over a third of the channels.
-                    let v: f32 = (0..c).map(|ch| z[ch * plane + p] * if (ch + k) % 3 == 0 { 0.5 } else { -0.25 }).sum();
-                    *px = ((v.tanh() + 1.0) * 127.5).round() as u8;
-                }
-            }
-            let mut rgb = vec![0u8; oh * ow * 3];
-            for y in 0..oh {
-                for x in 0..ow {
-                    let s = ((y / VAE_STRIDE) * w + x / VAE_STRIDE) * 3;
-                    rgb[(y * ow + x) * 3..][..3].copy_from_slice(&small[s..s + 3]);
-                }
-            }
-            let repeat = if self.decoded == 0 { 1 } else { TEMPORAL_STRIDE };
-            self.decoded += 1;
-            frames.extend(std::iter::repeat_n(Frame { width: ow, height: oh, rgb }, repeat));
-        }
-        Ok(frames)
+        let frames = latents.len() / self.latent_frame.max(1);
+        let video = self.vae.decode(latents, frames)?;
+        let (height, width) = self.vae.video_size();
+        let plane = height * width;
+        // [n, 3, H, W] planes → interleaved RGB rows.
+        Ok(to_rgb8(&video)
+            .chunks_exact(3 * plane)
+            .map(|f| Frame { width, height, rgb: (0..plane).flat_map(|p| [f[p], f[plane + p], f[2 * plane + p]]).collect() })
+            .collect())
     }
 }

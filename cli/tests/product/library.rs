@@ -97,6 +97,10 @@ fn official_layout_and_generator_checkpoint() {
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     std::fs::copy(model_dir().join("generation.json"), dir.join("generation.json")).unwrap();
     std::fs::copy(model_dir().join("model.safetensors"), dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    // The small VAE has its own settings; Wan's published ones are checked below.
+    for f in ["vae.safetensors", "vae_config.json"] {
+        std::fs::copy(model_dir().join(f), dir.join(f)).unwrap();
+    }
     let p = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
     assert_eq!((p.config.patch_size, serde_json::json!(p.config.text_dim)), ([1, 2, 2], text_dim));
     assert_eq!(p.files.dit, dir.join("diffusion_pytorch_model.safetensors"));
@@ -122,6 +126,7 @@ fn official_layout_and_generator_checkpoint() {
     // Official layout: the encoder and VAE settings default to Wan2.1's published ones.
     let t5 = p.files.t5_config().unwrap();
     assert_eq!((t5.vocab, t5.dim, t5.num_layers, t5.shared_pos), (256384, 4096, 24, false));
-    let vae = p.files.vae_config().unwrap();
+    let files = videossm::generate::ModelFiles { vae_config: None, ..p.files.clone() };
+    let vae = files.vae_config().unwrap();
     assert_eq!((vae.dim, vae.z_dim, vae.latent_std.len()), (96, 16, 16));
 }
