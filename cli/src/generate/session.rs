@@ -61,6 +61,37 @@ fn capacity(p: &Pipeline, chunks: Option<usize>) -> Result<usize> {
     }
 }
 
+/// A snapshot's position fields agree with each other and with its chunk count, so
+/// a tampered file cannot steer the window bookkeeping out of range.
+fn consistent(state: &SessionState, dims: &DitDims) -> Result<()> {
+    let bad = |m: String| invalid("snapshot", m);
+    let g = &state.generator;
+    let (tokens, frames) = (dims.tokens() as u64, dims.frames);
+    let chunk = state.chunk as u64;
+    if chunk.checked_mul(tokens) != Some(g.tokens_written) || state.chunk.checked_mul(frames) != Some(g.frame0) {
+        return Err(bad(format!(
+            "position {} tokens / frame {} is not chunk {} of {tokens} tokens and {frames} frames",
+            g.tokens_written, g.frame0, state.chunk
+        )));
+    }
+    // The cache size must be the one the file's tensors have (no allocation from a bare number).
+    let rows = g.tensors.iter().find(|t| t.0 == "blocks.0.cache_k").map(|t| t.1.first().copied());
+    if rows != Some(state.capacity.checked_mul(dims.tokens_per_frame())) {
+        return Err(bad(format!("a window of {} frames does not match its cache tensors", state.capacity)));
+    }
+    if !g.context_t.is_finite() {
+        return Err(bad(format!("context timestep {} is not a number", g.context_t)));
+    }
+    let len: usize = state.shape.iter().product();
+    for h in &g.history {
+        let c = h.token0 / tokens;
+        if h.token0 % tokens != 0 || c >= chunk || h.frame0 as u64 != c * frames as u64 || h.latents.len() != len {
+            return Err(bad(format!("history entry at token {} / frame {} is not one of the chunks before {chunk}", h.token0, h.frame0)));
+        }
+    }
+    Ok(())
+}
+
 impl<'p> Session<'p> {
     /// A new video of `prompt` whose noise is drawn from `seed`.
     pub fn new(pipeline: &'p Pipeline, prompt: &str, seed: u64) -> Result<Session<'p>> {
@@ -116,6 +147,7 @@ impl<'p> Session<'p> {
                 ),
             ));
         }
+        consistent(state, &s.generator.dims)?;
         s.generator.restore(&state.generator)?;
         s.rng = Rng::from_state(state.rng);
         s.chunk = state.chunk;
