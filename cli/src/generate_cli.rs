@@ -242,6 +242,7 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     let t0 = Instant::now();
     let mut written = 0;
     let mut outcome = Ok(());
+    let mut closed = false;
     for i in 0..chunks {
         let c = start + i;
         let mut next = cues.iter().rev().find(|(at, _)| *at == c && c != start).map(|(_, p)| p.clone());
@@ -260,9 +261,18 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
             .next_frames()
             .with_context(|| format!("generating chunk {c} ({written} frames written to {} so far)", plan.target.path().display()))?;
         let keep = chunk.frames.len().min(plan.frames - written);
-        if let Err(e) = writer.write(&chunk.frames[..keep]) {
-            outcome = Err(anyhow::Error::from(e).context(format!("writing chunk {c}; {written} frames are in the file")));
-            break;
+        match writer.write(&chunk.frames[..keep]) {
+            // A player reading stdout was closed: the viewer is done, not an error.
+            Err(videossm::Error::Io { source, .. }) if plan.target == Target::Stdout && source.kind() == std::io::ErrorKind::BrokenPipe => {
+                say(format!("stdout was closed after {written} frames: stopping"));
+                closed = true;
+                break;
+            }
+            Err(e) => {
+                outcome = Err(anyhow::Error::from(e).context(format!("writing chunk {c}; {written} frames are in the file")));
+                break;
+            }
+            Ok(()) => {}
         }
         written += keep;
         bar.inc(1);
@@ -273,7 +283,7 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    if outcome.is_ok() {
+    if outcome.is_ok() && !closed {
         outcome = writer.finish().map_err(Into::into);
     }
     if let Some(p) = &a.save_state {

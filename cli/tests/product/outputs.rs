@@ -43,3 +43,19 @@ fn size_override() {
     ok(generate(&["a red ball", "--frames", "9", "--size", "48x16", "-q", "-o", file.to_str().unwrap()]));
     assert_eq!(read_y4m(&std::fs::read(&file).unwrap()), (48, 16, 9));
 }
+
+/// A player that closes the pipe early ends the run cleanly.
+#[test]
+fn closed_stdout_stops_cleanly() {
+    use std::io::Read;
+    let mut c = generate(&["a red ball", "--frames", "600", "-o", "-"]);
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = vec![0; 4096];
+    out.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"YUV4MPEG2 "));
+    drop(out);
+    let result = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success() && err.contains("stdout was closed"), "{err}");
+}
