@@ -1,7 +1,15 @@
-//! videossm as a library: bundle replay, benchmarks, and synthetic models.
+//! videossm as a library: text-to-video generation ([`generate`]), video outputs,
+//! prompt schedules, session snapshots, bundle replay, benchmarks and synthetic models.
 pub mod bench;
+pub mod error;
+pub mod generate;
+pub mod output;
+pub mod prompts;
 pub mod replay;
 pub mod replay_vae;
 pub mod replay_t5;
 pub mod snapshot;
 pub mod synthetic;
+
+pub use error::{Error, Result};
+pub use generate::{Chunk, Frame, Pipeline, PipelineOptions, Session, SessionState};

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use videossm::replay::ReplayOptions;
 
+mod generate_cli;
 mod info;
+mod inspect_cli;
 
 #[derive(Parser)]
 #[command(name = "videossm", version, about = "Streaming text-to-video generation with hybrid state-space memory, on any GPU")]
@@ -42,6 +44,13 @@ enum Command {
         #[arg(long)]
         no_memory: bool,
     },
+    /// Generate a video from a prompt, written as it is made.
+    Generate(Box<generate_cli::GenerateArgs>),
+    /// Summarise a checkpoint (.safetensors, .index.json, .pt/.pth) and check it against the config beside it.
+    Inspect {
+        /// The checkpoint file.
+        path: PathBuf,
+    },
     /// Run a recorded bundle (../shared/parity layout) and write the tensors its expected.safetensors names.
     Replay {
         /// The bundle folder (config.json, generation.json, model.safetensors, inputs.safetensors).
@@ -75,7 +84,7 @@ fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, 
     Ok(())
 }
 
-fn parse_dtype(s: &str) -> anyhow::Result<DType> {
+pub(crate) fn parse_dtype(s: &str) -> anyhow::Result<DType> {
     match s {
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
@@ -107,6 +116,8 @@ fn main() {
         Command::Info => info::run(&gpu),
         Command::Bench { json, chunks, size, window, no_memory } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
+        Command::Generate(args) => generate_cli::run(*args, gpu),
+        Command::Inspect { path } => inspect_cli::run(&path),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

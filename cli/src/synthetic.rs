@@ -1,6 +1,6 @@
 //! Random-weight models for benchmarks and long-run tests, scaled like trained
 //! ones so activations stay in range over hundreds of chunks.
-use weights::{Checkpoint, DType, DitConfig, HostTensor};
+use weights::{Checkpoint, DType, DitConfig, Expected, HostTensor, VaeConfig};
 
 /// Deterministic random numbers (splitmix64, Box–Muller normals) without a
 /// dependency, so benches, synthetic models and failing tests reproduce.
@@ -9,6 +9,15 @@ pub struct Rng(u64);
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The generator's whole state, for snapshots: `Rng::from_state(r.state())` continues `r`.
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    pub fn from_state(state: u64) -> Rng {
+        Rng(state)
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -40,25 +49,36 @@ impl Rng {
     }
 }
 
-/// Every tensor `cfg` expects, drawn at random: weights ~ N(0, 1/fan_in), norm gains
-/// near 1, biases and modulations small.
-pub fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
+/// Every tensor of `expected` drawn at random, scaled like trained weights:
+/// weights ~ N(0, 1/fan_in), norm gains (`gain(key)`) near 1, the rest ~ N(0, small).
+fn random_tensors(expected: &Expected, seed: u64, gain: impl Fn(&str) -> bool, small: f32) -> Checkpoint {
     let mut rng = Rng::new(seed);
     let mut ck = Checkpoint::default();
-    for t in cfg.expected_tensors(memory).iter() {
+    for t in expected.iter() {
         let (key, shape) = (t.key.clone(), t.shape.clone());
         let n: usize = shape.iter().product();
         let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
-        let v: Vec<f32> = if key.ends_with("norm_q.weight") || key.ends_with("norm_k.weight") || key.ends_with("norm3.weight") {
+        let v: Vec<f32> = if gain(&key) {
             rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
         } else if key.ends_with(".weight") {
             rng.normals(n, 1.0 / (fan_in as f32).sqrt())
         } else {
-            rng.normals(n, 0.2)
+            rng.normals(n, small)
         };
         ck.tensors.insert(key, HostTensor { shape, dtype: DType::F32, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() });
     }
     ck
+}
+
+/// Every tensor `cfg` expects, drawn at random (biases and modulations ~ N(0, 0.2)).
+pub fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
+    let gain = |k: &str| k.ends_with("norm_q.weight") || k.ends_with("norm_k.weight") || k.ends_with("norm3.weight");
+    random_tensors(&cfg.expected_tensors(memory), seed, gain, 0.2)
+}
+
+/// Every VAE decoder tensor `cfg` expects, drawn at random (biases ~ N(0, 0.1)).
+pub fn random_vae_checkpoint(cfg: &VaeConfig, seed: u64) -> Checkpoint {
+    random_tensors(&cfg.expected_tensors(), seed, |k| k.ends_with(".gamma"), 0.1)
 }
 
 /// The benchmark's small configuration: the Wan layout at 1/6 width and 1/7.5 depth
@@ -83,4 +103,67 @@ pub fn small_config() -> DitConfig {
         local_attn_size: 9,
         sink_size: 3,
     }
+}
+
+/// Writes `ck` as an f32 safetensors file.
+pub fn save_checkpoint(ck: &Checkpoint, path: &std::path::Path) -> std::io::Result<()> {
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), &t.data)?)))
+        .collect::<Result<_, safetensors::SafeTensorError>>()
+        .map_err(std::io::Error::other)?;
+    safetensors::tensor::serialize_to_file(views, None, path).map_err(std::io::Error::other)
+}
+
+/// A small Wan-layout VAE (4 stages: 8× spatial, 4× temporal) for latents of `z_dim` channels.
+pub fn small_vae_config(dim: usize, z_dim: usize) -> VaeConfig {
+    VaeConfig {
+        dim,
+        z_dim,
+        dim_mult: vec![1, 2, 4, 4],
+        num_res_blocks: 1,
+        attn_scales: vec![],
+        temperal_downsample: vec![false, true, true],
+        dropout: 0.0,
+        latent_mean: vec![0.0; z_dim],
+        latent_std: vec![1.0; z_dim],
+        streamed_chunks: None,
+    }
+}
+
+/// Writes a model folder in videossm's layout (`config.json`, `generation.json`,
+/// `model.safetensors`, `vae_config.json`, `vae.safetensors`) with random weights,
+/// for tests and demos of the pipeline.
+pub fn write_model_folder(
+    dir: &std::path::Path,
+    cfg: &DitConfig,
+    gen: &weights::GenerationConfig,
+    vae: &VaeConfig,
+    memory: bool,
+    seed: u64,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let config = serde_json::json!({
+        "model_type": cfg.model_type, "patch_size": cfg.patch_size, "text_len": cfg.text_len, "in_dim": cfg.in_dim,
+        "dim": cfg.dim, "ffn_dim": cfg.ffn_dim, "freq_dim": cfg.freq_dim, "text_dim": cfg.text_dim, "out_dim": cfg.out_dim,
+        "num_heads": cfg.num_heads, "num_layers": cfg.num_layers, "window_size": cfg.window_size, "qk_norm": cfg.qk_norm,
+        "cross_attn_norm": cfg.cross_attn_norm, "eps": cfg.eps, "local_attn_size": cfg.local_attn_size, "sink_size": cfg.sink_size,
+    });
+    let generation = serde_json::json!({
+        "num_frame_per_block": gen.num_frame_per_block, "denoising_step_list": gen.denoising_step_list,
+        "warp_denoising_step": gen.warp_denoising_step, "timestep_shift": gen.timestep_shift,
+        "num_train_timestep": gen.num_train_timestep, "context_noise": gen.context_noise,
+        "latent_height": gen.latent_height, "latent_width": gen.latent_width,
+    });
+    let vae_config = serde_json::json!({
+        "dim": vae.dim, "z_dim": vae.z_dim, "dim_mult": vae.dim_mult, "num_res_blocks": vae.num_res_blocks,
+        "attn_scales": vae.attn_scales, "temperal_downsample": vae.temperal_downsample, "dropout": vae.dropout,
+        "latent_mean": vae.latent_mean, "latent_std": vae.latent_std,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string())?;
+    std::fs::write(dir.join("generation.json"), generation.to_string())?;
+    std::fs::write(dir.join("vae_config.json"), vae_config.to_string())?;
+    save_checkpoint(&random_checkpoint(cfg, memory, seed), &dir.join("model.safetensors"))?;
+    save_checkpoint(&random_vae_checkpoint(vae, seed + 1), &dir.join("vae.safetensors"))
 }

@@ -86,23 +86,4 @@ pub fn load_host(path: &std::path::Path) -> std::collections::BTreeMap<String, (
         .collect()
 }
 
-/// Every decoder tensor `cfg` expects, drawn at random like trained weights (convs
-/// ~ N(0, 1/fan_in), norm gains near 1, small biases), plus the config's latent scale.
-pub fn random_vae_checkpoint(cfg: &weights::VaeConfig, seed: u64) -> weights::Checkpoint {
-    let mut rng = Rng::new(seed);
-    let mut ck = weights::Checkpoint::default();
-    for t in cfg.expected_tensors().iter() {
-        let n: usize = t.shape.iter().product();
-        let fan_in = t.shape[1..].iter().product::<usize>().max(1);
-        let v: Vec<f32> = if t.key.ends_with(".gamma") {
-            rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
-        } else if t.key.ends_with(".weight") {
-            rng.normals(n, 1.0 / (fan_in as f32).sqrt())
-        } else {
-            rng.normals(n, 0.1)
-        };
-        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        ck.tensors.insert(t.key.clone(), weights::HostTensor { shape: t.shape.clone(), dtype: weights::DType::F32, data });
-    }
-    ck
-}
+pub use videossm::synthetic::random_vae_checkpoint;

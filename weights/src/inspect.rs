@@ -63,7 +63,7 @@ fn detect_keys(has: impl Fn(&str) -> bool) -> Kind {
 
 /// Where the model sits in a nested checkpoint: at the top, or under the prefix of a
 /// Self-Forcing `.pt` (EMA weights first, as they are the ones to generate with).
-fn locate(ck: &Checkpoint) -> (Kind, String) {
+pub fn locate(ck: &Checkpoint) -> (Kind, String) {
     for prefix in ["", "generator_ema.model.", "generator_ema.", "generator.model.", "generator.", "model."] {
         let kind = detect_keys(|k| ck.contains(&format!("{prefix}{k}")));
         if kind != Kind::Unknown {

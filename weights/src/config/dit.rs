@@ -21,16 +21,27 @@ fn yes() -> bool {
     true
 }
 
+/// WanModel's defaults, which Wan2.1's published config.json leaves out.
+fn patch() -> [usize; 3] {
+    [1, 2, 2]
+}
+
+fn umt5_dim() -> usize {
+    4096
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct DitConfig {
     #[serde(default = "t2v")]
     pub model_type: String,
+    #[serde(default = "patch")]
     pub patch_size: [usize; 3],
     pub text_len: usize,
     pub in_dim: usize,
     pub dim: usize,
     pub ffn_dim: usize,
     pub freq_dim: usize,
+    #[serde(default = "umt5_dim")]
     pub text_dim: usize,
     pub out_dim: usize,
     pub num_heads: usize,

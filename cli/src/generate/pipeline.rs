@@ -1,0 +1,192 @@
+//! A loaded model: the DiT weights on the GPU, its settings after the caller's
+//! overrides, and the text stage with its per-prompt cache. Sessions borrow it.
+use super::model::ModelFiles;
+use super::stages::{DecodeStage, TextStage, VAE_STRIDE};
+use super::SPATIAL_MULTIPLE;
+use crate::error::{invalid, Result};
+use graph::models::dit::{load, weights::DitWeights};
+use graph::models::vae::weights::VaeWeights;
+use runtime::{DType, Gpu, GpuOptions};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use weights::{Checkpoint, DitConfig, GenerationConfig, Kind, VaeConfig};
+
+/// Self-Forcing's published resolution (480×832) in latent pixels, when generation.json is absent.
+const DEFAULT_LATENT: (usize, usize) = (60, 104);
+/// Largest frame side accepted, in pixels.
+const MAX_SIDE: usize = 4096;
+
+/// How to load a model; `None` keeps the model folder's value.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub gpu: GpuOptions,
+    /// Device dtype of the matmul weights (f32, f16 or bf16).
+    pub dtype: DType,
+    /// Self-attention cache in latent frames, sinks included; −1 = unbounded.
+    pub window: Option<i64>,
+    /// Leading latent frames never evicted.
+    pub sink: Option<usize>,
+    /// Denoising step list (decreasing, in 1..=num_train_timestep).
+    pub steps: Option<Vec<u32>>,
+    /// Frame size in pixels (width, height), multiples of 16.
+    pub size: Option<(usize, usize)>,
+    /// A Self-Forcing / VideoSSM generator checkpoint replacing the folder's DiT weights.
+    pub generator: Option<std::path::PathBuf>,
+    /// Use the SSM global memory when the checkpoint has it.
+    pub memory: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            gpu: GpuOptions::from_env(),
+            dtype: DType::F32,
+            window: None,
+            sink: None,
+            steps: None,
+            size: None,
+            generator: None,
+            memory: true,
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub(super) gpu: Arc<Gpu>,
+    pub files: ModelFiles,
+    /// The DiT settings, with the window and sink overrides applied.
+    pub config: DitConfig,
+    /// Chunking and schedule, with the step and size overrides applied (latent size always set).
+    pub generation: GenerationConfig,
+    pub(super) weights: DitWeights,
+    text: Mutex<TextStage>,
+    vae: (VaeConfig, VaeWeights),
+}
+
+/// Checks a frame size in pixels and returns it in latent pixels (rows, cols).
+pub fn latent_size(width: usize, height: usize) -> Result<(usize, usize)> {
+    for (v, what) in [(width, "width"), (height, "height")] {
+        if v == 0 || v % SPATIAL_MULTIPLE != 0 || v > MAX_SIDE {
+            return Err(invalid(
+                what,
+                format!(
+                    "{v} px: must be a multiple of {SPATIAL_MULTIPLE} (VAE stride {VAE_STRIDE} × 2×2 patches) in {SPATIAL_MULTIPLE}..={MAX_SIDE}, e.g. {}",
+                    (v.div_ceil(SPATIAL_MULTIPLE) * SPATIAL_MULTIPLE).clamp(SPATIAL_MULTIPLE, MAX_SIDE)
+                ),
+            ));
+        }
+    }
+    Ok((height / VAE_STRIDE, width / VAE_STRIDE))
+}
+
+/// Checks the cache settings against the chunk size: sinks fit inside the window with a chunk beside them.
+pub fn check_window(window: i64, sink: usize, fpb: usize) -> Result<()> {
+    if window == -1 {
+        return Ok(());
+    }
+    let need = sink + fpb;
+    if window < need as i64 {
+        let range = if window <= 0 { "-1 (unbounded) or " } else { "" };
+        return Err(invalid(
+            "window",
+            format!("{window} latent frames cannot hold {sink} sink frames and a chunk of {fpb}: use {range}at least {need} (sink < window, window ≥ sink + chunk)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the DiT weights: a flat state dict, or the generator inside a Self-Forcing `.pt`.
+fn open_dit(path: &Path) -> Result<Checkpoint> {
+    let ck = Checkpoint::open(path)?;
+    let (kind, prefix) = weights::inspect::locate(&ck);
+    match kind {
+        Kind::Dit | Kind::DitMemory if prefix.is_empty() => Ok(ck),
+        Kind::Dit | Kind::DitMemory => {
+            log::info!("{}: using the generator under {prefix}", path.display());
+            Ok(ck.strip_prefix(&prefix)?)
+        }
+        other => Err(invalid("DiT weights", format!("{}: holds a {other} checkpoint, not a Wan DiT", path.display()))),
+    }
+}
+
+/// The VAE decoder's settings and weights, checked against the DiT's latent channels.
+fn load_vae(gpu: &Gpu, files: &ModelFiles, config: &DitConfig, dtype: DType) -> Result<(VaeConfig, VaeWeights)> {
+    let path = files.require(&files.vae, "vae.safetensors or Wan2.1_VAE.pth", "the VAE decoder")?;
+    let cfg = files.vae_config()?;
+    if cfg.z_dim != config.out_dim {
+        return Err(invalid(
+            "VAE",
+            format!("z_dim {} does not match the DiT's out_dim {}: another model's VAE", cfg.z_dim, config.out_dim),
+        ));
+    }
+    let ck = Checkpoint::open(path)?;
+    Ok((cfg.clone(), graph::models::vae::load::load(gpu, &cfg, &ck, dtype)?))
+}
+
+impl Pipeline {
+    /// Loads the model in `dir` (see [`ModelFiles`]) onto the GPU `opts.gpu` picks.
+    pub fn load(dir: &Path, opts: &PipelineOptions) -> Result<Pipeline> {
+        let files = ModelFiles::find(dir, opts.generator.as_deref())?;
+        let mut config = DitConfig::load(&files.config)?;
+        let mut generation = match &files.generation {
+            Some(p) => GenerationConfig::load(p)?,
+            None => GenerationConfig::default(),
+        };
+        if let Some(steps) = &opts.steps {
+            generation.denoising_step_list = steps.clone();
+            generation.validate(Path::new("--steps"))?;
+        }
+        let (h, w) = match opts.size {
+            Some((w, h)) => latent_size(w, h)?,
+            None => (generation.latent_height.unwrap_or(DEFAULT_LATENT.0), generation.latent_width.unwrap_or(DEFAULT_LATENT.1)),
+        };
+        (generation.latent_height, generation.latent_width) = (Some(h), Some(w));
+        if let Some(window) = opts.window {
+            if window == 0 || window < -1 {
+                return Err(invalid("window", format!("{window}: use -1 (unbounded) or a positive number of latent frames")));
+            }
+            config.local_attn_size = window;
+        }
+        if let Some(sink) = opts.sink {
+            config.sink_size = sink;
+        }
+        check_window(config.local_attn_size, config.sink_size, generation.num_frame_per_block)?;
+        let gpu = Arc::new(Gpu::new(&opts.gpu)?);
+        log::info!("loading {} on {gpu}", files.dit.display());
+        let ck = open_dit(&files.dit)?;
+        let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
+        let text = Mutex::new(TextStage::new(config.text_len, config.text_dim));
+        let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
+        Ok(Pipeline { gpu, files, config, generation, weights, text, vae })
+    }
+
+    /// A decoder for one video (its causal caches are per session).
+    pub(super) fn decoder(&self) -> Result<DecodeStage> {
+        let g = &self.generation;
+        DecodeStage::new(self.gpu.clone(), self.vae.1.clone(), &self.vae.0, g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0))
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    /// Latent frames per chunk.
+    pub fn chunk_frames(&self) -> usize {
+        self.generation.num_frame_per_block
+    }
+
+    /// Frame size in pixels (width, height).
+    pub fn frame_size(&self) -> (usize, usize) {
+        let g = &self.generation;
+        (g.latent_width.unwrap_or(0) * VAE_STRIDE, g.latent_height.unwrap_or(0) * VAE_STRIDE)
+    }
+
+    /// `[text_len, text_dim]` embeddings of `prompt` (cached per prompt).
+    pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<f32>> {
+        if prompt.trim().is_empty() {
+            return Err(invalid("prompt", "is empty: describe the video, e.g. \"a red ball bouncing\""));
+        }
+        // A poisoned lock only means another session panicked mid-encode; the cache is still consistent.
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).encode(prompt)
+    }
+}

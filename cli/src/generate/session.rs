@@ -1,0 +1,216 @@
+//! One video being generated: the DiT session (window, sinks, SSM state), the
+//! seeded noise, the decoder, the prompt and the chunk position. Everything needed
+//! to continue is in [`SessionState`], constant in size for a bounded window.
+use super::pipeline::Pipeline;
+use super::stages::DecodeStage;
+use super::Frame;
+use crate::error::{invalid, Result};
+use crate::synthetic::Rng;
+use graph::models::dit::sampler::denoise_chunk;
+use graph::models::dit::session::{Generator, Snapshot};
+use graph::models::dit::DitDims;
+use graph::CompileOptions;
+
+/// One generated chunk: its clean latents `[F, C, h, w]` and its decoded frames.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub index: usize,
+    pub latents: Vec<f32>,
+    pub frames: Vec<Frame>,
+    pub width: usize,
+    pub height: usize,
+    /// The prompt the chunk was generated under.
+    pub prompt: String,
+}
+
+/// A session between two chunks, restorable into a session of the same model and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionState {
+    pub generator: Snapshot,
+    /// Noise generator state: the next chunk draws the same noise as it would have.
+    pub rng: u64,
+    pub seed: u64,
+    /// Chunks generated so far.
+    pub chunk: usize,
+    pub prompt: String,
+    /// Cache size in latent frames.
+    pub capacity: usize,
+    /// `F,C,h,w` of a chunk: a snapshot of another shape is refused.
+    pub shape: [usize; 4],
+}
+
+pub struct Session<'p> {
+    pipeline: &'p Pipeline,
+    generator: Generator,
+    decoder: DecodeStage,
+    rng: Rng,
+    seed: u64,
+    chunk: usize,
+    prompt: String,
+    capacity: usize,
+    timesteps: Vec<f32>,
+    sigmas: Vec<f32>,
+}
+
+/// The cache size for a video of `chunks` chunks (known up front only with an unbounded window).
+fn capacity(p: &Pipeline, chunks: Option<usize>) -> Result<usize> {
+    match (p.config.local_attn_size, chunks) {
+        (w, _) if w > 0 => Ok(w as usize),
+        (_, Some(c)) => Ok(c.max(1) * p.chunk_frames() + p.config.sink_size),
+        (_, None) => Err(invalid("window", "unbounded (-1) needs the video length: set a window or use Session::with_chunks")),
+    }
+}
+
+/// A snapshot's position fields agree with each other and with its chunk count, so
+/// a tampered file cannot steer the window bookkeeping out of range.
+fn consistent(state: &SessionState, dims: &DitDims) -> Result<()> {
+    let bad = |m: String| invalid("snapshot", m);
+    let g = &state.generator;
+    let (tokens, frames) = (dims.tokens() as u64, dims.frames);
+    let chunk = state.chunk as u64;
+    if chunk.checked_mul(tokens) != Some(g.tokens_written) || state.chunk.checked_mul(frames) != Some(g.frame0) {
+        return Err(bad(format!(
+            "position {} tokens / frame {} is not chunk {} of {tokens} tokens and {frames} frames",
+            g.tokens_written, g.frame0, state.chunk
+        )));
+    }
+    // The cache size must be the one the file's tensors have (no allocation from a bare number).
+    let rows = g.tensors.iter().find(|t| t.0 == "blocks.0.cache_k").map(|t| t.1.first().copied());
+    if rows != Some(state.capacity.checked_mul(dims.tokens_per_frame())) {
+        return Err(bad(format!("a window of {} frames does not match its cache tensors", state.capacity)));
+    }
+    if !g.context_t.is_finite() {
+        return Err(bad(format!("context timestep {} is not a number", g.context_t)));
+    }
+    let len: usize = state.shape.iter().product();
+    for h in &g.history {
+        let c = h.token0 / tokens;
+        if h.token0 % tokens != 0 || c >= chunk || h.frame0 as u64 != c * frames as u64 || h.latents.len() != len {
+            return Err(bad(format!("history entry at token {} / frame {} is not one of the chunks before {chunk}", h.token0, h.frame0)));
+        }
+    }
+    Ok(())
+}
+
+impl<'p> Session<'p> {
+    /// A new video of `prompt` whose noise is drawn from `seed`.
+    pub fn new(pipeline: &'p Pipeline, prompt: &str, seed: u64) -> Result<Session<'p>> {
+        Session::with_chunks(pipeline, prompt, seed, None)
+    }
+
+    /// As [`Session::new`], sizing an unbounded cache for `chunks` chunks.
+    pub fn with_chunks(pipeline: &'p Pipeline, prompt: &str, seed: u64, chunks: Option<usize>) -> Result<Session<'p>> {
+        let capacity = capacity(pipeline, chunks)?;
+        let mut s = Session::open(pipeline, capacity, seed)?;
+        s.generator.set_context(&pipeline.encode_prompt(prompt)?)?;
+        s.prompt = prompt.to_string();
+        Ok(s)
+    }
+
+    fn open(p: &'p Pipeline, capacity: usize, seed: u64) -> Result<Session<'p>> {
+        let g = &p.generation;
+        let (h, w) = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
+        let dims = DitDims::new(&p.config, g.num_frame_per_block, h, w);
+        let generator = Generator::new(p.gpu.clone(), &p.weights, dims, capacity, p.config.sink_size, CompileOptions::default())?;
+        let (timesteps, sigmas) = g.schedule().into_iter().unzip();
+        Ok(Session {
+            pipeline: p,
+            generator,
+            decoder: p.decoder()?,
+            rng: Rng::new(seed),
+            seed,
+            chunk: 0,
+            prompt: String::new(),
+            capacity,
+            timesteps,
+            sigmas,
+        })
+    }
+
+    /// Continues the video `state` was taken from.
+    pub fn restore(pipeline: &'p Pipeline, state: &SessionState) -> Result<Session<'p>> {
+        let mine = capacity(pipeline, Some(state.chunk))?;
+        if pipeline.config.local_attn_size > 0 && mine != state.capacity {
+            return Err(invalid(
+                "window",
+                format!("the snapshot has a {} frame window, this run {mine}: use --window {}", state.capacity, state.capacity),
+            ));
+        }
+        let mut s = Session::open(pipeline, state.capacity, state.seed)?;
+        if s.shape() != state.shape {
+            return Err(invalid(
+                "snapshot",
+                format!(
+                    "chunks of {:?} (frames, channels, h, w) do not match this model's {:?}: another model or size",
+                    state.shape,
+                    s.shape()
+                ),
+            ));
+        }
+        consistent(state, &s.generator.dims)?;
+        s.generator.restore(&state.generator)?;
+        s.rng = Rng::from_state(state.rng);
+        s.chunk = state.chunk;
+        s.prompt = state.prompt.clone();
+        s.decoder.resume(state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
+        Ok(s)
+    }
+
+    fn shape(&self) -> [usize; 4] {
+        let d = &self.generator.dims;
+        [d.frames, d.channels, d.height, d.width]
+    }
+
+    /// Switches the prompt from the next chunk on, refreshing the cross-attention
+    /// cache and the window's keys/values without restarting the video.
+    pub fn set_prompt(&mut self, prompt: &str) -> Result<()> {
+        if prompt == self.prompt {
+            return Ok(());
+        }
+        let context = self.pipeline.encode_prompt(prompt)?;
+        self.generator.switch_prompt(&context)?;
+        self.prompt = prompt.to_string();
+        Ok(())
+    }
+
+    /// Generates and decodes the next chunk.
+    pub fn next_frames(&mut self) -> Result<Chunk> {
+        let len: usize = self.shape().iter().product();
+        let rng = &mut self.rng;
+        let noise = rng.normals(len, 1.0);
+        let context_t = self.pipeline.generation.context_noise as f32;
+        let latents =
+            denoise_chunk(&mut self.generator, &self.timesteps, &self.sigmas, context_t, noise, |_| rng.normals(len, 1.0), |_, _, _| {})?;
+        let frames = self.decoder.decode(&latents)?;
+        let (width, height) = self.pipeline.frame_size();
+        let index = self.chunk;
+        self.chunk += 1;
+        Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone() })
+    }
+
+    /// The state between chunks (downloads the device state).
+    pub fn snapshot(&self) -> Result<SessionState> {
+        Ok(SessionState {
+            generator: self.generator.snapshot()?,
+            rng: self.rng.state(),
+            seed: self.seed,
+            chunk: self.chunk,
+            prompt: self.prompt.clone(),
+            capacity: self.capacity,
+            shape: self.shape(),
+        })
+    }
+
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+
+    /// Chunks generated so far (the index of the next one).
+    pub fn chunk_index(&self) -> usize {
+        self.chunk
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}

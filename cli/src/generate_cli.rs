@@ -1,0 +1,296 @@
+//! `videossm generate PROMPT`: flags checked up front, then chunks streamed into
+//! the output as they are made, with prompt changes from a schedule or stdin,
+//! a progress bar, and a clean stop on Ctrl-C (every finished frame kept, state saved).
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+use videossm::generate::{chunk_of_frame, chunk_video_frames, Pipeline, PipelineOptions, Session, FPS};
+use videossm::output::{self, Target};
+use videossm::prompts::Schedule;
+
+/// Longest video accepted in one run.
+const MAX_SECONDS: f64 = 3600.0;
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// What the video shows (optional with --prompts whose first line is at 0s, or with --resume).
+    prompt: Option<String>,
+    /// Length in seconds (16 frames per second), 1/16..=3600 [default: 5].
+    #[arg(long, conflicts_with = "frames")]
+    seconds: Option<f64>,
+    /// Length in video frames, 1..=57600.
+    #[arg(long)]
+    frames: Option<usize>,
+    /// Output: .mp4, .gif, .y4m, a folder for PNGs, or - for y4m on stdout.
+    #[arg(short, long)]
+    output: String,
+    /// Model folder (videossm layout or the official Wan2.1-T2V-1.3B one) [default: the embedded model].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A Self-Forcing / VideoSSM generator checkpoint (.pt or .safetensors) replacing the folder's DiT weights.
+    #[arg(long)]
+    generator: Option<PathBuf>,
+    /// Seed of the noise: the same seed, prompt and settings give the same video.
+    #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_hyphen_values = true)]
+    seed: u64,
+    /// Denoising steps, comma-separated and decreasing, e.g. 1000,750,500,250.
+    #[arg(long)]
+    steps: Option<String>,
+    /// Self-attention window in latent frames, sinks included (-1 = unbounded).
+    #[arg(long, allow_negative_numbers = true)]
+    window: Option<i64>,
+    /// Sink latent frames kept at the start of the window.
+    #[arg(long)]
+    sink: Option<usize>,
+    /// Frame size WIDTHxHEIGHT in pixels, multiples of 16 (default: the model's).
+    #[arg(long)]
+    size: Option<String>,
+    /// Weight dtype on the device: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Run without the SSM global memory (window only).
+    #[arg(long)]
+    no_memory: bool,
+    /// Time-stamped prompts, one per line: `0s: a cat sits`, `12s: the cat jumps`, `1m30s: ...`.
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Read new prompts from stdin while generating, one per line (applied at the next chunk).
+    #[arg(long)]
+    interactive: bool,
+    /// Write the session state here at the end or on Ctrl-C, to continue with --resume.
+    #[arg(long)]
+    save_state: Option<PathBuf>,
+    /// Continue the video of a state written by --save-state (the length flags give what to add).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bar or messages.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_seed(s: &str) -> std::result::Result<u64, String> {
+    s.trim().parse().map_err(|_| format!("{s:?}: use a whole number in 0..={}", u64::MAX))
+}
+
+fn parse_steps(s: &str) -> Result<Vec<u32>> {
+    s.split(',')
+        .map(|t| t.trim().parse::<u32>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| anyhow!("--steps {s:?}: use comma-separated timesteps in 1..=1000, decreasing, e.g. 1000,750,500,250"))
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let bad = || anyhow!("--size {s:?}: use WIDTHxHEIGHT in pixels, multiples of 16, e.g. 832x480");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    Ok((w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?))
+}
+
+/// Video frames to write.
+fn length(a: &GenerateArgs) -> Result<usize> {
+    let max = (MAX_SECONDS * FPS) as usize;
+    match (a.frames, a.seconds) {
+        (Some(f), _) if (1..=max).contains(&f) => Ok(f),
+        (Some(f), _) => bail!("--frames {f}: use 1..={max} ({MAX_SECONDS} s at {FPS} fps)"),
+        (None, Some(s)) if s.is_finite() && s * FPS >= 1.0 && s <= MAX_SECONDS => Ok((s * FPS).round() as usize),
+        (None, Some(s)) => bail!("--seconds {s}: use {}..={MAX_SECONDS}", 1.0 / FPS),
+        (None, None) => Ok(5 * FPS as usize),
+    }
+}
+
+/// Everything checked before the GPU is touched.
+struct Plan {
+    target: Target,
+    /// The output file did not exist before this run.
+    created: bool,
+    frames: usize,
+    schedule: Option<Schedule>,
+    options: PipelineOptions,
+    resume: Option<videossm::SessionState>,
+}
+
+fn plan(a: &GenerateArgs, gpu: runtime::GpuOptions) -> Result<Plan> {
+    let target = Target::parse(&a.output)?;
+    if a.interactive && a.prompts.is_some() {
+        bail!("--interactive and --prompts: use one way of changing prompts");
+    }
+    let frames = length(a)?;
+    if a.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        bail!("prompt: is empty: describe the video, e.g. \"a red ball bouncing\"");
+    }
+    let schedule = a.prompts.as_deref().map(Schedule::load).transpose()?;
+    let resume = a.resume.as_deref().map(videossm::snapshot::load_session).transpose()?;
+    if let (Some(s), None, None) = (&schedule, &a.prompt, &resume) {
+        let first = &s.cues[0];
+        if first.seconds > 0.0 {
+            bail!(
+                "{}:{}: the first prompt starts at {}s; start it at 0s or give PROMPT for the time before",
+                a.prompts.as_ref().unwrap().display(),
+                first.line,
+                first.seconds
+            );
+        }
+    }
+    if a.prompt.is_none() && schedule.is_none() && resume.is_none() {
+        bail!("no prompt: give PROMPT, --prompts FILE or --resume FILE");
+    }
+    if let Some(p) = &a.save_state {
+        // Fail now rather than after a long run.
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            bail!("--save-state {}: folder {} does not exist", p.display(), dir.display());
+        }
+    }
+    let options = PipelineOptions {
+        gpu,
+        dtype: crate::parse_dtype(&a.dtype)?,
+        window: a.window,
+        sink: a.sink,
+        steps: a.steps.as_deref().map(parse_steps).transpose()?,
+        size: a.size.as_deref().map(parse_size).transpose()?,
+        generator: a.generator.clone(),
+        memory: !a.no_memory,
+    };
+    let created = target.check()?;
+    Ok(Plan { target, created, frames, schedule, options, resume })
+}
+
+/// Lines typed on stdin, read on a thread so generation never waits for them.
+fn stdin_prompts() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(std::result::Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub fn run(a: GenerateArgs, gpu: runtime::GpuOptions) -> Result<()> {
+    let plan = plan(&a, gpu)?;
+    let result = stream(&a, &plan);
+    if result.is_err() && plan.created {
+        // Leave no empty file behind for a run that never wrote a frame.
+        plan.target.discard();
+    }
+    result
+}
+
+fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
+    let dir = a.model.clone().ok_or_else(|| {
+        anyhow!("this build has no embedded model yet (weights/tiny/ is not in the tree): pass --model DIR (a videossm or Wan2.1-T2V-1.3B folder)")
+    })?;
+    let pipeline = Pipeline::load(&dir, &plan.options)?;
+    let fpb = pipeline.chunk_frames();
+    let start = plan.resume.as_ref().map_or(0, |s| s.chunk);
+    // Chunks to run: enough for `frames` new frames after `start`.
+    let (mut chunks, mut n) = (0, 0);
+    while n < plan.frames {
+        n += chunk_video_frames(start + chunks, fpb);
+        chunks += 1;
+    }
+    let mut session = match &plan.resume {
+        Some(state) => Session::restore(&pipeline, state)?,
+        None => {
+            let first = a.prompt.clone().or_else(|| plan.schedule.as_ref().map(|s| s.cues[0].prompt.clone())).unwrap_or_default();
+            Session::with_chunks(&pipeline, &first, a.seed, Some(start + chunks))?
+        }
+    };
+    if let (Some(p), Some(_)) = (&a.prompt, &plan.resume) {
+        session.set_prompt(p)?;
+    }
+    let cues = plan.schedule.as_ref().map(|s| s.per_chunk(FPS, |f| chunk_of_frame(f, fpb))).unwrap_or_default();
+    // A resumed run starts under the last cue at or before its first chunk.
+    if let Some((_, p)) = cues.iter().rev().find(|(c, _)| *c <= start) {
+        session.set_prompt(p)?;
+    }
+    let (width, height) = pipeline.frame_size();
+    let mut writer = output::open(&plan.target, width, height, FPS)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                // Second Ctrl-C: the output is already valid up to the last chunk.
+                std::process::exit(130);
+            }
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let typed = a.interactive.then(stdin_prompts);
+    let bar =
+        if a.quiet { ProgressBar::hidden() } else { ProgressBar::with_draw_target(Some(chunks as u64), ProgressDrawTarget::stderr()) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} chunk {pos}/{len} · {msg} · ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let say = |m: String| {
+        if !a.quiet {
+            bar.suspend(|| eprintln!("{m}"));
+        }
+    };
+    say(format!(
+        "{} chunks, {} frames of {width}x{height} at {FPS} fps, seed {} → {}",
+        chunks,
+        plan.frames,
+        session.seed(),
+        plan.target.path().display()
+    ));
+    let t0 = Instant::now();
+    let mut written = 0;
+    let mut outcome = Ok(());
+    let mut closed = false;
+    for i in 0..chunks {
+        let c = start + i;
+        let mut next = cues.iter().rev().find(|(at, _)| *at == c && c != start).map(|(_, p)| p.clone());
+        if let Some(rx) = &typed {
+            while let Ok(line) = rx.try_recv() {
+                if !line.trim().is_empty() {
+                    next = Some(line.trim().to_string());
+                }
+            }
+        }
+        if let Some(p) = next {
+            session.set_prompt(&p)?;
+        }
+        say(format!("chunk {c}: prompt {:?}", session.prompt()));
+        let chunk = session
+            .next_frames()
+            .with_context(|| format!("generating chunk {c} ({written} frames written to {} so far)", plan.target.path().display()))?;
+        let keep = chunk.frames.len().min(plan.frames - written);
+        match writer.write(&chunk.frames[..keep]) {
+            // A player reading stdout was closed: the viewer is done, not an error.
+            Err(videossm::Error::Io { source, .. }) if plan.target == Target::Stdout && source.kind() == std::io::ErrorKind::BrokenPipe => {
+                say(format!("stdout was closed after {written} frames: stopping"));
+                closed = true;
+                break;
+            }
+            Err(e) => {
+                outcome = Err(anyhow::Error::from(e).context(format!("writing chunk {c}; {written} frames are in the file")));
+                break;
+            }
+            Ok(()) => {}
+        }
+        written += keep;
+        bar.inc(1);
+        bar.set_message(format!("{written} frames · {:.2} frames/s", written as f64 / t0.elapsed().as_secs_f64()));
+        if stop.load(Ordering::SeqCst) && i + 1 < chunks {
+            say(format!("interrupted: stopping after chunk {c}"));
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if outcome.is_ok() && !closed {
+        outcome = writer.finish().map_err(Into::into);
+    }
+    if let Some(p) = &a.save_state {
+        videossm::snapshot::save_session(p, &session.snapshot()?)?;
+        say(format!("state after chunk {} saved to {} (continue with --resume)", session.chunk_index().saturating_sub(1), p.display()));
+    }
+    outcome?;
+    say(format!("wrote {written} frames to {} in {:.1} s", plan.target.path().display(), t0.elapsed().as_secs_f64()));
+    Ok(())
+}

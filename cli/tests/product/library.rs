@@ -1,0 +1,132 @@
+//! The library API: sessions, prompt switches and snapshot/resume equality.
+use super::support::*;
+use videossm::{Pipeline, PipelineOptions, Session};
+
+fn pipeline() -> Pipeline {
+    Pipeline::load(model_dir(), &PipelineOptions::default()).expect("loading the test model")
+}
+
+fn latents(s: &mut Session, chunks: usize) -> Vec<Vec<f32>> {
+    (0..chunks).map(|_| s.next_frames().unwrap().latents).collect()
+}
+
+#[test]
+fn chunks_have_the_vae_frame_counts() {
+    let p = pipeline();
+    let mut s = Session::new(&p, "a red ball", 5).unwrap();
+    let sizes: Vec<(usize, usize, usize)> = (0..3)
+        .map(|_| {
+            let c = s.next_frames().unwrap();
+            assert!(c.frames.iter().all(|f| f.width == 32 && f.height == 32 && f.rgb.len() == 32 * 32 * 3));
+            (c.index, c.frames.len(), c.latents.len())
+        })
+        .collect();
+    assert_eq!(sizes, [(0, 9, 3 * 16 * 16), (1, 12, 768), (2, 12, 768)]);
+}
+
+#[test]
+fn same_seed_same_video_other_seed_other_video() {
+    let p = pipeline();
+    let a = latents(&mut Session::new(&p, "a red ball", 5).unwrap(), 2);
+    let b = latents(&mut Session::new(&p, "a red ball", 5).unwrap(), 2);
+    let c = latents(&mut Session::new(&p, "a red ball", 6).unwrap(), 2);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+/// N chunks straight = k chunks, snapshot to a file, restore in a new session, N − k chunks:
+/// the same latents bit for bit, with the window evicting (6 chunks of 3 frames, window 9).
+#[test]
+fn snapshot_resume_continues_the_same_video() {
+    let p = pipeline();
+    let straight = latents(&mut Session::new(&p, "a red ball", 9).unwrap(), 6);
+    let mut first = Session::new(&p, "a red ball", 9).unwrap();
+    let mut resumed = latents(&mut first, 4);
+    let file = scratch("snapshot").join("state.safetensors");
+    videossm::snapshot::save_session(&file, &first.snapshot().unwrap()).unwrap();
+    drop(first);
+    let state = videossm::snapshot::load_session(&file).unwrap();
+    assert_eq!((state.chunk, state.seed, state.prompt.as_str()), (4, 9, "a red ball"));
+    let mut second = Session::restore(&p, &state).unwrap();
+    resumed.extend(latents(&mut second, 2));
+    assert_eq!(straight, resumed);
+}
+
+/// A prompt switch changes the chunks after it, not the ones before, and is itself
+/// part of the snapshot.
+#[test]
+fn prompt_switch_applies_from_the_next_chunk() {
+    let p = pipeline();
+    let plain = latents(&mut Session::new(&p, "a red ball", 3).unwrap(), 4);
+    let mut s = Session::new(&p, "a red ball", 3).unwrap();
+    let mut switched = latents(&mut s, 2);
+    s.set_prompt("a blue cube").unwrap();
+    assert_eq!(s.prompt(), "a blue cube");
+    let state = s.snapshot().unwrap();
+    switched.extend(latents(&mut s, 2));
+    assert_eq!(switched[..2], plain[..2]);
+    assert_ne!(switched[2], plain[2]);
+    let mut again = Session::restore(&p, &state).unwrap();
+    assert_eq!(again.prompt(), "a blue cube");
+    assert_eq!(latents(&mut again, 2), switched[2..]);
+}
+
+#[test]
+fn library_errors_name_the_problem() {
+    let p = pipeline();
+    let e = Session::new(&p, "  ", 0).err().unwrap().to_string();
+    assert!(e.contains("prompt") && e.contains("empty"), "{e}");
+    let opts = PipelineOptions { window: Some(4), ..PipelineOptions::default() };
+    let e = Pipeline::load(model_dir(), &opts).err().unwrap().to_string();
+    assert!(e.contains("window") && e.contains("at least 6"), "{e}");
+    let e = Pipeline::load(&scratch("empty"), &PipelineOptions::default()).err().unwrap().to_string();
+    assert!(e.contains("config.json"), "{e}");
+}
+
+/// A folder in the official layout (Wan's config.json without the WanModel defaults,
+/// `diffusion_pytorch_model.safetensors`), and a generator checkpoint whose state dict
+/// sits under `generator_ema.model.` as in Self-Forcing's `.pt`.
+#[test]
+fn official_layout_and_generator_checkpoint() {
+    let dir = scratch("official");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(model_dir().join("config.json")).unwrap()).unwrap();
+    let text_dim = cfg["text_dim"].clone();
+    let obj = cfg.as_object_mut().unwrap();
+    obj.remove("patch_size");
+    obj.remove("window_size");
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(model_dir().join("generation.json"), dir.join("generation.json")).unwrap();
+    std::fs::copy(model_dir().join("model.safetensors"), dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    // The small VAE has its own settings; Wan's published ones are checked below.
+    for f in ["vae.safetensors", "vae_config.json"] {
+        std::fs::copy(model_dir().join(f), dir.join(f)).unwrap();
+    }
+    let p = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
+    assert_eq!((p.config.patch_size, serde_json::json!(p.config.text_dim)), ([1, 2, 2], text_dim));
+    assert_eq!(p.files.dit, dir.join("diffusion_pytorch_model.safetensors"));
+    let reference = latents(&mut Session::new(&p, "a red ball", 1).unwrap(), 1);
+
+    let ck = weights::Checkpoint::open(model_dir().join("model.safetensors")).unwrap();
+    let nested: Vec<(String, safetensors::tensor::TensorView)> = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                format!("generator_ema.model.{k}"),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), &t.data).unwrap(),
+            )
+        })
+        .collect();
+    let generator = dir.join("generator.safetensors");
+    safetensors::tensor::serialize_to_file(nested, None, &generator).unwrap();
+    std::fs::remove_file(dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    let opts = PipelineOptions { generator: Some(generator), ..PipelineOptions::default() };
+    let p = Pipeline::load(&dir, &opts).unwrap();
+    assert_eq!(latents(&mut Session::new(&p, "a red ball", 1).unwrap(), 1), reference);
+    // Official layout: the encoder and VAE settings default to Wan2.1's published ones.
+    let t5 = p.files.t5_config().unwrap();
+    assert_eq!((t5.vocab, t5.dim, t5.num_layers, t5.shared_pos), (256384, 4096, 24, false));
+    let files = videossm::generate::ModelFiles { vae_config: None, ..p.files.clone() };
+    let vae = files.vae_config().unwrap();
+    assert_eq!((vae.dim, vae.z_dim, vae.latent_std.len()), (96, 16, 16));
+}

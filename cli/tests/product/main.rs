@@ -1,0 +1,9 @@
+//! End-to-end tests of the product on the GPU (lavapipe in CI) with a small random
+//! model: the library API, every output format re-read, prompt control, snapshots,
+//! interrupted runs and the errors of bad flags.
+mod control;
+mod errors;
+mod hostile;
+mod library;
+mod outputs;
+mod support;
