@@ -145,3 +145,12 @@ fn text_encoder_encodes_each_prompt_once() {
     assert_eq!(*c, text.encoder.encode(&enc.ids, &enc.mask).unwrap());
     assert_eq!(a.len(), 24 * cfg.dim);
 }
+
+#[test]
+fn umt5_xxl_config_is_wans() {
+    let c = T5Config::umt5_xxl();
+    c.validate(std::path::Path::new("umt5_xxl")).unwrap();
+    // Per layer: norm1, q, k, v, o, norm2, gate.0, fc1, fc2, its own bias table; plus token_embedding and norm.
+    assert_eq!(c.expected_tensors().tensors.len(), 2 + 24 * 10);
+    assert_eq!((c.dim / c.num_heads, c.num_buckets, c.shared_pos), (64, 32, false));
+}

@@ -176,6 +176,7 @@ impl Builder {
     }
 
     /// Attention of `q [tq, heads·d]` over the rows of `k`, `v` listed in `ranges [R, 2]` (u32).
+    #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &mut self,
         name: &str,

@@ -21,6 +21,22 @@ pub struct T5Config {
 }
 
 impl T5Config {
+    /// Wan2.1's text encoder, `models_t5_umt5-xxl-enc-bf16.pth` (TEXT_VAE.md C.1),
+    /// which ships without a config file.
+    pub fn umt5_xxl() -> T5Config {
+        T5Config {
+            vocab: 256384,
+            dim: 4096,
+            dim_attn: 4096,
+            dim_ffn: 10240,
+            num_heads: 64,
+            num_layers: 24,
+            num_buckets: 32,
+            shared_pos: false,
+            dropout: 0.0,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<T5Config> {
         let c: T5Config = read_json(path)?;
         c.validate(path)?;
