@@ -4,32 +4,18 @@
 //! Napkin math: bytes = what must cross memory once: x read + y written (4 B each per
 //! element; the norm's second read of a 6 KB row comes from cache, the [F, 6, D]
 //! modulation is 0.1% of x). GB/s = bytes / time.
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use runtime::kernels::copy::{Copy, Fill, FillParams, Gather, GatherParams, Params as CopyParams};
 use runtime::kernels::norm::{Norm, Params as NormParams, Scale, Schedule, Stat};
-use runtime::{DType, Kernel, Tensor};
+use runtime::DType;
 use videossm_suite::{gpu, Rng};
 
+const SHAPE: &str = "4680x1536";
 const TOKENS: usize = 4680;
 const D: usize = 1536;
 const FRAMES: usize = 3;
-
-fn time<K: Kernel + Clone + Send + Sync + 'static>(c: &mut Criterion, name: &str, bytes: usize, k: &K, p: &K::Params, args: &[&Tensor]) {
-    let gpu = gpu();
-    let mut b = gpu.program();
-    b.push(k, p, args).unwrap();
-    let mut prog = b.build().unwrap();
-    let mut group = c.benchmark_group("memory_bound");
-    group.sample_size(10);
-    group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function(BenchmarkId::new(name, format!("{TOKENS}x{D}")), |bch| {
-        bch.iter(|| {
-            prog.run(gpu).unwrap();
-            gpu.wait().unwrap();
-        })
-    });
-    group.finish();
-}
 
 fn bench(c: &mut Criterion) {
     let gpu = gpu();
@@ -43,19 +29,59 @@ fn bench(c: &mut Criterion) {
     (p.frame_rows, p.mod_row, p.shift_off, p.scale_off) = ((TOKENS / FRAMES) as u32, (6 * D) as u32, 0, D as u32);
     for schedule in Schedule::ALL.into_iter().filter(|&s| s != Schedule::Subgroup || gpu.caps.subgroups) {
         let k = Norm { stat: Stat::Layer, scale: Scale::Modulated, silu: false, schedule };
-        time(c, &k.to_string(), 8 * n, &k, &p, &[&x, &modulation, &y]);
+        common::time(
+            c,
+            "memory_bound",
+            BenchmarkId::new(&k.to_string(), SHAPE),
+            Throughput::Bytes((8 * n) as u64),
+            &k,
+            &p,
+            &[&x, &modulation, &y],
+        );
     }
 
-    time(c, "copy_rows", 8 * n, &Copy, &CopyParams::rows(TOKENS, D, 0, 0), &[&x, &y]);
-    time(c, "copy_transpose", 8 * n, &Copy, &CopyParams::to_channels_last(1, D, TOKENS), &[&x, &y]);
-    time(c, "copy_fill", 4 * n, &Fill, &FillParams { numel: n as u32, dst_off: 0, value: 0.0, _pad: 0 }, &[&y]);
+    common::time(
+        c,
+        "memory_bound",
+        BenchmarkId::new("copy_rows", SHAPE),
+        Throughput::Bytes((8 * n) as u64),
+        &Copy,
+        &CopyParams::rows(TOKENS, D, 0, 0),
+        &[&x, &y],
+    );
+    common::time(
+        c,
+        "memory_bound",
+        BenchmarkId::new("copy_transpose", SHAPE),
+        Throughput::Bytes((8 * n) as u64),
+        &Copy,
+        &CopyParams::to_channels_last(1, D, TOKENS),
+        &[&x, &y],
+    );
+    common::time(
+        c,
+        "memory_bound",
+        BenchmarkId::new("copy_fill", SHAPE),
+        Throughput::Bytes((4 * n) as u64),
+        &Fill,
+        &FillParams { numel: n as u32, dst_off: 0, value: 0.0, _pad: 0 },
+        &[&y],
+    );
 
     // Embedding lookup: 4680 ids into a 16384-row slice of a bf16 table.
     let vocab = 16384;
     let ids: Vec<f32> = (0..TOKENS).map(|_| rng.range(0, vocab - 1) as f32).collect();
     let tid = gpu.upload("ids", &[TOKENS], DType::U32, &ids).unwrap();
     let table = gpu.upload("table", &[vocab * D], DType::BF16, &rng.normals(vocab * D, 1.0)).unwrap();
-    time(c, "copy_gather_bf16", 6 * n, &Gather { bf16: true }, &GatherParams::new(TOKENS, D, vocab), &[&tid, &table, &y]);
+    common::time(
+        c,
+        "memory_bound",
+        BenchmarkId::new("copy_gather_bf16", SHAPE),
+        Throughput::Bytes((6 * n) as u64),
+        &Gather { bf16: true },
+        &GatherParams::new(TOKENS, D, vocab),
+        &[&tid, &table, &y],
+    );
 }
 
 criterion_group!(benches, bench);

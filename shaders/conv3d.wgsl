@@ -9,7 +9,11 @@
 // columns are output channels, the reduction runs over (dt, dy, dx, ci) with
 // weights repacked to [kt·kh·kw·Cin, Cout]. Register tiling as in matmul.wgsl:
 // invocation (lx, ly) owns TM pixels and TN channels spaced 8 apart, so the SIMD
-// lanes of CPU adapters load weights as vectors.
+// lanes of CPU adapters load weights as vectors (TN shrinks for narrow outputs such as
+// the 3-channel head). Per tap (dt, dy, dx) each pixel's address, source (cache or
+// chunk) and scale (0 outside the frame) are resolved once; the channel loop is then
+// straight loads and FMAs, unrolled by the Rust side (CONV_STEP) because llvmpipe
+// silently leaves all loops of an invocation after 65535 iterations in total.
 #include "common.wgsl"
 
 struct Params {
@@ -18,8 +22,8 @@ struct Params {
     y0: u32, rows: u32, cache_scale0: f32, cache_scale1: f32,
 }
 
-const TM: u32 = 4u;
-const TN: u32 = 4u;
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> cache: array<f32>;
@@ -33,52 +37,31 @@ const TN: u32 = 4u;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 #endif
 
-/// Input value at frame `t` (−(kt−1) … frames−1), row `yy`, column `xx` of the conv grid.
-fn input(t: i32, yy: i32, xx: i32, c: u32) -> f32 {
-#ifdef UPSAMPLE
-    let gh = i32(2u * p.h);
-    let gw = i32(2u * p.w);
-#else
-    let gh = i32(p.h);
-    let gw = i32(p.w);
-#endif
-    if yy < 0 || xx < 0 || yy >= gh || xx >= gw {
-        return 0.0;
-    }
-#ifdef UPSAMPLE
-    let pix = u32(yy / 2) * p.w + u32(xx / 2);
-#else
-    let pix = u32(yy) * p.w + u32(xx);
-#endif
-    let frame = p.h * p.w * p.cin;
-    if t < 0 {
-        let slot = u32(t + i32(p.kt) - 1);
-        return cache[slot * frame + pix * p.cin + c] * select(p.cache_scale1, p.cache_scale0, slot == 0u);
-    }
-    return src[u32(t) * frame + pix * p.cin + c];
-}
-
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 #ifdef UPSAMPLE
     let ow = 2u * p.w;
+    let gh = i32(2u * p.h);
 #else
     let ow = p.w;
+    let gh = i32(p.h);
 #endif
-    let pixels = p.frames * p.rows * ow;
+    let gw = i32(ow);
+    // One output frame per grid layer, so which input frame a tap reads (and whether
+    // it is a cache frame) is uniform: the loads need no per-lane branch.
+    let t = i32(wid.z);
+    let fpix = p.rows * ow;
     let m0 = (wid.y * 8u + lid.y) * TM;
     let n0 = wid.x * 8u * TN + lid.x;
-    if m0 >= pixels {
+    if m0 >= fpix {
         return;
     }
     var acc: array<array<f32, TN>, TM>;
-    var pt: array<i32, TM>;
     var py: array<i32, TM>;
     var px: array<i32, TM>;
     for (var i = 0u; i < TM; i++) {
-        let m = min(m0 + i, pixels - 1u);
-        pt[i] = i32(m / (p.rows * ow));
-        py[i] = i32(p.y0 + (m / ow) % p.rows);
+        let m = min(m0 + i, fpix - 1u);
+        py[i] = i32(p.y0 + m / ow);
         px[i] = i32(m % ow);
     }
     var wc: array<u32, TN>;
@@ -87,36 +70,56 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     let ph = i32(p.kh / 2u);
     let pw = i32(p.kw / 2u);
-    var k = 0u;
+    let frame = p.h * p.w * p.cin;
+    var base: array<u32, TM>;
+    var sc: array<f32, TM>;
+    var k0 = 0u;
     for (var dt = 0u; dt < p.kt; dt++) {
+        let ti = t + i32(dt) - i32(p.kt) + 1;
+        let from_cache = ti < 0;
+        let slot = u32(max(ti + i32(p.kt) - 1, 0));
+        let fbase = select(u32(max(ti, 0)), slot, from_cache) * frame;
+        let fscale = select(1.0, select(p.cache_scale1, p.cache_scale0, slot == 0u), from_cache);
         for (var dy = 0u; dy < p.kh; dy++) {
             for (var dx = 0u; dx < p.kw; dx++) {
-                for (var c = 0u; c < p.cin; c++) {
-                    var xv: array<f32, TM>;
-                    for (var i = 0u; i < TM; i++) {
-                        xv[i] = input(pt[i] + i32(dt) - i32(p.kt) + 1, py[i] + i32(dy) - ph, px[i] + i32(dx) - pw, c);
-                    }
-                    for (var j = 0u; j < TN; j++) {
-                        let wv = load_w(k * p.cout + wc[j]);
-                        for (var i = 0u; i < TM; i++) {
-                            acc[i][j] = fma(xv[i], wv, acc[i][j]);
-                        }
-                    }
-                    k++;
+                for (var i = 0u; i < TM; i++) {
+                    let yy = py[i] + i32(dy) - ph;
+                    let xx = px[i] + i32(dx) - pw;
+                    let inside = yy >= 0 && xx >= 0 && yy < gh && xx < gw;
+#ifdef UPSAMPLE
+                    let pix = u32(clamp(yy, 0, gh - 1) / 2) * p.w + u32(clamp(xx, 0, gw - 1) / 2);
+#else
+                    let pix = u32(clamp(yy, 0, gh - 1)) * p.w + u32(clamp(xx, 0, gw - 1));
+#endif
+                    base[i] = fbase + pix * p.cin;
+                    sc[i] = select(0.0, fscale, inside);
                 }
+                if from_cache {
+                    for (var c = 0u; c < p.cin; c++) {
+                        let wk = (k0 + c) * p.cout;
+{{CACHE_STEP}}
+                    }
+                } else {
+                    for (var c = 0u; c < p.cin; c++) {
+                        let wk = (k0 + c) * p.cout;
+{{SRC_STEP}}
+                    }
+                }
+                k0 += p.cin;
             }
         }
     }
     for (var i = 0u; i < TM; i++) {
         let m = m0 + i;
+        let o = u32(t) * fpix + m;
         for (var j = 0u; j < TN; j++) {
             let co = n0 + 8u * j;
-            if m < pixels && co < p.cout {
+            if m < fpix && co < p.cout {
                 var v = acc[i][j] + bias[co];
 #ifdef RESIDUAL
-                v += res[m * p.cout + co];
+                v += res[o * p.cout + co];
 #endif
-                y[m * p.cout + co] = v;
+                y[o * p.cout + co] = v;
             }
         }
     }

@@ -61,7 +61,6 @@ fn check(c: &Case, what: &str) {
 #[test]
 fn every_kernel_shape_with_caches_and_odd_sizes() {
     let mut rng = Rng::new(31);
-    let plain = Conv3d { w_dtype: DType::F32, upsample: false, residual: false };
     for &(frames, h, w, cin, cout, k) in &[
         (2, 3, 5, 8, 16, (3, 3, 3)),
         (1, 1, 1, 3, 3, (3, 3, 3)),
@@ -70,8 +69,8 @@ fn every_kernel_shape_with_caches_and_odd_sizes() {
         (2, 4, 4, 8, 16, (3, 1, 1)),
         (1, 5, 7, 8, 3, (1, 3, 3)),
     ] {
-        let mut c = case(&mut rng, frames, h, w, cin, cout, k, plain);
-        check(&c, &format!("{k:?} {frames}x{h}x{w}x{cin}->{cout}"));
+        let mut c = case(&mut rng, frames, h, w, cin, cout, k, Conv3d::new(DType::F32, false, false, cout));
+        check(&c, &format!("{} {k:?} {frames}x{h}x{w}x{cin}->{cout}", c.k));
         // The video's first frame counts as zero when the temporal upsample looks back.
         c.p.cache_scale0 = 0.0;
         check(&c, &format!("{k:?} with a masked cache frame"));
@@ -81,14 +80,27 @@ fn every_kernel_shape_with_caches_and_odd_sizes() {
 }
 
 #[test]
+fn every_tile_and_a_reduction_past_the_loop_budget() {
+    // 27 taps × 400 channels: with a rolled channel step, llvmpipe's 65535-iteration
+    // budget per invocation would cut the reduction short.
+    let mut rng = Rng::new(34);
+    for tile in [(8, 1), (8, 3), (4, 4), (4, 12)] {
+        for &(cin, cout) in &[(5, 3), (8, 19), (400, 9)] {
+            let c = case(&mut rng, 2, 3, 5, cin, cout, (3, 3, 3), Conv3d { tile, ..Conv3d::new(DType::F32, false, false, cout) });
+            check(&c, &format!("{} {cin}->{cout}", c.k));
+        }
+    }
+}
+
+#[test]
 fn fused_upsample_residual_bf16_and_bands() {
     let mut rng = Rng::new(32);
-    let c = case(&mut rng, 2, 3, 4, 8, 12, (1, 3, 3), Conv3d { w_dtype: DType::F32, upsample: true, residual: false });
+    let c = case(&mut rng, 2, 3, 4, 8, 12, (1, 3, 3), Conv3d::new(DType::F32, true, false, 16));
     check(&c, "upsample");
-    let c = case(&mut rng, 2, 3, 4, 8, 12, (3, 3, 3), Conv3d { w_dtype: DType::BF16, upsample: false, residual: true });
+    let c = case(&mut rng, 2, 3, 4, 8, 12, (3, 3, 3), Conv3d::new(DType::BF16, false, true, 16));
     check(&c, "bf16 + residual");
     // A band of rows equals the same rows of the whole conv.
-    let mut c = case(&mut rng, 2, 6, 5, 8, 8, (3, 3, 3), Conv3d { w_dtype: DType::F32, upsample: false, residual: false });
+    let mut c = case(&mut rng, 2, 6, 5, 8, 8, (3, 3, 3), Conv3d::new(DType::F32, false, false, 16));
     let whole = run(&c);
     (c.p.y0, c.p.rows) = (2, 3);
     let band = run(&c);
@@ -102,7 +114,7 @@ fn fused_upsample_residual_bf16_and_bands() {
 fn streaming_with_the_cache_carried_equals_one_call() {
     // Frames 0..5 in one call vs frames 0..2 then 2..5 with the last two inputs as cache.
     let mut rng = Rng::new(33);
-    let spec = Conv3d { w_dtype: DType::F32, upsample: false, residual: false };
+    let spec = Conv3d::new(DType::F32, false, false, 16);
     let mut whole = case(&mut rng, 5, 3, 4, 8, 8, (3, 3, 3), spec);
     whole.cache.iter_mut().for_each(|v| *v = 0.0);
     let all = run(&whole);

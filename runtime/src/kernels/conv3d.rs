@@ -10,6 +10,32 @@ pub struct Conv3d {
     pub w_dtype: DType,
     pub upsample: bool,
     pub residual: bool,
+    /// Output pixels × channels per invocation (channels spaced 8 apart).
+    pub tile: (u32, u32),
+}
+
+impl Conv3d {
+    /// The variant for `cout` output channels: narrow outputs (the 3-channel head, the
+    /// small stages) trade channel columns for pixel rows so no lane idles.
+    pub fn new(w_dtype: DType, upsample: bool, residual: bool, cout: usize) -> Conv3d {
+        // Every input load is a gather on CPU adapters (lanes differ in channel, not
+        // pixel), so wide channel rows pay: up to 16 columns, i.e. 128 channels a group.
+        let tn = cout.div_ceil(8).clamp(1, 16) as u32;
+        let tile = (if tn > 8 { 4 } else { 8 }, tn);
+        Conv3d { w_dtype, upsample, residual, tile }
+    }
+
+    /// The unrolled channel step reading `buf`: TM input loads, then per channel column
+    /// one weight load and TM FMAs.
+    fn step(&self, buf: &str) -> String {
+        let (tm, tn) = self.tile;
+        let mut s: String = (0..tm).map(|i| format!("                        let x{i} = {buf}[base[{i}] + c] * sc[{i}];\n")).collect();
+        for j in 0..tn {
+            s += &format!("                        let w{j} = load_w(wk + wc[{j}]);\n");
+            s.extend((0..tm).map(|i| format!("                        acc[{i}][{j}] = fma(x{i}, w{j}, acc[{i}][{j}]);\n")));
+        }
+        s
+    }
 }
 
 #[repr(C)]
@@ -82,7 +108,7 @@ pub fn repack(w: &[f32], cout: usize, cin: usize, kt: usize, kh: usize, kw: usiz
 
 impl fmt::Display for Conv3d {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conv3d_causal_f32x{}_r4x4", self.w_dtype)?;
+        write!(f, "conv3d_causal_f32x{}_r{}x{}", self.w_dtype, self.tile.0, self.tile.1)?;
         if self.upsample {
             f.write_str("_up2")?;
         }
@@ -102,7 +128,11 @@ impl Kernel for Conv3d {
             .flag("W_BF16", self.w_dtype == DType::BF16)
             .set("B_W", 3)
             .flag("UPSAMPLE", self.upsample)
-            .flag("RESIDUAL", self.residual);
+            .flag("RESIDUAL", self.residual)
+            .set("TM", self.tile.0)
+            .set("TN", self.tile.1)
+            .set("CACHE_STEP", self.step("cache"))
+            .set("SRC_STEP", self.step("src"));
         expand("conv3d.wgsl", &d)
     }
 
@@ -113,8 +143,8 @@ impl Kernel for Conv3d {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        let pixels = p.frames * p.rows * p.out_w(self.upsample);
-        [p.cout.div_ceil(32), pixels.div_ceil(32), 1]
+        let (tm, tn) = self.tile;
+        [p.cout.div_ceil(8 * tn), (p.rows * p.out_w(self.upsample)).div_ceil(8 * tm), p.frames]
     }
 }
 
@@ -123,8 +153,10 @@ pub fn variants() -> Vec<(String, String)> {
     for w_dtype in [DType::F32, DType::F16, DType::BF16] {
         for upsample in [false, true] {
             for residual in [false, true] {
-                let k = Conv3d { w_dtype, upsample, residual };
-                v.push((k.to_string(), k.wgsl()));
+                for cout in [3, 16, 32, 96] {
+                    let k = Conv3d::new(w_dtype, upsample, residual, cout);
+                    v.push((k.to_string(), k.wgsl()));
+                }
             }
         }
     }

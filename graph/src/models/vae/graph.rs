@@ -50,7 +50,7 @@ impl Build<'_> {
         let mut args = vec![cache.unwrap_or(x), x, weight, bias];
         args.extend(residual);
         args.push(y);
-        let kernel = conv3d::Conv3d { w_dtype: c.weight.dtype, upsample, residual: residual.is_some() };
+        let kernel = conv3d::Conv3d::new(c.weight.dtype, upsample, residual.is_some(), c.cout);
         self.g.dispatch(name, kernel, &p, &args)?;
         if let Some(cache) = cache {
             self.refresh(name, x, cache, f, h * w * cin)?;
