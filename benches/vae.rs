@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use graph::models::vae::VaeDecoder;
 use runtime::DType;
-use videossm_suite::{gpu, parity_dir, Rng};
+use videossm_suite::{gpu, parity_dir, random_vae_checkpoint, Rng};
 use weights::{Checkpoint, VaeConfig};
 
 fn bench(c: &mut Criterion) {
@@ -55,5 +55,40 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// The full-size Wan2.1 VAE decoder (dim 96, dim_mult [1, 2, 4, 4], 2 residual
+/// blocks) at 480×832 (60×104 latents), per chunk of one latent frame (4 video
+/// frames). Planned at 6×8 latents and scaled by 130: every activation and cache is
+/// proportional to the pixel count (and lavapipe could not even bind the real caches).
+fn full_size_memory() {
+    let cfg = VaeConfig {
+        dim: 96,
+        z_dim: 16,
+        dim_mult: vec![1, 2, 4, 4],
+        num_res_blocks: 2,
+        attn_scales: vec![],
+        temperal_downsample: vec![false, true, true],
+        dropout: 0.0,
+        latent_mean: vec![0.0; 16],
+        latent_std: vec![1.0; 16],
+        streamed_chunks: None,
+    };
+    let mut vae = VaeDecoder::load(gpu().clone(), &random_vae_checkpoint(&cfg, 3), &cfg, DType::F32, 6, 8).unwrap();
+    let m = vae.memory(1).unwrap();
+    let (scale, gib) = ((60 * 104 / 48) as u64, |b: u64| b as f64 / (1u64 << 30) as f64);
+    println!(
+        "full-size decoder, 480x832, per chunk of 1 latent frame: activations {:.2} GiB planned (largest tensor {:.0} MiB vs a {:.0} MiB binding limit), caches {:.2} GiB, weights {:.2} GiB f32",
+        gib(m.activation_bytes * scale),
+        (m.largest_tensor_bytes * scale) as f64 / (1 << 20) as f64,
+        gpu().max_binding() as f64 / (1 << 20) as f64,
+        gib(m.cache_bytes * scale),
+        gib(m.weight_bytes)
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    full_size_memory();
+    bench(c);
+}
+
+criterion_group!(all, benches);
+criterion_main!(all);

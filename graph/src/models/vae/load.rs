@@ -100,7 +100,7 @@ pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Resul
         .map(|(i, u)| {
             let p = up.pp(i);
             Ok(match u {
-                VaeUpsample::Residual { cin, cout } => Upsample::Residual(l.residual(&p, cin, cout)?),
+                VaeUpsample::Residual { cin, cout } => Upsample::Residual(Box::new(l.residual(&p, cin, cout)?)),
                 VaeUpsample::Attention { c } => Upsample::Attention(l.attention(&p, c)?),
                 VaeUpsample::Resample { c, temporal } => Upsample::Resample(Resample {
                     time_conv: if temporal { Some(l.conv(&p.pp("time_conv"), c, 2 * c, (3, 1, 1), false)?) } else { None },
