@@ -60,18 +60,7 @@ fn bench(c: &mut Criterion) {
 /// frames). Planned at 6×8 latents and scaled by 130: every activation and cache is
 /// proportional to the pixel count (and lavapipe could not even bind the real caches).
 fn full_size_memory() {
-    let cfg = VaeConfig {
-        dim: 96,
-        z_dim: 16,
-        dim_mult: vec![1, 2, 4, 4],
-        num_res_blocks: 2,
-        attn_scales: vec![],
-        temperal_downsample: vec![false, true, true],
-        dropout: 0.0,
-        latent_mean: vec![0.0; 16],
-        latent_std: vec![1.0; 16],
-        streamed_chunks: None,
-    };
+    let cfg = VaeConfig::wan2_1();
     let mut vae = VaeDecoder::load(gpu().clone(), &random_vae_checkpoint(&cfg, 3), &cfg, DType::F32, 6, 8).unwrap();
     let m = vae.memory(1).unwrap();
     let (scale, gib) = ((60 * 104 / 48) as u64, |b: u64| b as f64 / (1u64 << 30) as f64);

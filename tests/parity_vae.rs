@@ -120,6 +120,8 @@ fn streamed_equals_whole_on_the_bundle() {
         }
         assert_close(&format!("streamed {chunks:?}"), &streamed, &whole, 1e-6, 1e-6);
     }
+    // One graph per chunk length, reused: the first frame's, then lengths 4, 1, 3, 2.
+    assert_eq!(vae.compiled_graphs(), 5);
     let rgb = to_rgb8(&whole);
     assert_eq!(rgb.len(), whole.len());
     assert!(whole.iter().zip(&rgb).all(|(&v, &p)| (((v + 1.0) * 127.5).round() as i32 - p as i32).abs() == 0));

@@ -31,7 +31,8 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     let per_frame = data.len() / frames;
     let (mut streamed, mut start) = (Vec::new(), 0);
     for &n in &chunks {
-        streamed.extend(vae.decode(&data[start * per_frame..(start + n) * per_frame], n).with_context(|| format!("chunk at frame {start}"))?);
+        streamed
+            .extend(vae.decode(&data[start * per_frame..(start + n) * per_frame], n).with_context(|| format!("chunk at frame {start}"))?);
         start += n;
     }
     out.insert("video_streamed".into(), (out_shape(&streamed), streamed));

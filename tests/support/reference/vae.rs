@@ -145,7 +145,8 @@ impl Reference {
         for t in 0..x.t {
             let pix = |i: usize, ch: usize| xn.at(ch, t, i / x.w, i % x.w);
             // qkv[i][o] for o in 0..3C: q | k | v.
-            let qkv: Vec<Vec<f64>> = (0..p).map(|i| (0..3 * c).map(|o| bq[o] + (0..c).map(|ch| wq[o * c + ch] * pix(i, ch)).sum::<f64>()).collect()).collect();
+            let qkv: Vec<Vec<f64>> =
+                (0..p).map(|i| (0..3 * c).map(|o| bq[o] + (0..c).map(|ch| wq[o * c + ch] * pix(i, ch)).sum::<f64>()).collect()).collect();
             for i in 0..p {
                 let s: Vec<f64> = (0..p).map(|j| (0..c).map(|ch| qkv[i][ch] * qkv[j][c + ch]).sum::<f64>() / (c as f64).sqrt()).collect();
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -85,8 +85,7 @@ pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Resul
     let b = p.get("bias", &[z]).map_err(weights_err)?.to_f32();
     let (mean, std) = (&cfg.latent_mean, &cfg.latent_std);
     let folded: Vec<f32> = (0..z * z).map(|i| (w[i] as f64 * std[i % z] as f64) as f32).collect();
-    let bias: Vec<f32> =
-        (0..z).map(|o| (b[o] as f64 + (0..z).map(|i| w[o * z + i] as f64 * mean[i] as f64).sum::<f64>()) as f32).collect();
+    let bias: Vec<f32> = (0..z).map(|o| (b[o] as f64 + (0..z).map(|i| w[o * z + i] as f64 * mean[i] as f64).sum::<f64>()) as f32).collect();
     let conv2 = l.packed(&p, folded, bias, z, z, (1, 1, 1))?;
 
     let d = root.pp("decoder");
