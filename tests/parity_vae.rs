@@ -6,22 +6,9 @@ use graph::models::vae::{to_rgb8, VaeDecoder};
 use graph::GraphError;
 use runtime::DType;
 use videossm::replay::{replay, ReplayOptions};
-use videossm_suite::reference::vae::{Config, Reference};
+use videossm_suite::reference::vae::Reference;
 use videossm_suite::{assert_close, err_over_std, gpu, load_host, parity_dir, random_vae_checkpoint, Rng};
 use weights::{Checkpoint, VaeConfig};
-
-fn ref_config(c: &VaeConfig) -> Config {
-    Config {
-        dim: c.dim,
-        z_dim: c.z_dim,
-        dim_mult: c.dim_mult.clone(),
-        num_res_blocks: c.num_res_blocks,
-        attn_scales: c.attn_scales.clone(),
-        temperal_downsample: c.temperal_downsample.clone(),
-        latent_mean: c.latent_mean.iter().map(|&v| v as f64).collect(),
-        latent_std: c.latent_std.iter().map(|&v| v as f64).collect(),
-    }
-}
 
 fn check_bundle(wdtype: DType, tol: f64) {
     let dir = parity_dir("vae-small");
@@ -53,7 +40,7 @@ fn reference_reproduces_the_bundle() {
     let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
     let w = load_host(&dir.join("vae.safetensors")).into_iter().map(|(k, (_, v))| (k, v)).collect();
     let (shape, latents) = load_host(&dir.join("inputs.safetensors")).remove("latents").unwrap();
-    let video = Reference::new(ref_config(&cfg), w).decode(&latents, shape[0], shape[2], shape[3]);
+    let video = Reference::new(cfg, w).decode(&latents, shape[0], shape[2], shape[3]);
     let e = err_over_std(&video, &load_host(&dir.join("expected.safetensors"))["video"].1);
     println!("reference vs vae-small: {e:.3e} × std");
     assert!(e <= 1e-5, "reference: {e:.3e} × std");
@@ -84,7 +71,7 @@ fn against_reference(cfg: &VaeConfig, frames: usize, h: usize, w: usize, chunks:
     let ck = random_vae_checkpoint(cfg, seed);
     let latents = Rng::new(seed + 1).normals(frames * cfg.z_dim * h * w, 1.0);
     let weights = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
-    let want = Reference::new(ref_config(cfg), weights).decode(&latents, frames, h, w);
+    let want = Reference::new(cfg.clone(), weights).decode(&latents, frames, h, w);
     let mut vae = decoder(cfg, &ck, h, w);
     let got = vae.decode_shaped(&latents, &[frames, cfg.z_dim, h, w]).unwrap();
     let e = err_over_std(&got, &want);
@@ -133,6 +120,8 @@ fn streamed_equals_whole_on_the_bundle() {
         }
         assert_close(&format!("streamed {chunks:?}"), &streamed, &whole, 1e-6, 1e-6);
     }
+    // One graph per chunk length, reused: the first frame's, then lengths 4, 1, 3, 2.
+    assert_eq!(vae.compiled_graphs(), 5);
     let rgb = to_rgb8(&whole);
     assert_eq!(rgb.len(), whole.len());
     assert!(whole.iter().zip(&rgb).all(|(&v, &p)| (((v + 1.0) * 127.5).round() as i32 - p as i32).abs() == 0));

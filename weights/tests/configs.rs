@@ -103,3 +103,14 @@ fn vae_attention_and_t5_shared_pos_change_the_expected_keys() {
     assert_eq!(shared.len(), t5.expected_tensors().len() + 1 - t5.num_layers);
     assert!(shared.get("pos_embedding.embedding.weight").is_some());
 }
+
+#[test]
+fn the_released_wan_vae_config_is_valid() {
+    let cfg = VaeConfig::wan2_1();
+    cfg.validate(std::path::Path::new("VaeConfig::wan2_1")).unwrap();
+    assert_eq!(cfg.decoder_dims(), [384, 384, 384, 192, 96]);
+    let e = cfg.expected_tensors();
+    // Stage 1 starts from the resample's 192 channels: a shortcut to 384.
+    assert_eq!(e.get("decoder.upsamples.4.shortcut.weight").map(|t| t.shape.clone()), Some(vec![384, 192, 1, 1, 1]));
+    assert_eq!(e.get("decoder.upsamples.3.time_conv.weight").map(|t| t.shape.clone()), Some(vec![768, 384, 3, 1, 1]));
+}

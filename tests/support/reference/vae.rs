@@ -3,18 +3,10 @@
 //! sequence at once, causal convs padded with zero frames in time, and the
 //! temporal upsample taking frame 0 through untouched while frames 1.. go through
 //! the time conv as a sequence of their own (so frame 0 counts as zero there).
+// Index loops on purpose: they read like the formulas.
+#![allow(clippy::needless_range_loop)]
 use std::collections::BTreeMap;
-
-pub struct Config {
-    pub dim: usize,
-    pub z_dim: usize,
-    pub dim_mult: Vec<usize>,
-    pub num_res_blocks: usize,
-    pub attn_scales: Vec<f64>,
-    pub temperal_downsample: Vec<bool>,
-    pub latent_mean: Vec<f64>,
-    pub latent_std: Vec<f64>,
-}
+use weights::VaeConfig;
 
 /// A channel-first volume.
 #[derive(Clone)]
@@ -57,12 +49,12 @@ impl Vol {
 }
 
 pub struct Reference {
-    pub cfg: Config,
+    pub cfg: VaeConfig,
     w: BTreeMap<String, Vec<f64>>,
 }
 
 impl Reference {
-    pub fn new(cfg: Config, weights: BTreeMap<String, Vec<f32>>) -> Reference {
+    pub fn new(cfg: VaeConfig, weights: BTreeMap<String, Vec<f32>>) -> Reference {
         let w = weights.into_iter().map(|(k, v)| (k, v.into_iter().map(f64::from).collect())).collect();
         Reference { cfg, w }
     }
@@ -153,7 +145,8 @@ impl Reference {
         for t in 0..x.t {
             let pix = |i: usize, ch: usize| xn.at(ch, t, i / x.w, i % x.w);
             // qkv[i][o] for o in 0..3C: q | k | v.
-            let qkv: Vec<Vec<f64>> = (0..p).map(|i| (0..3 * c).map(|o| bq[o] + (0..c).map(|ch| wq[o * c + ch] * pix(i, ch)).sum::<f64>()).collect()).collect();
+            let qkv: Vec<Vec<f64>> =
+                (0..p).map(|i| (0..3 * c).map(|o| bq[o] + (0..c).map(|ch| wq[o * c + ch] * pix(i, ch)).sum::<f64>()).collect()).collect();
             for i in 0..p {
                 let s: Vec<f64> = (0..p).map(|j| (0..c).map(|ch| qkv[i][ch] * qkv[j][c + ch]).sum::<f64>() / (c as f64).sqrt()).collect();
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -217,7 +210,7 @@ impl Reference {
             for c in 0..z {
                 for p in 0..h * w {
                     let i = x.idx(c, t, p / w, p % w);
-                    x.d[i] = latents[(t * z + c) * h * w + p] as f64 * cfg.latent_std[c] + cfg.latent_mean[c];
+                    x.d[i] = latents[(t * z + c) * h * w + p] as f64 * cfg.latent_std[c] as f64 + cfg.latent_mean[c] as f64;
                 }
             }
         }

@@ -36,6 +36,29 @@ pub enum VaeUpsample {
 }
 
 impl VaeConfig {
+    /// The released `Wan2.1_VAE.pth` (the official `WanVAE` wrapper's settings and
+    /// latent statistics, the same as in the parity bundles' `config.json`).
+    pub fn wan2_1() -> VaeConfig {
+        VaeConfig {
+            dim: 96,
+            z_dim: 16,
+            dim_mult: vec![1, 2, 4, 4],
+            num_res_blocks: 2,
+            attn_scales: vec![],
+            temperal_downsample: vec![false, true, true],
+            dropout: 0.0,
+            latent_mean: vec![
+                -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508, 0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497,
+                0.2503, -0.2921,
+            ],
+            latent_std: vec![
+                2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743, 3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251,
+                1.916,
+            ],
+            streamed_chunks: None,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<VaeConfig> {
         let c: VaeConfig = read_json(path)?;
         c.validate(path)?;

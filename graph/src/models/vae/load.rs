@@ -85,8 +85,7 @@ pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Resul
     let b = p.get("bias", &[z]).map_err(weights_err)?.to_f32();
     let (mean, std) = (&cfg.latent_mean, &cfg.latent_std);
     let folded: Vec<f32> = (0..z * z).map(|i| (w[i] as f64 * std[i % z] as f64) as f32).collect();
-    let bias: Vec<f32> =
-        (0..z).map(|o| (b[o] as f64 + (0..z).map(|i| w[o * z + i] as f64 * mean[i] as f64).sum::<f64>()) as f32).collect();
+    let bias: Vec<f32> = (0..z).map(|o| (b[o] as f64 + (0..z).map(|i| w[o * z + i] as f64 * mean[i] as f64).sum::<f64>()) as f32).collect();
     let conv2 = l.packed(&p, folded, bias, z, z, (1, 1, 1))?;
 
     let d = root.pp("decoder");
@@ -100,7 +99,7 @@ pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Resul
         .map(|(i, u)| {
             let p = up.pp(i);
             Ok(match u {
-                VaeUpsample::Residual { cin, cout } => Upsample::Residual(l.residual(&p, cin, cout)?),
+                VaeUpsample::Residual { cin, cout } => Upsample::Residual(Box::new(l.residual(&p, cin, cout)?)),
                 VaeUpsample::Attention { c } => Upsample::Attention(l.attention(&p, c)?),
                 VaeUpsample::Resample { c, temporal } => Upsample::Resample(Resample {
                     time_conv: if temporal { Some(l.conv(&p.pp("time_conv"), c, 2 * c, (3, 1, 1), false)?) } else { None },

@@ -142,6 +142,11 @@ impl VaeDecoder {
         }
     }
 
+    /// How many graphs have been compiled (one per chunk length seen, plus the first frame's).
+    pub fn compiled_graphs(&self) -> usize {
+        self.graphs.len()
+    }
+
     /// Starts a new video: caches zeroed, the next latent frame is the first again.
     pub fn reset(&mut self) -> Result<()> {
         self.caches.reset(&self.gpu)?;

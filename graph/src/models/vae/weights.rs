@@ -55,7 +55,7 @@ pub struct Resample {
 /// One entry of `decoder.upsamples`.
 #[derive(Clone)]
 pub enum Upsample {
-    Residual(ResidualBlock),
+    Residual(Box<ResidualBlock>),
     Attention(AttentionBlock),
     Resample(Resample),
 }
