@@ -124,7 +124,7 @@ class Model:
         self.t5 = T5Encoder(json.load(open(f"{wdir}/t5_config.json")))
         self.t5.load_state_dict(load_file(f"{wdir}/t5.safetensors"))
         self.vae = WanVAE(json.load(open(f"{wdir}/vae_config.json")))
-        self.vae.load_state_dict(load_file(f"{wdir}/vae.safetensors"))
+        self.vae.load_state_dict(load_file(f"{wdir}/vae.safetensors"), strict=False)  # decoder only
         self.dit = DiT(self.cfg)
         self.dit.load_state_dict(load_file(f"{wdir}/model.safetensors"))
 
@@ -158,6 +158,7 @@ def main():
     ap.add_argument("--frames", help=".npy uint8 [T, H, W, 3] to score instead of a rollout")
     ap.add_argument("--prompt")
     ap.add_argument("--ground-truth", action="store_true")
+    ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -175,9 +176,9 @@ def main():
         m = Model(a.weights)
         lf = int(16 * a.seconds) // 4 // 3 * 3
         cfgL = m.cfg["local_attn_size"]
-        modes = {"memory on": dict(memory=True), "memory off": dict(memory=False),
-                 f"window {a.short_window}": dict(memory=True, L=a.short_window)}
-        for name, kw in modes.items():
+        modes = {"on": ("memory on", dict(memory=True)), "off": ("memory off", dict(memory=False)),
+                 "short": (f"window {a.short_window}", dict(memory=True, L=a.short_window))}
+        for name, kw in (modes[k] for k in a.modes.split(",")):
             rows = []
             for i, p in enumerate(PROMPTS[: a.prompts]):
                 f = m.video(p, lf, seed=i, **kw)

@@ -3,7 +3,8 @@
     python weights/train/train.py --out weights/tiny
 
 Stages (each resumable: its result is kept in --work): tokenizer + frozen random T5,
-autoencoder, latent pool, generator, export. Everything is seeded; step counts (not
+autoencoder, latent pool, decoder fine-tune (encoder frozen), generator, export.
+Everything is seeded; step counts (not
 wall time) decide the result.
 """
 import argparse
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vssm import world  # noqa: E402
 from vssm.dit import DiT  # noqa: E402
 from vssm.t5 import T5Encoder, build_tokenizer, encode_prompt  # noqa: E402
-from vssm.vae import WanVAE  # noqa: E402
+from vssm.vae import PatchEncoder, WanVAE  # noqa: E402
 
 T5_CFG = {"vocab": 32, "dim": 32, "dim_attn": 32, "dim_ffn": 64, "num_heads": 4, "num_layers": 2,
           "num_buckets": 32, "shared_pos": False, "dropout": 0.0}
@@ -80,29 +81,71 @@ def text_encoder(work):
 
 
 # ---- autoencoder ------------------------------------------------------------------------
-def stage_vae(work, seed, steps, lr=3e-4):
-    """Three steps of 8 single frames, then one of 2 clips of 5 frames (the temporal
-    convs). A low learning rate: the pixel RMS norms make larger steps diverge."""
+def vae_batch(seed, batch, frames, crop=32):
+    """Clips cropped to crop x crop around a random sprite (the convs do not care about
+    the size; sprites, not background, are what is hard to learn), and a loss weight
+    that counts sprite pixels 5x."""
+    xs, ws = [], []
+    rng = np.random.default_rng(seed)
+    for b in range(batch):
+        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0)
+        i = rng.integers(len(gt["objs"]))
+        cx, cy = gt["centres"][frames // 2, i] + rng.uniform(-10, 10, 2)
+        x0 = int(np.clip(cx - crop / 2, 0, world.SIZE - crop))
+        y0 = int(np.clip(cy - crop / 2, 0, world.SIZE - crop))
+        x = world.to_tensor(f[:, y0:y0 + crop, x0:x0 + crop])
+        bg = torch.tensor(world.BACKGROUNDS[gt["bg"]], dtype=torch.float32).view(3, 1, 1, 1) / 127.5 - 1
+        ws.append(1 + 4 * ((x - bg).abs().amax(0, keepdim=True) > 0.05).float())
+        xs.append(x)
+    return torch.stack(xs), torch.stack(ws)
+
+
+def zero_init_residuals(vae):
+    """Every residual branch (last conv) and the attention projections start at zero, so
+    the ~30-conv autoencoder starts as its short shortcut path and learns fast."""
+    from vssm.vae import AttentionBlock, ResidualBlock
+
+    for m in vae.modules():
+        last = m.residual[-1] if isinstance(m, ResidualBlock) else m.proj if isinstance(m, AttentionBlock) else None
+        if last is not None:
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
+
+
+def stage_vae(work, seed, steps, lr=1e-3):
+    """The Wan-layout decoder (zero-initialised residual branches) trained jointly with
+    the plain PatchEncoder: alternating steps of 16 single frames and of 4 clips of 5
+    frames (the temporal convs), 32x32 crops around a sprite, sprite pixels weighted 5x."""
     torch.manual_seed(seed)
     vae = WanVAE(VAE_CFG)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    zero_init_residuals(vae)
+    enc = PatchEncoder(VAE_CFG["z_dim"])
+    vae.encode_raw = lambda x: (enc(x), None)
+    params = list(enc.parameters()) + list(vae.conv2.parameters()) + list(vae.decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
     t0 = time.time()
     for step in range(steps):
         for gq in opt.param_groups:
             gq["lr"] = cosine(step, steps, lr, warm=20, floor=0.2)
-        batch, frames = (2, 5) if step % 4 == 3 else (8, 1)
-        x = torch.stack([world.to_tensor(world.clip(seed * 10**6 + step * 8 + b, frames, hide_prob=0)[0]) for b in range(batch)])
+        batch, frames = (4, 5) if step % 2 else (16, 1)
+        x, wgt = vae_batch(seed * 10**6 + step, batch, frames)
         mu, _ = vae.encode_raw(x)
         # decoder robustness: the generator's latents are never exact
         z = mu + 0.05 * mu.detach().std() * torch.randn_like(mu)
         y = vae.decode_raw(z)
-        loss = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + 1e-4 * mu.pow(2).mean()
+        loss = (wgt * ((y - x).pow(2) + 0.5 * (y - x).abs())).mean() + 1e-4 * mu.pow(2).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 25 == 0 or step == steps - 1:
+        if (step + 1) % 250 == 0 or step == steps - 1:
+            save_vae(work, vae, enc, seed)
+        if step % 50 == 0 or step == steps - 1:
             log(f"vae {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(y, x).item():.4f} ({time.time() - t0:.0f}s)")
+    log(f"vae done in {time.time() - t0:.0f}s")
+
+
+def save_vae(work, vae, enc, seed):
     # per-channel statistics of the latents: the generator works in the normalised space
     with torch.no_grad():
         mus = torch.cat([vae.encode_raw(world.to_tensor(world.clip(seed + 777 + i, 9)[0])[None])[0] for i in range(32)])
@@ -110,14 +153,49 @@ def stage_vae(work, seed, steps, lr=3e-4):
     std = mus.std(dim=(0, 2, 3, 4))
     cfg = dict(VAE_CFG, latent_mean=[round(float(v), 6) for v in mean], latent_std=[round(float(v), 6) for v in std])
     json.dump(cfg, open(os.path.join(work, "vae_config.json"), "w"), indent=1)
-    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, os.path.join(work, "vae.safetensors"))
-    log(f"vae done in {time.time() - t0:.0f}s")
+    # the runtime needs conv2.* and decoder.*; the Wan-layout encoder is not trained
+    sd = {k: v.contiguous() for k, v in vae.state_dict().items() if not k.startswith(("encoder.", "conv1."))}
+    save_file(sd, os.path.join(work, "vae.safetensors"))
+    save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, os.path.join(work, "encoder.safetensors"))
+
+
+def stage_decoder(work, seed, steps, lr=3e-4):
+    """Fine-tunes conv2 + the decoder with the encoder frozen: the latent space (and so
+    the pool the generator trains on) stays the same. Runs beside the generator."""
+    torch.manual_seed(seed + 5)
+    vae = load_vae(work)
+    params = list(vae.conv2.parameters()) + list(vae.decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    t0 = time.time()
+    for step in range(steps):
+        for gq in opt.param_groups:
+            gq["lr"] = cosine(step, steps, lr, warm=20, floor=0.1)
+        # clips of 4 latent frames: the causal convs must also hold colours further in
+        batch, frames = (3, 13) if step % 3 else (16, 1)
+        x, wgt = vae_batch(seed * 10**6 + 5 * 10**5 + step, batch, frames)
+        with torch.no_grad():
+            mu, _ = vae.encode_raw(x)
+        y = vae.decode_raw(mu + 0.05 * mu.std() * torch.randn_like(mu))
+        loss = (wgt * ((y - x).pow(2) + 0.5 * (y - x).abs())).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 25 == 0 or step == steps - 1:
+            log(f"decoder {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(y, x).item():.4f} ({time.time() - t0:.0f}s)")
+        if (step + 1) % 200 == 0 or step == steps - 1:
+            sd = {k: v.contiguous() for k, v in vae.state_dict().items() if not k.startswith(("encoder.", "conv1."))}
+            save_file(sd, os.path.join(work, "vae.safetensors"))
+    log(f"decoder done in {time.time() - t0:.0f}s")
 
 
 def load_vae(work):
     cfg = json.load(open(os.path.join(work, "vae_config.json")))
     vae = WanVAE(cfg)
-    vae.load_state_dict(load_file(os.path.join(work, "vae.safetensors")))
+    vae.load_state_dict(load_file(os.path.join(work, "vae.safetensors")), strict=False)
+    enc = PatchEncoder(cfg["z_dim"])
+    enc.load_state_dict(load_file(os.path.join(work, "encoder.safetensors")))
+    vae.encode_raw = lambda x: (enc(x), None)
     return vae.eval()
 
 
@@ -228,10 +306,11 @@ def main():
     ap.add_argument("--out", default="weights/tiny")
     ap.add_argument("--work", default="weights/train/run")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stages", default="text,vae,pool,dit,export")
-    ap.add_argument("--vae-steps", type=int, default=600)
-    ap.add_argument("--pool-clips", type=int, default=240)
-    ap.add_argument("--dit-steps", type=int, default=800)
+    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,export")
+    ap.add_argument("--vae-steps", type=int, default=1200)
+    ap.add_argument("--pool-clips", type=int, default=600)
+    ap.add_argument("--dit-steps", type=int, default=650)
+    ap.add_argument("--decoder-steps", type=int, default=350)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
@@ -247,6 +326,8 @@ def main():
         stage_pool(a.work, a.seed, a.pool_clips)
     if "dit" in stages:
         stage_dit(a.work, a.seed, a.dit_steps, a.batch)
+    if "decoder" in stages:
+        stage_decoder(a.work, a.seed, a.decoder_steps)
     if "export" in stages:
         stage_export(a.work, a.out)
     log(f"total {time.time() - t0:.0f}s")

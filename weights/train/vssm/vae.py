@@ -163,3 +163,26 @@ class WanVAE(nn.Module):
         """z [B, z_dim, F, h, w] normalised (the generator's space) -> video in [-1, 1]."""
         z = z * self.std.view(1, -1, 1, 1, 1) + self.mean.view(1, -1, 1, 1, 1)
         return self.decode_raw(z).clamp(-1, 1)
+
+
+class PatchEncoder(nn.Module):
+    """The training-time encoder: 8x8 pixel patches of each group of frames (frame 0
+    alone, repeated 4x; then 4 frames at a time, the Wan grouping) through three plain
+    convs to z_dim channels. The Wan-layout encoder (RMS norms, ~30 convs) would not train
+    in the CPU budget; only the decoder is needed at run time, and it is the Wan one."""
+
+    def __init__(self, z_dim, width=128):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(4 * 3 * 64, width, 1), nn.GELU(), nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(width, z_dim, 1))
+
+    def forward(self, x):
+        """x [B, 3, 1+4k, H, W] -> [B, z_dim, 1+k, H/8, W/8]."""
+        b, c, t, h, w = x.shape
+        x = torch.cat([x[:, :, :1].expand(b, c, 4, h, w), x[:, :, 1:]], 2)  # [B, 3, 4(k+1), H, W]
+        g = x.shape[2] // 4
+        x = x.reshape(b, c, g, 4, h // 8, 8, w // 8, 8).permute(0, 2, 1, 3, 5, 7, 4, 6)
+        x = x.reshape(b * g, c * 4 * 64, h // 8, w // 8)
+        z = self.net(x)
+        return z.reshape(b, g, *z.shape[1:]).transpose(1, 2)
