@@ -42,7 +42,9 @@ def run_dit(d):
 @torch.no_grad()
 def run_vae(d):
     vae = WanVAE(json.load(open(f"{d}/config.json")))
-    vae.load_state_dict(load_file(f"{d}/vae.safetensors"))
+    missing = vae.load_state_dict(load_file(f"{d}/vae.safetensors"), strict=False).missing_keys
+    # a decoder-only file (the trained tiny model) is complete for decoding
+    assert not [k for k in missing if k.startswith(("decoder.", "conv2."))], missing
     lat = load_file(f"{d}/inputs.safetensors")["latents"]
     v = vae.decode(lat.transpose(0, 1)[None])[0].transpose(0, 1).contiguous()
     return {"video": v, "video_streamed": v}
