@@ -1,0 +1,182 @@
+"""Checks the PyTorch modules against the shared parity bundles, checks that the training
+form of the generator equals the AR loop, and (with --weights) writes replay bundles of
+the trained model in the FORMAT.md layout.
+
+    python weights/train/check_parity.py [--parity ../shared/parity] \
+        [--weights weights/tiny --bundle-out weights/train/bundle-tiny]
+
+Exit status 1 when any tensor is off by more than --tol x std(expected).
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vssm.dit import DiT, ARCache  # noqa: E402
+from vssm.sample import generate  # noqa: E402
+from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
+from vssm.vae import WanVAE  # noqa: E402
+
+
+def rel_err(got, exp):
+    return max(((got[k] - exp[k]).abs().max() / exp[k].std()).item() for k in exp)
+
+
+def run_dit(d):
+    cfg = json.load(open(f"{d}/config.json"))
+    gen = json.load(open(f"{d}/generation.json"))
+    sd = load_file(f"{d}/model.safetensors")
+    model = DiT(cfg, memory=any(".memory." in k for k in sd))
+    model.load_state_dict(sd)
+    inp = load_file(f"{d}/inputs.safetensors")
+    rec = {}
+    rec["latents"] = generate(model, inp["context"], inp["noise"], gen, cfg["local_attn_size"], cfg["sink_size"],
+                              renoise=lambda c, s: inp[f"renoise.{c}.{s}"], record=rec)
+    return rec
+
+
+@torch.no_grad()
+def run_vae(d):
+    vae = WanVAE(json.load(open(f"{d}/config.json")))
+    missing = vae.load_state_dict(load_file(f"{d}/vae.safetensors"), strict=False).missing_keys
+    # a decoder-only file (the trained tiny model) is complete for decoding
+    assert not [k for k in missing if k.startswith(("decoder.", "conv2."))], missing
+    lat = load_file(f"{d}/inputs.safetensors")["latents"]
+    v = vae.decode(lat.transpose(0, 1)[None])[0].transpose(0, 1).contiguous()
+    return {"video": v, "video_streamed": v}
+
+
+@torch.no_grad()
+def run_t5(d):
+    t5 = T5Encoder(json.load(open(f"{d}/config.json")))
+    t5.load_state_dict(load_file(f"{d}/t5.safetensors"))
+    inp = load_file(f"{d}/inputs.safetensors")
+    return {"context": t5(inp["ids"], inp["mask"])}
+
+
+def run_bundle(d):
+    if os.path.exists(f"{d}/generation.json"):
+        return run_dit(d)
+    if os.path.exists(f"{d}/vae.safetensors"):
+        return run_vae(d)
+    return run_t5(d)
+
+
+@torch.no_grad()
+def train_form_check(d):
+    """forward_train (whole sequence, masks, parallel SSM) == the AR loop's passes."""
+    cfg = json.load(open(f"{d}/config.json"))
+    model = DiT(cfg)
+    model.load_state_dict(load_file(f"{d}/model.safetensors"))
+    ctx = load_file(f"{d}/inputs.safetensors")["context"]
+    g = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for L, sink in [(9, 3), (9, 0), (7, 1), (-1, 0)]:
+        T, h, w = 18, 4, 4
+        z, x = torch.randn(2, T, 16, h, w, generator=g), torch.randn(2, T, 16, h, w, generator=g)
+        t = (torch.rand(2, T // 3, generator=g) * 1000).repeat_interleave(3, 1)
+        out = model.forward_train(z, x, t, ctx[None].expand(2, -1, -1), 3, L, sink)
+        for b in range(2):
+            cache = ARCache(model, L, sink, (h // 2) * (w // 2))
+            for c in range(T // 3):
+                sl = slice(3 * c, 3 * c + 3)
+                v = model.step(cache, x[b, sl], t[b, 3 * c].item(), 3 * c, ctx, write=False)
+                worst = max(worst, ((v - out[b, sl]).abs().max() / v.std()).item())
+                model.step(cache, z[b, sl], 0, 3 * c, ctx, write=True)
+    return worst
+
+
+@torch.no_grad()
+def write_bundles(wdir, out, prompt, latent_frames, seed):
+    """Replay bundles of the trained model (dit, vae, t5) as FORMAT.md lays them out."""
+    from tokenizers import Tokenizer
+
+    cfg = json.load(open(f"{wdir}/config.json"))
+    gen = json.load(open(f"{wdir}/generation.json"))
+    tcfg = json.load(open(f"{wdir}/t5_config.json"))
+    vcfg = json.load(open(f"{wdir}/vae_config.json"))
+    tok = Tokenizer.from_file(f"{wdir}/tokenizer.json")
+    t5 = T5Encoder(tcfg)
+    t5.load_state_dict(load_file(f"{wdir}/t5.safetensors"))
+    ids, mask = encode_prompt(tok, prompt, cfg["text_len"])
+    ctx = t5(ids[None], mask[None])
+    os.makedirs(f"{out}/t5", exist_ok=True)
+    json.dump(tcfg, open(f"{out}/t5/config.json", "w"), indent=1)
+    save_file(load_file(f"{wdir}/t5.safetensors"), f"{out}/t5/t5.safetensors")
+    save_file({"ids": ids[None].contiguous(), "mask": mask[None].contiguous()}, f"{out}/t5/inputs.safetensors")
+    save_file({"context": ctx.contiguous()}, f"{out}/t5/expected.safetensors")
+
+    g = torch.Generator().manual_seed(seed)
+    h, w = gen["latent_height"], gen["latent_width"]
+    noise = torch.randn(latent_frames, cfg["in_dim"], h, w, generator=g)
+    Fc = gen["num_frame_per_block"]
+    renoise = {f"renoise.{c}.{s}": torch.randn(Fc, cfg["in_dim"], h, w, generator=g)
+               for c in range(latent_frames // Fc) for s in range(1, len(gen["timesteps_used"]))}
+    model = DiT(cfg)
+    model.load_state_dict(load_file(f"{wdir}/model.safetensors"))
+    rec = {}
+    gen_b = dict(gen, num_latent_frames=latent_frames)
+    rec["latents"] = generate(model, ctx[0], noise, gen_b, cfg["local_attn_size"], cfg["sink_size"],
+                              renoise=lambda c, s: renoise[f"renoise.{c}.{s}"], record=rec)
+    os.makedirs(f"{out}/dit", exist_ok=True)
+    json.dump(cfg, open(f"{out}/dit/config.json", "w"), indent=1)
+    json.dump(gen_b, open(f"{out}/dit/generation.json", "w"), indent=1)
+    save_file(load_file(f"{wdir}/model.safetensors"), f"{out}/dit/model.safetensors")
+    save_file(dict(renoise, context=ctx[0].contiguous(), noise=noise), f"{out}/dit/inputs.safetensors")
+    save_file({k: v.contiguous() for k, v in rec.items()}, f"{out}/dit/expected.safetensors")
+
+    vae = WanVAE(vcfg)
+    vae.load_state_dict(load_file(f"{wdir}/vae.safetensors"), strict=False)  # decoder only
+    lat = rec["latents"][:5]
+    video = vae.decode(lat.transpose(0, 1)[None])[0].transpose(0, 1).contiguous()
+    os.makedirs(f"{out}/vae", exist_ok=True)
+    json.dump(dict(vcfg, streamed_chunks=[1, 4]), open(f"{out}/vae/config.json", "w"), indent=1)
+    save_file(load_file(f"{wdir}/vae.safetensors"), f"{out}/vae/vae.safetensors")
+    save_file({"latents": lat.contiguous()}, f"{out}/vae/inputs.safetensors")
+    save_file({"video": video, "video_streamed": video.clone()}, f"{out}/vae/expected.safetensors")
+    json.dump({"prompt": prompt, "seed": seed}, open(f"{out}/prompt.json", "w"), indent=1)
+    return out
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parity", default=os.path.normpath(os.path.join(here, "../../../shared/parity")))
+    ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--weights", help="trained model folder (config.json, model.safetensors, ...)")
+    ap.add_argument("--bundle-out", default=os.path.join(here, "bundle-tiny"))
+    ap.add_argument("--prompt", default="a red circle and a blue square bouncing on black")
+    ap.add_argument("--latent-frames", type=int, default=18)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    ok = True
+    if not os.path.isdir(a.parity):
+        sys.exit(f"{a.parity} is missing: the parity bundles live in the project's shared/ folder beside the checkout (or pass --parity)")
+    names = sorted(n for n in os.listdir(a.parity) if os.path.isdir(os.path.join(a.parity, n)))
+    if not names:
+        sys.exit(f"no parity bundles under {a.parity} (the project's shared/ folder beside the checkout; or pass --parity)")
+    for n in names:
+        d = os.path.join(a.parity, n)
+        err = rel_err(run_bundle(d), load_file(f"{d}/expected.safetensors"))
+        ok &= err <= a.tol
+        print(f"{n:12s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'}")
+    mem = os.path.join(a.parity, "dit-memory")
+    if os.path.isdir(mem):
+        err = train_form_check(mem)
+        ok &= err <= a.tol
+        print(f"{'train-form':12s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'} (forward_train vs AR loop)")
+    if a.weights:
+        out = write_bundles(a.weights, a.bundle_out, a.prompt, a.latent_frames, seed=1)
+        for k in ["dit", "vae", "t5"]:
+            d = os.path.join(out, k)
+            err = rel_err(run_bundle(d), load_file(f"{d}/expected.safetensors"))
+            print(f"tiny/{k:7s} replays at {err:.2e} (written to {d})")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Finds the prompted objects in generated frames and checks that their motion is continuous.
+
+    python weights/train/eval.py --weights weights/tiny --seconds 60 [--png-dir DIR]
+    python weights/train/eval.py --frames video.npy --prompt "..."   # frames from elsewhere
+    python weights/train/eval.py --ground-truth                      # the detector on the world itself
+
+Per frame, each prompted object (colour + shape) counts as found when the pixels of its
+colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
+radius 5-10) is the prompted shape (IoU >= 0.3) in most frames within +-4 frames. Motion: a jump of the blob's centre
+above 6 px between frames is a teleport (sprites move <= 2 px/frame), an object that
+moves < 2 px over 16 frames (1 s) is frozen (sprites never stop). A frame is coherent
+when every object is found, none teleported into it and none is frozen.
+Rollouts compare: memory on, memory off (window only), shorter window (memory on).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vssm import world  # noqa: E402
+from vssm.dit import DiT  # noqa: E402
+from vssm.sample import generate  # noqa: E402
+from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
+from vssm.vae import WanVAE  # noqa: E402
+
+PROMPTS = [
+    "a red circle and a blue square bouncing on black",
+    "a yellow triangle bouncing on gray",
+    "a green square, a magenta circle and a orange triangle bouncing on white",
+    "a cyan circle and a white triangle bouncing on black",
+]
+
+
+def parse_prompt(prompt):
+    w = prompt.replace(",", " ").split()
+    objs = [(w[i], w[i + 1]) for i in range(len(w) - 1) if w[i] in world.COLOURS and w[i + 1] in world.SHAPES]
+    bg = w[-1] if w[-1] in world.BACKGROUNDS else None
+    return objs, bg
+
+
+_TEMPLATES = {}
+
+
+def best_shape(mask, cy, cx):
+    best = (0.0, None)
+    for shape in world.SHAPES:
+        for r in (5.0, 6.0, 7.0, 8.0, 9.0, 10.0):
+            t = world.coverage(shape, cx + 0.5, cy + 0.5, r) > 0.5
+            inter = np.logical_and(t, mask).sum()
+            iou = inter / max(1, np.logical_or(t, mask).sum())
+            if iou > best[0]:
+                best = (iou, shape)
+    return best
+
+
+def detect(frames, prompt, colour_tol=80.0, half=4):
+    """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when absent).
+    The shape vote spans +-`half` frames so that a sprite partly hidden behind another
+    one for a moment keeps its identity."""
+    objs, _ = parse_prompt(prompt)
+    T = frames.shape[0]
+    present = np.zeros((T, len(objs)), bool)
+    shape_ok = np.zeros((T, len(objs)), bool)
+    centres = np.full((T, len(objs), 2), np.nan)
+    f = frames.astype(np.float32)
+    for i, (colour, shape) in enumerate(objs):
+        ref = np.array(world.COLOURS[colour], np.float32)
+        masks = np.linalg.norm(f - ref, axis=-1) < colour_tol
+        for t in range(T):
+            m = masks[t]
+            if m.sum() < 20:
+                continue
+            ys, xs = np.nonzero(m)
+            cy, cx = ys.mean(), xs.mean()
+            centres[t, i] = (cx, cy)
+            present[t, i] = True
+            iou, s = best_shape(m, cy, cx)
+            shape_ok[t, i] = iou >= 0.3 and s == shape
+    found = np.zeros_like(present)
+    for t in range(T):
+        sl = slice(max(0, t - half), t + half + 1)
+        votes = present[sl]
+        ok = (shape_ok[sl] & votes).sum(0) / np.maximum(1, votes.sum(0))
+        found[t] = present[t] & (ok >= 0.5)
+    return found, centres
+
+
+def motion(centres, found, jump=6.0, still=2.0, span=16):
+    T, n = found.shape
+    teleport = np.zeros((T, n), bool)
+    frozen = np.zeros((T, n), bool)
+    for i in range(n):
+        for t in range(1, T):
+            if found[t, i] and found[t - 1, i]:
+                teleport[t, i] = np.linalg.norm(centres[t, i] - centres[t - 1, i]) > jump
+        for t in range(span, T):
+            seg = centres[t - span:t + 1, i]
+            if found[t - span:t + 1, i].all():
+                path = np.linalg.norm(np.diff(seg, axis=0), axis=1).sum()
+                frozen[t - span:t + 1, i] |= path < still
+    return teleport, frozen
+
+
+def score(frames, prompt):
+    found, centres = detect(frames, prompt)
+    tele, froz = motion(centres, found)
+    coherent = found.all(1) & ~tele.any(1) & ~froz.any(1)
+    return {"found": float(found.mean()), "all_found": float(found.all(1).mean()),
+            "teleports": int(tele.sum()), "frozen": float(froz.any(1).mean()), "coherent": float(coherent.mean())}
+
+
+class Model:
+    def __init__(self, wdir):
+        from tokenizers import Tokenizer
+
+        self.cfg = json.load(open(f"{wdir}/config.json"))
+        self.gen = json.load(open(f"{wdir}/generation.json"))
+        self.tok = Tokenizer.from_file(f"{wdir}/tokenizer.json")
+        self.t5 = T5Encoder(json.load(open(f"{wdir}/t5_config.json")))
+        self.t5.load_state_dict(load_file(f"{wdir}/t5.safetensors"))
+        self.vae = WanVAE(json.load(open(f"{wdir}/vae_config.json")))
+        self.vae.load_state_dict(load_file(f"{wdir}/vae.safetensors"), strict=False)  # decoder only
+        self.dit = DiT(self.cfg)
+        self.dit.load_state_dict(load_file(f"{wdir}/model.safetensors"))
+
+    @torch.no_grad()
+    def video(self, prompt, latent_frames, seed, L=None, memory=True):
+        ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
+        ctx = self.t5(ids[None], mask[None])[0]
+        g = torch.Generator().manual_seed(seed)
+        h, w = self.gen["latent_height"], self.gen["latent_width"]
+        noise = torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
+        L = self.cfg["local_attn_size"] if L is None else L
+        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed)
+        v = self.vae.decode(lat.transpose(0, 1)[None])[0]  # [3, T, H, W]
+        return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def strip(frames, every, path):
+    from PIL import Image
+
+    sel = frames[::every][:16]
+    Image.fromarray(np.concatenate(list(sel), 1)).resize((sel.shape[0] * 128, 128), Image.NEAREST).save(path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default="weights/tiny")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--prompts", type=int, default=len(PROMPTS))
+    ap.add_argument("--short-window", type=int, default=6)
+    ap.add_argument("--png-dir")
+    ap.add_argument("--frames", help=".npy uint8 [T, H, W, 3] to score instead of a rollout")
+    ap.add_argument("--prompt")
+    ap.add_argument("--ground-truth", action="store_true")
+    ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.frames:
+        print(json.dumps(score(np.load(a.frames), a.prompt)))
+        return
+    results = {}
+    if a.ground_truth:
+        rows = []
+        for s in range(8):
+            f, p, _ = world.clip(10**8 + s, int(16 * a.seconds), hide_prob=0)
+            rows.append(score(f, p))
+        results["world"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    else:
+        m = Model(a.weights)
+        lf = int(16 * a.seconds) // 4 // 3 * 3
+        cfgL = m.cfg["local_attn_size"]
+        modes = {"on": ("memory on", dict(memory=True)), "off": ("memory off", dict(memory=False)),
+                 "short": (f"window {a.short_window}", dict(memory=True, L=a.short_window))}
+        for name, kw in (modes[k] for k in a.modes.split(",")):
+            rows = []
+            for i, p in enumerate(PROMPTS[: a.prompts]):
+                f = m.video(p, lf, seed=i, **kw)
+                rows.append(score(f, p))
+                if a.png_dir:
+                    os.makedirs(a.png_dir, exist_ok=True)
+                    tag = name.replace(" ", "_")
+                    strip(f, max(1, len(f) // 16), f"{a.png_dir}/{tag}_{i}.png")
+                    strip(f[:48], 3, f"{a.png_dir}/{tag}_{i}_start.png")
+                print(name, p, rows[-1], flush=True)
+            results[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        results["window"] = cfgL
+    print(json.dumps(results, indent=1))
+    if a.json:
+        json.dump(results, open(a.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Trains the tiny VideoSSM from scratch and exports it (see README.md).
+
+    python weights/train/train.py --out weights/tiny
+
+Stages (each resumable: its result is kept in --work): tokenizer + frozen random T5,
+autoencoder, latent pool, decoder fine-tune (encoder frozen), generator, export.
+Everything is seeded; step counts (not
+wall time) decide the result.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vssm import world  # noqa: E402
+from vssm.dit import DiT  # noqa: E402
+from vssm.t5 import T5Encoder, build_tokenizer, encode_prompt  # noqa: E402
+from vssm.vae import PatchEncoder, WanVAE  # noqa: E402
+
+T5_CFG = {"vocab": 32, "dim": 32, "dim_attn": 32, "dim_ffn": 64, "num_heads": 4, "num_layers": 2,
+          "num_buckets": 32, "shared_pos": False, "dropout": 0.0}
+VAE_CFG = {"dim": 8, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 1, "attn_scales": [],
+           "temperal_downsample": [False, True, True], "dropout": 0.0}
+DIT_CFG = {"model_type": "t2v", "patch_size": [1, 2, 2], "text_len": 24, "in_dim": 16, "dim": 128,
+           "ffn_dim": 384, "freq_dim": 64, "text_dim": 32, "out_dim": 16, "num_heads": 4, "num_layers": 4,
+           "window_size": [-1, -1], "qk_norm": True, "cross_attn_norm": True, "eps": 1e-06,
+           "local_attn_size": 9, "sink_size": 0}
+GEN = {"num_frame_per_block": 3, "denoising_step_list": [1000, 750, 500, 250], "warp_denoising_step": True,
+       "timestep_shift": 1.0, "num_train_timestep": 1000, "context_noise": 0,
+       "latent_height": 8, "latent_width": 8, "num_latent_frames": 240}
+CLIP_LATENTS = 24  # training sequence: 8 chunks, 93 video frames (5.8 s)
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def cosine(step, total, peak, warm=50, floor=0.05):
+    if step < warm:
+        return peak * (step + 1) / warm
+    p = (step - warm) / max(1, total - warm)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+# ---- text -------------------------------------------------------------------------------
+def stage_text(work, seed):
+    tok = build_tokenizer(world.WORDS)
+    tok.save(os.path.join(work, "tokenizer.json"))
+    assert tok.get_vocab_size() <= T5_CFG["vocab"]
+    torch.manual_seed(seed)
+    t5 = T5Encoder(T5_CFG)
+    # a frozen random encoder: the generator learns to read it
+    save_file({k: v.contiguous() for k, v in t5.state_dict().items()}, os.path.join(work, "t5.safetensors"))
+
+
+def text_encoder(work):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(work, "tokenizer.json"))
+    t5 = T5Encoder(T5_CFG)
+    t5.load_state_dict(load_file(os.path.join(work, "t5.safetensors")))
+    t5.eval()
+    cache = {}
+
+    @torch.no_grad()
+    def embed(prompt):
+        if prompt not in cache:
+            ids, mask = encode_prompt(tok, prompt, DIT_CFG["text_len"])
+            cache[prompt] = t5(ids[None], mask[None])[0]
+        return cache[prompt]
+
+    return embed
+
+
+# ---- autoencoder ------------------------------------------------------------------------
+def vae_batch(seed, batch, frames, crop=32):
+    """Clips cropped to crop x crop around a random sprite (the convs do not care about
+    the size; sprites, not background, are what is hard to learn), and a loss weight
+    that counts sprite pixels 5x."""
+    xs, ws = [], []
+    rng = np.random.default_rng(seed)
+    for b in range(batch):
+        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0)
+        i = rng.integers(len(gt["objs"]))
+        cx, cy = gt["centres"][frames // 2, i] + rng.uniform(-10, 10, 2)
+        x0 = int(np.clip(cx - crop / 2, 0, world.SIZE - crop))
+        y0 = int(np.clip(cy - crop / 2, 0, world.SIZE - crop))
+        x = world.to_tensor(f[:, y0:y0 + crop, x0:x0 + crop])
+        bg = torch.tensor(world.BACKGROUNDS[gt["bg"]], dtype=torch.float32).view(3, 1, 1, 1) / 127.5 - 1
+        ws.append(1 + 4 * ((x - bg).abs().amax(0, keepdim=True) > 0.05).float())
+        xs.append(x)
+    return torch.stack(xs), torch.stack(ws)
+
+
+def zero_init_residuals(vae):
+    """Every residual branch (last conv) and the attention projections start at zero, so
+    the ~30-conv autoencoder starts as its short shortcut path and learns fast."""
+    from vssm.vae import AttentionBlock, ResidualBlock
+
+    for m in vae.modules():
+        last = m.residual[-1] if isinstance(m, ResidualBlock) else m.proj if isinstance(m, AttentionBlock) else None
+        if last is not None:
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
+
+
+def stage_vae(work, seed, steps, lr=1e-3):
+    """The Wan-layout decoder (zero-initialised residual branches) trained jointly with
+    the plain PatchEncoder: alternating steps of 16 single frames and of 4 clips of 5
+    frames (the temporal convs), 32x32 crops around a sprite, sprite pixels weighted 5x."""
+    torch.manual_seed(seed)
+    vae = WanVAE(VAE_CFG)
+    zero_init_residuals(vae)
+    enc = PatchEncoder(VAE_CFG["z_dim"])
+    vae.encode_raw = lambda x: (enc(x), None)
+    params = list(enc.parameters()) + list(vae.conv2.parameters()) + list(vae.decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    t0 = time.time()
+    for step in range(steps):
+        for gq in opt.param_groups:
+            gq["lr"] = cosine(step, steps, lr, warm=20, floor=0.2)
+        batch, frames = (4, 5) if step % 2 else (16, 1)
+        x, wgt = vae_batch(seed * 10**6 + step, batch, frames)
+        mu, _ = vae.encode_raw(x)
+        # decoder robustness: the generator's latents are never exact
+        z = mu + 0.05 * mu.detach().std() * torch.randn_like(mu)
+        y = vae.decode_raw(z)
+        loss = (wgt * ((y - x).pow(2) + 0.5 * (y - x).abs())).mean() + 1e-4 * mu.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 250 == 0 or step == steps - 1:
+            save_vae(work, vae, enc, seed)
+        if step % 50 == 0 or step == steps - 1:
+            log(f"vae {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(y, x).item():.4f} ({time.time() - t0:.0f}s)")
+    log(f"vae done in {time.time() - t0:.0f}s")
+
+
+def save_vae(work, vae, enc, seed):
+    # per-channel statistics of the latents: the generator works in the normalised space
+    with torch.no_grad():
+        mus = torch.cat([vae.encode_raw(world.to_tensor(world.clip(seed + 777 + i, 9)[0])[None])[0] for i in range(32)])
+    mean = mus.mean(dim=(0, 2, 3, 4))
+    std = mus.std(dim=(0, 2, 3, 4))
+    cfg = dict(VAE_CFG, latent_mean=[round(float(v), 6) for v in mean], latent_std=[round(float(v), 6) for v in std])
+    json.dump(cfg, open(os.path.join(work, "vae_config.json"), "w"), indent=1)
+    # the runtime needs conv2.* and decoder.*; the Wan-layout encoder is not trained
+    sd = {k: v.contiguous() for k, v in vae.state_dict().items() if not k.startswith(("encoder.", "conv1."))}
+    save_file(sd, os.path.join(work, "vae.safetensors"))
+    save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, os.path.join(work, "encoder.safetensors"))
+
+
+def stage_decoder(work, seed, steps, lr=3e-4):
+    """Fine-tunes conv2 + the decoder with the encoder frozen: the latent space (and so
+    the pool the generator trains on) stays the same. Runs beside the generator."""
+    torch.manual_seed(seed + 5)
+    vae = load_vae(work)
+    params = list(vae.conv2.parameters()) + list(vae.decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    t0 = time.time()
+    for step in range(steps):
+        for gq in opt.param_groups:
+            gq["lr"] = cosine(step, steps, lr, warm=20, floor=0.1)
+        # clips of 4 latent frames: the causal convs must also hold colours further in
+        batch, frames = (3, 13) if step % 3 else (16, 1)
+        x, wgt = vae_batch(seed * 10**6 + 5 * 10**5 + step, batch, frames)
+        with torch.no_grad():
+            mu, _ = vae.encode_raw(x)
+        y = vae.decode_raw(mu + 0.05 * mu.std() * torch.randn_like(mu))
+        loss = (wgt * ((y - x).pow(2) + 0.5 * (y - x).abs())).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 25 == 0 or step == steps - 1:
+            log(f"decoder {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(y, x).item():.4f} ({time.time() - t0:.0f}s)")
+        if (step + 1) % 200 == 0 or step == steps - 1:
+            sd = {k: v.contiguous() for k, v in vae.state_dict().items() if not k.startswith(("encoder.", "conv1."))}
+            save_file(sd, os.path.join(work, "vae.safetensors"))
+    log(f"decoder done in {time.time() - t0:.0f}s")
+
+
+def load_vae(work):
+    cfg = json.load(open(os.path.join(work, "vae_config.json")))
+    vae = WanVAE(cfg)
+    vae.load_state_dict(load_file(os.path.join(work, "vae.safetensors")), strict=False)
+    enc = PatchEncoder(cfg["z_dim"])
+    enc.load_state_dict(load_file(os.path.join(work, "encoder.safetensors")))
+    vae.encode_raw = lambda x: (enc(x), None)
+    return vae.eval()
+
+
+# ---- latent pool ------------------------------------------------------------------------
+def stage_pool(work, seed, clips):
+    vae = load_vae(work)
+    embed = text_encoder(work)
+    frames = 1 + 4 * (CLIP_LATENTS - 1)
+    lat, ctx, prompts = [], [], []
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(0, clips, 8):
+            vids, ps = [], []
+            for j in range(i, min(clips, i + 8)):
+                f, p, _ = world.clip(seed * 10**7 + 10**6 + j, frames)
+                vids.append(world.to_tensor(f))
+                ps.append(p)
+            mu, _ = vae.encode_raw(torch.stack(vids))
+            lat.append(vae.normalise(mu).transpose(1, 2).contiguous())  # [B, T, C, h, w]
+            ctx += [embed(p) for p in ps]
+            prompts += ps
+            if i % 80 == 0:
+                log(f"pool {i}/{clips} ({time.time() - t0:.0f}s)")
+    save_file({"latents": torch.cat(lat), "context": torch.stack(ctx)}, os.path.join(work, "pool.safetensors"))
+    json.dump(prompts, open(os.path.join(work, "pool_prompts.json"), "w"))
+    log(f"pool done in {time.time() - t0:.0f}s")
+
+
+# ---- generator --------------------------------------------------------------------------
+def init_memory(model):
+    for blk in model.blocks:
+        mem = blk.self_attn.memory
+        with torch.no_grad():
+            mem.beta.bias.fill_(-2.0)    # weak writes to start with
+            mem.alpha.bias.fill_(0.0)
+            mem.A_log.fill_(math.log(0.005))  # ~0.9 decay per latent frame (16 tokens)
+            mem.gate.bias.fill_(-1.0)
+
+
+def stage_dit(work, seed, steps, batch, lr=4e-4):
+    torch.manual_seed(seed)
+    pool = load_file(os.path.join(work, "pool.safetensors"))
+    lat, ctx = pool["latents"], pool["context"]
+    model = DiT(DIT_CFG, memory=True)
+    init_memory(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    ts, _ = sigmas_used()
+    levels = torch.tensor(ts) / 1000.0
+    g = torch.Generator().manual_seed(seed + 1)
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    C = CLIP_LATENTS // Fc
+    t0 = time.time()
+    ema = None
+    for step in range(steps):
+        for gq in opt.param_groups:
+            gq["lr"] = cosine(step, steps, lr, warm=100)
+        idx = torch.randint(len(lat), (batch,), generator=g)
+        z, c = lat[idx], ctx[idx]
+        # per-chunk noise level (diffusion forcing): half on the sampler's levels
+        u = torch.rand(batch, C, generator=g)
+        pick = levels[torch.randint(len(levels), (batch, C), generator=g)]
+        sig = torch.where(torch.rand(batch, C, generator=g) < 0.5, pick, u).repeat_interleave(Fc, 1)
+        eps = torch.randn(z.shape, generator=g)
+        s5 = sig[:, :, None, None, None]
+        x = (1 - s5) * z + s5 * eps
+        # context robustness: the runtime's context frames are the model's own outputs
+        zc = z + 0.05 * torch.rand(batch, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
+        v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
+        loss = F.mse_loss(v, eps - z)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 25 == 0 or step == steps - 1:
+            log(f"dit {step}/{steps} loss {loss.item():.4f} ema {ema:.4f} ({time.time() - t0:.0f}s)")
+        if (step + 1) % 250 == 0 or step == steps - 1:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(work, "model.safetensors"))
+    log(f"dit done in {time.time() - t0:.0f}s")
+
+
+def sigmas_used():
+    from vssm.sample import sigmas_from
+
+    return sigmas_from(GEN)
+
+
+# ---- export -----------------------------------------------------------------------------
+def stage_export(work, out):
+    os.makedirs(out, exist_ok=True)
+    ts, sig = sigmas_used()
+    gen = dict(GEN, timesteps_used=ts, sigmas_used=sig)
+    json.dump(DIT_CFG, open(os.path.join(out, "config.json"), "w"), indent=1)
+    json.dump(gen, open(os.path.join(out, "generation.json"), "w"), indent=1)
+    json.dump(T5_CFG, open(os.path.join(out, "t5_config.json"), "w"), indent=1)
+    vcfg = json.load(open(os.path.join(work, "vae_config.json")))
+    json.dump(vcfg, open(os.path.join(out, "vae_config.json"), "w"), indent=1)
+    for name in ["model.safetensors", "t5.safetensors", "vae.safetensors"]:
+        save_file(load_file(os.path.join(work, name)), os.path.join(out, name))
+    with open(os.path.join(work, "tokenizer.json")) as f, open(os.path.join(out, "tokenizer.json"), "w") as g:
+        g.write(f.read())
+    total = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+    log(f"exported to {out}: {total / 1e6:.2f} MB")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="weights/tiny")
+    ap.add_argument("--work", default="weights/train/run")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,export")
+    ap.add_argument("--vae-steps", type=int, default=1200)
+    ap.add_argument("--pool-clips", type=int, default=600)
+    ap.add_argument("--dit-steps", type=int, default=650)
+    ap.add_argument("--decoder-steps", type=int, default=350)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.work, exist_ok=True)
+    stages = a.stages.split(",")
+    t0 = time.time()
+    if "text" in stages:
+        stage_text(a.work, a.seed)
+    if "vae" in stages:
+        stage_vae(a.work, a.seed, a.vae_steps)
+    if "pool" in stages:
+        stage_pool(a.work, a.seed, a.pool_clips)
+    if "dit" in stages:
+        stage_dit(a.work, a.seed, a.dit_steps, a.batch)
+    if "decoder" in stages:
+        stage_decoder(a.work, a.seed, a.decoder_steps)
+    if "export" in stages:
+        stage_export(a.work, a.out)
+    log(f"total {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
