@@ -181,9 +181,10 @@ pub fn run(a: GenerateArgs, gpu: runtime::GpuOptions) -> Result<()> {
 }
 
 fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
-    let dir = a.model.clone().ok_or_else(|| {
-        anyhow!("this build has no embedded model yet (weights/tiny/ is not in the tree): pass --model DIR (a videossm or Wan2.1-T2V-1.3B folder)")
-    })?;
+    let dir = match &a.model {
+        Some(dir) => dir.clone(),
+        None => crate::embedded::model_dir()?,
+    };
     let pipeline = Pipeline::load(&dir, &plan.options)?;
     let fpb = pipeline.chunk_frames();
     let start = plan.resume.as_ref().map_or(0, |s| s.chunk);

@@ -6,8 +6,8 @@ pub mod generate;
 pub mod output;
 pub mod prompts;
 pub mod replay;
-pub mod replay_vae;
 pub mod replay_t5;
+pub mod replay_vae;
 pub mod snapshot;
 pub mod synthetic;
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use videossm::replay::ReplayOptions;
 
+mod embedded;
 mod generate_cli;
 mod info;
 mod inspect_cli;

@@ -35,10 +35,7 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     } else if crate::replay_t5::is_bundle(dir) {
         crate::replay_t5::replay(gpu, dir, opts)
     } else {
-        bail!(
-            "{}: not a generator, VAE or text-encoder bundle (no model.safetensors, vae.safetensors or t5.safetensors)",
-            dir.display()
-        )
+        bail!("{}: not a generator, VAE or text-encoder bundle (no model.safetensors, vae.safetensors or t5.safetensors)", dir.display())
     }
 }
 

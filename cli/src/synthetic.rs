@@ -1,6 +1,6 @@
 //! Random-weight models for benchmarks and long-run tests, scaled like trained
 //! ones so activations stay in range over hundreds of chunks.
-use weights::{Checkpoint, DType, DitConfig, Expected, HostTensor, VaeConfig};
+use weights::{Checkpoint, DType, DitConfig, Expected, HostTensor, T5Config, VaeConfig};
 
 /// Deterministic random numbers (splitmix64, Box–Muller normals) without a
 /// dependency, so benches, synthetic models and failing tests reproduce.
@@ -81,6 +81,51 @@ pub fn random_vae_checkpoint(cfg: &VaeConfig, seed: u64) -> Checkpoint {
     random_tensors(&cfg.expected_tensors(), seed, |k| k.ends_with(".gamma"), 0.1)
 }
 
+/// Every umT5 encoder tensor `cfg` expects, drawn at random (norm gains near 1).
+pub fn random_t5_checkpoint(cfg: &T5Config, seed: u64) -> Checkpoint {
+    random_tensors(&cfg.expected_tensors(), seed, |k| k.contains("norm"), 0.1)
+}
+
+/// The words of the synthetic tokenizer, after `<pad>` = 0, `</s>` = 1, `<unk>` = 2.
+const WORDS: &[&str] = &[
+    "a", "an", "and", "the", "on", "in", "red", "green", "blue", "yellow", "white", "black", "gray", "circle", "square", "triangle",
+    "ball", "cat", "dog", "bouncing", "moving", "sits", "jumps", "runs", "slowly", "fast",
+];
+
+/// A small word-level `tokenizer.json` (lower-cased, split on whitespace and
+/// punctuation) that the umT5 tokenizer wrapper loads like the real one.
+pub fn word_tokenizer_json() -> String {
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        ["<pad>", "</s>", "<unk>"].iter().chain(WORDS).enumerate().map(|(i, w)| (w.to_string(), i.into())).collect();
+    let special = |id: usize, content: &str| {
+        serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+            "normalized": false, "special": true})
+    };
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [special(0, "<pad>"), special(1, "</s>"), special(2, "<unk>")],
+        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
+    })
+    .to_string()
+}
+
+/// A 2-layer umT5 layout of width `dim` over [`word_tokenizer_json`]'s vocabulary.
+pub fn small_t5_config(dim: usize) -> T5Config {
+    T5Config {
+        vocab: 3 + WORDS.len(),
+        dim,
+        dim_attn: dim,
+        dim_ffn: 2 * dim,
+        num_heads: 4,
+        num_layers: 2,
+        num_buckets: 32,
+        shared_pos: false,
+        dropout: 0.0,
+    }
+}
+
 /// The benchmark's small configuration: the Wan layout at 1/6 width and 1/7.5 depth
 /// (D = 256, 8 heads of 32, 4 blocks), a 9-frame window with 3 sinks, memory on.
 pub fn small_config() -> DitConfig {
@@ -133,8 +178,9 @@ pub fn small_vae_config(dim: usize, z_dim: usize) -> VaeConfig {
 }
 
 /// Writes a model folder in videossm's layout (`config.json`, `generation.json`,
-/// `model.safetensors`, `vae_config.json`, `vae.safetensors`) with random weights,
-/// for tests and demos of the pipeline.
+/// `model.safetensors`, `vae_config.json`, `vae.safetensors`, `t5_config.json`,
+/// `t5.safetensors`, `tokenizer.json`) with random weights, for tests and demos of
+/// the pipeline. The text encoder is [`small_t5_config`] at the generator's `text_dim`.
 pub fn write_model_folder(
     dir: &std::path::Path,
     cfg: &DitConfig,
@@ -164,6 +210,14 @@ pub fn write_model_folder(
     std::fs::write(dir.join("config.json"), config.to_string())?;
     std::fs::write(dir.join("generation.json"), generation.to_string())?;
     std::fs::write(dir.join("vae_config.json"), vae_config.to_string())?;
+    let t5 = small_t5_config(cfg.text_dim);
+    let t5_config = serde_json::json!({
+        "vocab": t5.vocab, "dim": t5.dim, "dim_attn": t5.dim_attn, "dim_ffn": t5.dim_ffn, "num_heads": t5.num_heads,
+        "num_layers": t5.num_layers, "num_buckets": t5.num_buckets, "shared_pos": t5.shared_pos, "dropout": t5.dropout,
+    });
+    std::fs::write(dir.join("t5_config.json"), t5_config.to_string())?;
+    std::fs::write(dir.join("tokenizer.json"), word_tokenizer_json())?;
     save_checkpoint(&random_checkpoint(cfg, memory, seed), &dir.join("model.safetensors"))?;
-    save_checkpoint(&random_vae_checkpoint(vae, seed + 1), &dir.join("vae.safetensors"))
+    save_checkpoint(&random_vae_checkpoint(vae, seed + 1), &dir.join("vae.safetensors"))?;
+    save_checkpoint(&random_t5_checkpoint(&t5, seed + 2), &dir.join("t5.safetensors"))
 }

@@ -4,16 +4,6 @@ use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use weights::{T5Config, VaeConfig};
 
-/// Wan2.1's published encoder and VAE settings (TEXT_VAE.md C), used for folders in
-/// the official layout, which ship the weights without a config.
-const PUBLISHED_T5: &str = include_str!("published/t5_config.json");
-const PUBLISHED_VAE: &str = include_str!("published/vae_config.json");
-
-/// `text` parsed and checked as a config named `name` (for messages).
-fn published<T: for<'de> serde::Deserialize<'de>>(text: &str, name: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| crate::error::invalid(name, format!("built-in settings do not parse: {e}")))
-}
-
 /// The files of one model, found but not read. Parts not needed by every run
 /// (text encoder, VAE) are looked up with [`ModelFiles::require`] when loaded.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,11 +72,8 @@ impl ModelFiles {
     pub fn t5_config(&self) -> Result<T5Config> {
         Ok(match &self.t5_config {
             Some(p) => T5Config::load(p)?,
-            None => {
-                let c: T5Config = published(PUBLISHED_T5, "umT5-XXL settings")?;
-                c.validate(Path::new("(built-in umT5-XXL settings)"))?;
-                c
-            }
+            // Wan ships the encoder without a config: its published settings.
+            None => T5Config::umt5_xxl(),
         })
     }
 
@@ -94,11 +81,7 @@ impl ModelFiles {
     pub fn vae_config(&self) -> Result<VaeConfig> {
         Ok(match &self.vae_config {
             Some(p) => VaeConfig::load(p)?,
-            None => {
-                let c: VaeConfig = published(PUBLISHED_VAE, "Wan2.1 VAE settings")?;
-                c.validate(Path::new("(built-in Wan2.1 VAE settings)"))?;
-                c
-            }
+            None => VaeConfig::wan2_1(),
         })
     }
 }

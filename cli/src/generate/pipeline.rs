@@ -155,7 +155,7 @@ impl Pipeline {
         log::info!("loading {} on {gpu}", files.dit.display());
         let ck = open_dit(&files.dit)?;
         let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
-        let text = Mutex::new(TextStage::new(config.text_len, config.text_dim));
+        let text = Mutex::new(TextStage::load(&gpu, &files, &config, opts.dtype)?);
         let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
         Ok(Pipeline { gpu, files, config, generation, weights, text, vae })
     }

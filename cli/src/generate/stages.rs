@@ -1,44 +1,42 @@
-//! The two stages around the DiT: prompt → text embeddings, latents → RGB frames.
-//! The pipeline calls them here and nowhere else.
-//!
-//! Frames come from the streaming Wan VAE decoder. The text stage is interim until
-//! the umT5 encoder (`graph::models::t5`) lands: it maps a prompt to a fixed
-//! pseudo-random embedding seeded by its bytes (same prompt, same embedding).
+//! The two stages around the DiT: prompt → text embeddings (umT5), latents → RGB
+//! frames (the streaming Wan VAE decoder). The pipeline calls them here and nowhere else.
+use super::model::ModelFiles;
 use super::Frame;
-use crate::synthetic::Rng;
+use crate::error::{invalid, Result};
+use graph::models::t5::{T5Encoder, TextEncoder, Tokenizer};
 use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
 use graph::CompileOptions;
-use runtime::Gpu;
-use std::collections::HashMap;
+use runtime::{DType, Gpu};
 use std::sync::Arc;
-use weights::VaeConfig;
+use weights::{Checkpoint, DitConfig, VaeConfig};
 
 /// Pixels per latent pixel (Wan VAE spatial stride).
 pub const VAE_STRIDE: usize = 8;
 
-pub struct TextStage {
-    text_len: usize,
-    text_dim: usize,
-    cache: HashMap<String, Vec<f32>>,
-}
+/// The umT5 encoder with its tokenizer, padding to the generator's `text_len`; each
+/// prompt is encoded once.
+pub struct TextStage(TextEncoder);
 
 impl TextStage {
-    pub fn new(text_len: usize, text_dim: usize) -> TextStage {
-        TextStage { text_len, text_dim, cache: HashMap::new() }
+    pub fn load(gpu: &Arc<Gpu>, files: &ModelFiles, dit: &DitConfig, dtype: DType) -> Result<TextStage> {
+        let cfg = files.t5_config()?;
+        if cfg.dim != dit.text_dim {
+            return Err(invalid(
+                "text encoder",
+                format!("umT5 width {} does not match the generator's text_dim {}", cfg.dim, dit.text_dim),
+            ));
+        }
+        let path = files.require(&files.t5, "t5.safetensors or models_t5_umt5-xxl-enc-bf16.pth", "the umT5 text encoder")?;
+        let ck = Checkpoint::open(path)?;
+        let tok = files.require(&files.tokenizer, "tokenizer.json or google/umt5-xxl/tokenizer.json", "the umT5 tokenizer")?;
+        let tokenizer = Tokenizer::from_file(tok, dit.text_len).map_err(graph::GraphError::from)?;
+        let encoder = T5Encoder::load(gpu.clone(), &ck, &cfg, dit.text_len, dtype)?;
+        Ok(TextStage(TextEncoder::new(tokenizer, encoder)?))
     }
 
-    /// `[text_len, text_dim]` embeddings of `prompt`, computed once per prompt.
-    pub fn encode(&mut self, prompt: &str) -> crate::Result<Vec<f32>> {
-        let n = self.text_len * self.text_dim;
-        Ok(self
-            .cache
-            .entry(prompt.to_string())
-            .or_insert_with(|| {
-                // FNV-1a of the prompt seeds the draw.
-                let seed = prompt.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-                Rng::new(seed).normals(n, 1.0)
-            })
-            .clone())
+    /// `[text_len, text_dim]` embeddings of `prompt`, padding rows zero.
+    pub fn encode(&mut self, prompt: &str) -> Result<Vec<f32>> {
+        Ok(self.0.embed(prompt)?.as_ref().clone())
     }
 }
 
