@@ -5,19 +5,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# T5 layer norm = RMSNorm (no mean, no bias), the same module as the DiT's q/k norms.
+from .dit import RMSNorm as T5Norm
+
 
 def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
-
-
-class T5Norm(nn.Module):
-    def __init__(self, dim, eps=1e-6):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
 class RelPos(nn.Module):
