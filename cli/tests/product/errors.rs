@@ -91,8 +91,16 @@ fn bad_files_name_the_file_and_line() {
     std::fs::write(model.join("model.safetensors"), b"\x08\0\0\0\0\0\0\0{}      ").unwrap();
     std::fs::write(model.join("config.json"), b"{\"dim\": 64}").unwrap();
     run("config.json");
-    let out = super::support::videossm().args(["generate", "p", "-o", o]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --model DIR"));
+}
+
+/// Without `--model` the embedded tiny model runs: its first chunk is 9 frames of 64×64.
+#[test]
+fn the_embedded_model_runs_without_model() {
+    let out = super::support::videossm().args(["generate", "a red circle bouncing on black", "--frames", "9", "-o", "-"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let header = out.stdout.split(|&b| b == b'\n').next().unwrap();
+    assert!(String::from_utf8_lossy(header).contains("W64 H64"), "{}", String::from_utf8_lossy(header));
+    assert_eq!(out.stdout.windows(6).filter(|w| w == b"FRAME\n").count(), 9);
 }
 
 /// A full disk mid-run (an mp4 linked to /dev/full: the first fragment fails) ends

@@ -97,8 +97,8 @@ fn official_layout_and_generator_checkpoint() {
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     std::fs::copy(model_dir().join("generation.json"), dir.join("generation.json")).unwrap();
     std::fs::copy(model_dir().join("model.safetensors"), dir.join("diffusion_pytorch_model.safetensors")).unwrap();
-    // The small VAE has its own settings; Wan's published ones are checked below.
-    for f in ["vae.safetensors", "vae_config.json"] {
+    // The small VAE and umT5 have their own settings; Wan's published ones are checked below.
+    for f in ["vae.safetensors", "vae_config.json", "t5.safetensors", "t5_config.json", "tokenizer.json"] {
         std::fs::copy(model_dir().join(f), dir.join(f)).unwrap();
     }
     let p = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
@@ -124,7 +124,8 @@ fn official_layout_and_generator_checkpoint() {
     let p = Pipeline::load(&dir, &opts).unwrap();
     assert_eq!(latents(&mut Session::new(&p, "a red ball", 1).unwrap(), 1), reference);
     // Official layout: the encoder and VAE settings default to Wan2.1's published ones.
-    let t5 = p.files.t5_config().unwrap();
+    let files = videossm::generate::ModelFiles { t5_config: None, ..p.files.clone() };
+    let t5 = files.t5_config().unwrap();
     assert_eq!((t5.vocab, t5.dim, t5.num_layers, t5.shared_pos), (256384, 4096, 24, false));
     let files = videossm::generate::ModelFiles { vae_config: None, ..p.files.clone() };
     let vae = files.vae_config().unwrap();
