@@ -83,19 +83,28 @@ impl Builder {
         self.elementwise(name, elementwise::Op::Gelu, a, a, 1.0)
     }
 
-    /// `epilogue(x·w + b)` for `x [.., K]` and a weight stored transposed, `w [K, N]` → `[.., N]`.
-    pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, b: Option<TensorId>, epi: Epilogue) -> Result<TensorId> {
+    /// `epilogue(x·w + b)` for `x [.., K]` and a weight stored transposed, `w [K, N]`
+    /// → `[.., N]`, given as column blocks `[K, N_b]` (one unless it outgrew a binding).
+    pub fn linear(&mut self, name: &str, x: TensorId, w: &[TensorId], b: Option<TensorId>, epi: Epilogue) -> Result<TensorId> {
         let (m, k) = rows_of(self.shape(x));
-        let ws = self.shape(w).to_vec();
-        if ws.len() != 2 || ws[0] != k {
-            return Err(self.shape_error(name, format!("input {:?} does not fit weight [in, out] {ws:?}", self.shape(x))));
+        if w.is_empty() || w.iter().any(|&wb| self.dtype(wb) != self.dtype(w[0])) {
+            return Err(self.shape_error(name, format!("{} weight blocks, expected one or more of one dtype", w.len())));
         }
-        let n = ws[1];
+        let mut cols = Vec::with_capacity(w.len());
+        for &wb in w {
+            let ws = self.shape(wb).to_vec();
+            if ws.len() != 2 || ws[0] != k {
+                return Err(self.shape_error(name, format!("input {:?} does not fit weight [in, out] {ws:?}", self.shape(x))));
+            }
+            let start = cols.last().map_or(0, |c: &std::ops::Range<usize>| c.end);
+            cols.push(start..start + ws[1]);
+        }
+        let n = cols.last().map_or(0, |c| c.end);
         if let Some(b) = b {
             self.expect_shape(name, "bias", b, &[n])?;
         }
         let mut p = matmul::Params::dense(m, n, k);
-        let mut args = vec![x, w];
+        let mut args = vec![x, w[0]];
         args.extend(b);
         let residual = match epi {
             Epilogue::Residual(r) | Epilogue::Gated { residual: r, .. } => {
@@ -126,8 +135,12 @@ impl Builder {
         *shape.last_mut().expect("rank ≥ 1") = n;
         let y = self.activation(name, &shape, DType::F32);
         args.push(y);
-        let kernel = matmul::Matmul::for_device(&self.caps, self.dtype(w), b.is_some(), act, residual, &p);
-        self.dispatch(name, kernel, &p, &args)?;
+        for (&wb, c) in w.iter().zip(cols) {
+            let pb = p.column_block(c);
+            args[1] = wb;
+            let kernel = matmul::Matmul::for_device(&self.caps, self.dtype(wb), b.is_some(), act, residual, &pb);
+            self.dispatch(name, kernel, &pb, &args)?;
+        }
         Ok(y)
     }
 

@@ -16,10 +16,15 @@ pub struct GpuOptions {
     /// Turn optional features off to exercise the fallback paths.
     pub disable_f16: bool,
     pub disable_subgroups: bool,
+    /// Cap the storage binding size below the adapter's (bytes), so the paths that split
+    /// tensors over bindings — needed by full-size models on 128 MiB adapters — run on
+    /// small models too.
+    pub max_binding: Option<u64>,
 }
 
 impl GpuOptions {
-    /// Options from `VIDEOSSM_BACKEND`, `VIDEOSSM_ADAPTER`, `VIDEOSSM_NO_F16`, `VIDEOSSM_NO_SUBGROUPS`.
+    /// Options from `VIDEOSSM_BACKEND`, `VIDEOSSM_ADAPTER`, `VIDEOSSM_NO_F16`,
+    /// `VIDEOSSM_NO_SUBGROUPS`, `VIDEOSSM_MAX_BINDING` (bytes; ignored unless a number).
     pub fn from_env() -> Self {
         let flag = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
         GpuOptions {
@@ -27,6 +32,7 @@ impl GpuOptions {
             adapter: std::env::var("VIDEOSSM_ADAPTER").ok().filter(|s| !s.is_empty()),
             disable_f16: flag("VIDEOSSM_NO_F16"),
             disable_subgroups: flag("VIDEOSSM_NO_SUBGROUPS"),
+            max_binding: std::env::var("VIDEOSSM_MAX_BINDING").ok().and_then(|v| v.parse().ok()),
         }
     }
 
@@ -180,7 +186,11 @@ impl Gpu {
         }
         wanted |= wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
         let features = offered & wanted;
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = opts.max_binding {
+            // wgpu enforces the requested limit, so a split that would overflow fails here too.
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("videossm"),
             required_features: features,

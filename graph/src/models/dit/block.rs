@@ -27,9 +27,7 @@ pub(super) struct Shared {
 }
 
 pub(super) fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &l.weight);
-    let b = l.bias.as_ref().map(|b| g.param(&format!("{name}.bias"), b));
-    g.linear(name, x, w, b, epi)
+    l.forward(g, name, x, epi)
 }
 
 /// q or k: projection then RMSNorm over the full width (before heads are split).

@@ -3,7 +3,6 @@
 //! kernels read them as f32).
 use super::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, Norm, SelfAttn};
 use crate::error::{GraphError, Result};
-use runtime::kernels::matmul;
 use runtime::{DType, Gpu, Tensor};
 use weights::{Checkpoint, DitConfig};
 
@@ -28,17 +27,11 @@ impl Loader<'_> {
         Ok(self.gpu.upload(key, &shape, DType::F32, &data)?)
     }
 
-    /// An `[out, in]` weight uploaded as the matmul stores it, `[in, out]`.
-    fn weight(&self, key: &str, out: usize, inp: usize, data: &[f32]) -> Result<Tensor> {
-        Ok(self.gpu.upload(key, &[inp, out], self.wdtype, &matmul::transpose(data, out, inp))?)
-    }
-
     fn linear(&self, key: &str) -> Result<Linear> {
         let (shape, data) = self.host(&format!("{key}.weight"))?;
         // Conv3d patch embeddings `[D, C, 1, 2, 2]` are linears over the flattened patch.
-        let weight = self.weight(&format!("{key}.weight"), shape[0], shape[1..].iter().product(), &data)?;
         let bias = if self.ck.contains(&format!("{key}.bias")) { Some(self.f32(&format!("{key}.bias"))?) } else { None };
-        Ok(Linear { weight, bias })
+        Linear::upload(self.gpu, &format!("{key}.weight"), shape[0], shape[1..].iter().product(), self.wdtype, &data, bias)
     }
 
     /// `memory.{beta,alpha,gate}` stacked into one `[3H, D]` linear.
@@ -53,10 +46,8 @@ impl Loader<'_> {
             w.extend(data);
             b.extend(self.host(&format!("{key}.{part}.bias"))?.1);
         }
-        let gates = Linear {
-            weight: self.weight(&format!("{key}.gates.weight"), rows, cols, &w)?,
-            bias: Some(self.gpu.upload(&format!("{key}.gates.bias"), &[rows], DType::F32, &b)?),
-        };
+        let bias = self.gpu.upload(&format!("{key}.gates.bias"), &[rows], DType::F32, &b)?;
+        let gates = Linear::upload(self.gpu, &format!("{key}.gates.weight"), rows, cols, self.wdtype, &w, Some(bias))?;
         Ok(Some(Memory { gates, a_log: self.f32(&format!("{key}.A_log"))? }))
     }
 }

@@ -1,13 +1,7 @@
 //! The generator's weights on the device, one struct per checkpoint module and
 //! fields named after the checkpoint keys (`blocks.N.self_attn.q.weight` …).
+pub use crate::models::linear::Linear;
 use runtime::Tensor;
-
-/// `nn.Linear`: weight stored transposed on the device, `[in, out]`; bias `[out]`.
-#[derive(Clone)]
-pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-}
 
 /// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3). The
 /// three `[H, D]` projections are stacked into one `[3H, D]` linear at load time

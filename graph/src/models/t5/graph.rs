@@ -6,14 +6,13 @@ use crate::builder::Builder;
 use crate::error::{GraphError, Result};
 use crate::executor::{CompileOptions, Compiled};
 use crate::ir::TensorId;
-use crate::models::dit::weights::Linear;
+use crate::models::linear::Linear;
 use crate::ops::{Epilogue, Norm};
 use runtime::{DType, Gpu};
 use weights::T5Config;
 
 fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &l.weight);
-    g.linear(name, x, w, None, epi)
+    l.forward(g, name, x, epi)
 }
 
 fn rms(g: &mut Builder, name: &str, x: TensorId, weight: &runtime::Tensor) -> Result<TensorId> {

@@ -4,8 +4,7 @@
 //! split into slices that each fit one storage binding.
 use super::weights::{Attn, Block, Ffn, RelativeEmbedding, T5Weights};
 use crate::error::Result;
-use crate::models::dit::weights::Linear;
-use runtime::kernels::matmul;
+use crate::models::linear::Linear;
 use runtime::{DType, Gpu, Tensor};
 use weights::{Checkpoint, Prefix, T5Config, TensorView};
 
@@ -23,8 +22,7 @@ impl Up<'_> {
     /// An `nn.Linear` without bias, `[out, in]`, stored as the matmul reads it, `[in, out]`.
     fn linear(&self, vb: &Prefix, out: usize, inp: usize) -> Result<Linear> {
         let w = vb.get("weight", &[out, inp])?.to_f32();
-        let weight = self.gpu.upload(&vb.key("weight"), &[inp, out], self.wdtype, &matmul::transpose(&w, out, inp))?;
-        Ok(Linear { weight, bias: None })
+        Linear::upload(self.gpu, &vb.key("weight"), out, inp, self.wdtype, &w, None)
     }
 
     fn relative(vb: &Prefix, cfg: &T5Config) -> Result<RelativeEmbedding> {

@@ -1,6 +1,6 @@
 //! The encoder's weights, one struct per checkpoint module, fields named after
 //! the checkpoint keys (`blocks.N.attn.q.weight` …).
-use crate::models::dit::weights::Linear;
+use crate::models::linear::Linear;
 use runtime::Tensor;
 
 /// `attn`: bias-free projections `q`, `k`, `v` (`[dim_attn, dim]`) and `o` (`[dim, dim_attn]`).

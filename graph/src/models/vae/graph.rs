@@ -86,9 +86,7 @@ impl Build<'_> {
     }
 
     fn linear(&mut self, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
-        let w = self.g.param(&format!("{name}.weight"), &l.weight);
-        let b = self.g.param(&format!("{name}.bias"), &l.bias);
-        self.g.linear(name, x, w, Some(b), epi)
+        l.forward(&mut self.g, name, x, epi)
     }
 
     fn residual(&mut self, name: &str, x: TensorId, r: &ResidualBlock) -> Result<TensorId> {

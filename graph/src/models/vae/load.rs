@@ -3,7 +3,7 @@
 //! norms and biases stay f32.
 use super::weights::{AttentionBlock, Conv, Decoder, Linear, Resample, ResidualBlock, Upsample, VaeWeights};
 use crate::error::{GraphError, Result};
-use runtime::kernels::{conv3d, matmul};
+use runtime::kernels::conv3d;
 use runtime::{DType, Gpu, Tensor};
 use weights::{Checkpoint, Prefix, VaeConfig, VaeUpsample};
 
@@ -44,10 +44,7 @@ impl Loader<'_> {
 
     fn linear(&self, p: &Prefix, cin: usize, cout: usize) -> Result<Linear> {
         let w = p.get("weight", &[cout, cin, 1, 1]).map_err(weights_err)?.to_f32();
-        Ok(Linear {
-            weight: self.gpu.upload(&p.key("weight"), &[cin, cout], self.wdtype, &matmul::transpose(&w, cout, cin))?,
-            bias: self.f32(p, "bias", &[cout])?,
-        })
+        Linear::upload(self.gpu, &p.key("weight"), cout, cin, self.wdtype, &w, Some(self.f32(p, "bias", &[cout])?))
     }
 
     fn residual(&self, p: &Prefix, cin: usize, cout: usize) -> Result<ResidualBlock> {

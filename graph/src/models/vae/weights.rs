@@ -14,12 +14,8 @@ pub struct Conv {
     pub kernel: (usize, usize, usize),
 }
 
-/// `nn.Conv2d` with a 1×1 kernel used per pixel: weight `[in, out]` as the matmul stores it.
-#[derive(Clone)]
-pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Tensor,
-}
+/// `nn.Conv2d` with a 1×1 kernel, used per pixel, is a linear over channels.
+pub use crate::models::linear::Linear;
 
 /// `ResidualBlock`: `residual.{0,2,3,6}` = RMS norm → SiLU → conv → RMS norm → SiLU →
 /// (dropout) → conv, plus `shortcut` (1×1×1 conv) when the widths differ.
