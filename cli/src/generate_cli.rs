@@ -12,7 +12,7 @@ use videossm::output::{self, Target};
 use videossm::prompts::Schedule;
 
 /// Longest video accepted in one run.
-const MAX_SECONDS: f64 = 3600.0;
+pub const MAX_SECONDS: f64 = 3600.0;
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -27,15 +27,37 @@ pub struct GenerateArgs {
     /// Output: .mp4, .gif, .y4m, a folder for PNGs, or - for y4m on stdout.
     #[arg(short, long)]
     output: String,
-    /// Model folder (videossm layout or the official Wan2.1-T2V-1.3B one) [default: the embedded model].
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// A Self-Forcing / VideoSSM generator checkpoint (.pt or .safetensors) replacing the folder's DiT weights.
-    #[arg(long)]
-    generator: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Seed of the noise: the same seed, prompt and settings give the same video.
     #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
+    /// Time-stamped prompts, one per line: `0s: a cat sits`, `12s: the cat jumps`, `1m30s: ...`.
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Read new prompts from stdin while generating, one per line (applied at the next chunk).
+    #[arg(long)]
+    interactive: bool,
+    /// Write the session state here at the end or on Ctrl-C, to continue with --resume.
+    #[arg(long)]
+    save_state: Option<PathBuf>,
+    /// Continue the video of a state written by --save-state (the length flags give what to add).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bar or messages.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The model and how to run it: shared by `generate` and `serve`.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Model folder (videossm layout or the official Wan2.1-T2V-1.3B one) [default: the embedded model].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A Self-Forcing / VideoSSM generator checkpoint (.pt or .safetensors) replacing the folder's DiT weights.
+    #[arg(long)]
+    generator: Option<PathBuf>,
     /// Denoising steps, comma-separated and decreasing, e.g. 1000,750,500,250.
     #[arg(long)]
     steps: Option<String>,
@@ -54,21 +76,30 @@ pub struct GenerateArgs {
     /// Run without the SSM global memory (window only).
     #[arg(long)]
     no_memory: bool,
-    /// Time-stamped prompts, one per line: `0s: a cat sits`, `12s: the cat jumps`, `1m30s: ...`.
-    #[arg(long)]
-    prompts: Option<PathBuf>,
-    /// Read new prompts from stdin while generating, one per line (applied at the next chunk).
-    #[arg(long)]
-    interactive: bool,
-    /// Write the session state here at the end or on Ctrl-C, to continue with --resume.
-    #[arg(long)]
-    save_state: Option<PathBuf>,
-    /// Continue the video of a state written by --save-state (the length flags give what to add).
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// No progress bar or messages.
-    #[arg(short, long)]
-    quiet: bool,
+}
+
+impl ModelArgs {
+    /// The pipeline settings these flags ask for, checked before the GPU is touched.
+    pub fn options(&self, gpu: runtime::GpuOptions) -> Result<PipelineOptions> {
+        Ok(PipelineOptions {
+            gpu,
+            dtype: crate::parse_dtype(&self.dtype)?,
+            window: self.window,
+            sink: self.sink,
+            steps: self.steps.as_deref().map(parse_steps).transpose()?,
+            size: self.size.as_deref().map(parse_size).transpose()?,
+            generator: self.generator.clone(),
+            memory: !self.no_memory,
+        })
+    }
+
+    /// `--model`, or the embedded model unpacked.
+    pub fn dir(&self) -> Result<PathBuf> {
+        match &self.model {
+            Some(dir) => Ok(dir.clone()),
+            None => crate::embedded::model_dir(),
+        }
+    }
 }
 
 fn parse_seed(s: &str) -> std::result::Result<u64, String> {
@@ -143,16 +174,7 @@ fn plan(a: &GenerateArgs, gpu: runtime::GpuOptions) -> Result<Plan> {
             bail!("--save-state {}: folder {} does not exist", p.display(), dir.display());
         }
     }
-    let options = PipelineOptions {
-        gpu,
-        dtype: crate::parse_dtype(&a.dtype)?,
-        window: a.window,
-        sink: a.sink,
-        steps: a.steps.as_deref().map(parse_steps).transpose()?,
-        size: a.size.as_deref().map(parse_size).transpose()?,
-        generator: a.generator.clone(),
-        memory: !a.no_memory,
-    };
+    let options = a.model.options(gpu)?;
     let created = target.check()?;
     Ok(Plan { target, created, frames, schedule, options, resume })
 }
@@ -181,11 +203,7 @@ pub fn run(a: GenerateArgs, gpu: runtime::GpuOptions) -> Result<()> {
 }
 
 fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
-    let dir = match &a.model {
-        Some(dir) => dir.clone(),
-        None => crate::embedded::model_dir()?,
-    };
-    let pipeline = Pipeline::load(&dir, &plan.options)?;
+    let pipeline = Pipeline::load(&a.model.dir()?, &plan.options)?;
     let fpb = pipeline.chunk_frames();
     let start = plan.resume.as_ref().map_or(0, |s| s.chunk);
     // Chunks to run: enough for `frames` new frames after `start`.

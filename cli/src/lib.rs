@@ -1,5 +1,5 @@
 //! videossm as a library: text-to-video generation ([`generate`]), video outputs,
-//! prompt schedules, session snapshots, bundle replay, benchmarks and synthetic models.
+//! prompt schedules, the browser server ([`serve`]), session snapshots, bundle replay, benchmarks and synthetic models.
 pub mod bench;
 pub mod error;
 pub mod generate;
@@ -8,6 +8,7 @@ pub mod prompts;
 pub mod replay;
 pub mod replay_t5;
 pub mod replay_vae;
+pub mod serve;
 pub mod snapshot;
 pub mod synthetic;
 

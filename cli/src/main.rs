@@ -9,6 +9,7 @@ mod embedded;
 mod generate_cli;
 mod info;
 mod inspect_cli;
+mod serve_cli;
 
 #[derive(Parser)]
 #[command(name = "videossm", version, about = "Streaming text-to-video generation with hybrid state-space memory, on any GPU")]
@@ -47,6 +48,8 @@ enum Command {
     },
     /// Generate a video from a prompt, written as it is made.
     Generate(Box<generate_cli::GenerateArgs>),
+    /// Serve a page that shows the video as it is made and steers it with prompts.
+    Serve(Box<serve_cli::ServeArgs>),
     /// Summarise a checkpoint (.safetensors, .index.json, .pt/.pth) and check it against the config beside it.
     Inspect {
         /// The checkpoint file.
@@ -118,6 +121,7 @@ fn main() {
         Command::Bench { json, chunks, size, window, no_memory } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),
+        Command::Serve(args) => serve_cli::run(*args, gpu),
         Command::Inspect { path } => inspect_cli::run(&path),
     };
     if let Err(e) = result {

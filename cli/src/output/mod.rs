@@ -97,6 +97,13 @@ pub fn open(target: &Target, width: usize, height: usize, fps: f64) -> Result<Bo
     })
 }
 
+/// One frame as a PNG file in memory (the frames `serve` sends to the browser).
+pub fn png_bytes(frame: &Frame) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    png::encode(frame, &mut out).map_err(|e| invalid("png", e.to_string()))?;
+    Ok(out)
+}
+
 /// I420 planes of an RGB8 frame (BT.601 limited range, as the H.264 encoder takes them).
 pub(crate) fn to_yuv(frame: &Frame) -> openh264::formats::YUVBuffer {
     openh264::formats::YUVBuffer::from_rgb8_source(openh264::formats::RgbSliceU8::new(&frame.rgb, (frame.width, frame.height)))

@@ -23,18 +23,22 @@ impl PngWriter {
     fn write_one(&self, f: &Frame, path: &Path) -> Result<()> {
         let tmp = path.with_extension("partial");
         let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), f.width as u32, f.height as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let encoding = |e: png::EncodingError| match e {
+        encode(f, std::io::BufWriter::new(file)).map_err(|e| match e {
             png::EncodingError::IoError(source) => Error::Io { path: tmp.clone(), source },
             other => crate::error::invalid("png", other.to_string()),
-        };
-        let mut w = enc.write_header().map_err(encoding)?;
-        w.write_image_data(&f.rgb).map_err(encoding)?;
-        w.finish().map_err(encoding)?;
+        })?;
         std::fs::rename(&tmp, path).map_err(io(path))
     }
+}
+
+/// One RGB8 frame as a PNG image into `out`.
+pub fn encode(f: &Frame, out: impl std::io::Write) -> std::result::Result<(), png::EncodingError> {
+    let mut enc = png::Encoder::new(out, f.width as u32, f.height as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header()?;
+    w.write_image_data(&f.rgb)?;
+    w.finish()
 }
 
 impl VideoWriter for PngWriter {

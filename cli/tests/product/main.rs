@@ -1,9 +1,10 @@
 //! End-to-end tests of the product on the GPU (lavapipe in CI) with a small random
 //! model: the library API, every output format re-read, prompt control, snapshots,
-//! interrupted runs and the errors of bad flags.
+//! interrupted runs, the errors of bad flags, and `serve` in a browser.
 mod control;
 mod errors;
 mod hostile;
 mod library;
 mod outputs;
+mod serve;
 mod support;
