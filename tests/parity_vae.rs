@@ -134,8 +134,8 @@ fn latents_that_do_not_fit_are_typed_errors() {
     let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
     let mut vae = decoder(&cfg, &ck, 4, 6);
     let bad = |r: graph::Result<Vec<f32>>, what: &str| match r {
-        Err(e @ GraphError::InputShape { .. }) => println!("{what}: {e}"),
-        other => panic!("{what}: expected an InputShape error, got {:?}", other.map(|v| v.len())),
+        Err(e @ GraphError::Input { .. }) => println!("{what}: {e}"),
+        other => panic!("{what}: expected an Input error, got {:?}", other.map(|v| v.len())),
     };
     bad(vae.decode(&[], 0), "zero frames");
     bad(vae.decode(&vec![0.0; 16 * 4 * 6 + 1], 1), "length");

@@ -14,9 +14,7 @@ pub enum GraphError {
     #[error("{0}")]
     Session(String),
 
-    /// A model input that does not fit the graph built for it.
-    #[error("{what} has shape {got:?}, expected {expected}: {hint}")]
-    InputShape { what: String, got: Vec<usize>, expected: String, hint: String },
+    /// A model input that does not fit the model or the graph built for it.
     #[error("input {input}: {message}")]
     Input { input: String, message: String },
 
@@ -28,6 +26,12 @@ pub enum GraphError {
 
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+}
+
+impl GraphError {
+    pub fn input(input: &str, message: String) -> GraphError {
+        GraphError::Input { input: input.into(), message }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, GraphError>;

@@ -14,10 +14,6 @@ pub struct T5Encoder {
     graph: Compiled,
 }
 
-fn input(input: &str, message: String) -> GraphError {
-    GraphError::Input { input: input.into(), message }
-}
-
 impl T5Encoder {
     /// Validates and uploads `ck` (a umT5 encoder state dict, e.g. Wan's
     /// `models_t5_umt5-xxl-enc-bf16.pth`; strip any key prefix first with
@@ -25,7 +21,7 @@ impl T5Encoder {
     /// the encoder for `text_len` tokens.
     pub fn load(gpu: Arc<Gpu>, ck: &Checkpoint, cfg: &T5Config, text_len: usize, wdtype: DType) -> Result<T5Encoder> {
         if text_len == 0 {
-            return Err(input("text_len", "must be at least 1".into()));
+            return Err(GraphError::input("text_len", "must be at least 1".into()));
         }
         let weights = load(&gpu, cfg, ck, wdtype)?;
         let graph = build(&gpu, &weights, cfg, text_len, CompileOptions::default())?;
@@ -39,14 +35,20 @@ impl T5Encoder {
     pub fn encode(&mut self, ids: &[u32], mask: &[u32]) -> Result<Vec<f32>> {
         let l = self.text_len;
         if ids.len() != l || mask.len() != l {
-            return Err(input("ids/mask", format!("{} ids and {} mask values for a text length of {l}", ids.len(), mask.len())));
+            return Err(GraphError::input(
+                "ids/mask",
+                format!("{} ids and {} mask values for a text length of {l}", ids.len(), mask.len()),
+            ));
         }
         if let Some(i) = ids.iter().position(|&id| id as usize >= self.cfg.vocab) {
-            return Err(input("ids", format!("id {} at position {i} is outside the vocabulary of {}", ids[i], self.cfg.vocab)));
+            return Err(GraphError::input("ids", format!("id {} at position {i} is outside the vocabulary of {}", ids[i], self.cfg.vocab)));
         }
         let n = mask.iter().take_while(|&&m| m != 0).count();
         if let Some(i) = mask[n..].iter().position(|&m| m != 0) {
-            return Err(input("mask", format!("position {} is 1 after padding starts at {n}: the mask must be 1s then 0s", n + i)));
+            return Err(GraphError::input(
+                "mask",
+                format!("position {} is 1 after padding starts at {n}: the mask must be 1s then 0s", n + i),
+            ));
         }
         let ids_f: Vec<f32> = ids.iter().map(|&id| id as f32).collect();
         self.graph.write(&self.gpu, "ids", &ids_f)?;

@@ -15,10 +15,8 @@ impl TextEncoder {
     /// Pairs a tokenizer and an encoder built for the same text length.
     pub fn new(tokenizer: Tokenizer, encoder: T5Encoder) -> Result<TextEncoder> {
         if tokenizer.text_len != encoder.text_len {
-            return Err(crate::GraphError::Input {
-                input: "text_len".into(),
-                message: format!("tokenizer pads to {} tokens, the encoder takes {}", tokenizer.text_len, encoder.text_len),
-            });
+            let message = format!("tokenizer pads to {} tokens, the encoder takes {}", tokenizer.text_len, encoder.text_len);
+            return Err(crate::GraphError::input("text_len", message));
         }
         Ok(TextEncoder { tokenizer, encoder, cache: HashMap::new() })
     }

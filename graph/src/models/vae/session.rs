@@ -53,12 +53,10 @@ impl VaeDecoder {
 
     pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize, opts: CompileOptions) -> Result<VaeDecoder> {
         if h == 0 || w == 0 {
-            return Err(GraphError::InputShape {
-                what: "latent size".into(),
-                got: vec![h, w],
-                expected: "at least 1×1".into(),
-                hint: "pass the latent height and width (video size / 8)".into(),
-            });
+            return Err(GraphError::input(
+                "latent size",
+                format!("{h}×{w}, expected at least 1×1: pass the latent height and width (video size / 8)"),
+            ));
         }
         let ups = cfg.decoder_upsamples();
         let temporal = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { temporal: true, .. })).count();
@@ -97,11 +95,8 @@ impl VaeDecoder {
     pub fn decode(&mut self, latents: &[f32], frames: usize) -> Result<Vec<f32>> {
         let (z, h, w) = self.latent;
         let per_frame = z * h * w;
-        let shape_err = |hint: &str| GraphError::InputShape {
-            what: "latents".into(),
-            got: vec![latents.len()],
-            expected: format!("{frames} frames × [{z}, {h}, {w}]"),
-            hint: hint.into(),
+        let shape_err = |hint: &str| {
+            GraphError::input("latents", format!("has {} values, expected {frames} frames × [{z}, {h}, {w}]: {hint}", latents.len()))
         };
         if frames == 0 {
             return Err(shape_err("decode at least one latent frame"));
@@ -126,12 +121,7 @@ impl VaeDecoder {
     /// [`VaeDecoder::decode`] with the latents' shape `[F, z, h, w]` checked dimension by dimension.
     pub fn decode_shaped(&mut self, latents: &[f32], shape: &[usize]) -> Result<Vec<f32>> {
         let (z, h, w) = self.latent;
-        let err = |hint: String| GraphError::InputShape {
-            what: "latents".into(),
-            got: shape.to_vec(),
-            expected: format!("[frames, {z}, {h}, {w}]"),
-            hint,
-        };
+        let err = |hint: String| GraphError::input("latents", format!("has shape {shape:?}, expected [frames, {z}, {h}, {w}]: {hint}"));
         match *shape {
             [_, c, _, _] if c != z => Err(err(format!("the VAE takes {z} latent channels, got {c}"))),
             [_, _, lh, lw] if (lh, lw) != (h, w) => {
