@@ -3,6 +3,7 @@
 //! interrupted runs and the errors of bad flags.
 mod control;
 mod errors;
+mod faults;
 mod hostile;
 mod library;
 mod outputs;
