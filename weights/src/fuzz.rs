@@ -5,8 +5,11 @@
 use crate::{prompts::Schedule, Checkpoint, DitConfig, GenerationConfig, T5Config, VaeConfig};
 use std::path::PathBuf;
 
+/// A target: arbitrary bytes in, no panic.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `cargo fuzz list` shows them.
-pub const TARGETS: [(&str, fn(&[u8])); 6] =
+pub const TARGETS: [(&str, Target); 6] =
     [("safetensors", safetensors), ("pth", pth), ("pickle", pickle), ("config", config), ("prompts", prompts), ("snapshot", snapshot)];
 
 /// A `.safetensors` checkpoint: header length, JSON header, dtypes, shapes, offsets.
