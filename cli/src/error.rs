@@ -12,13 +12,6 @@ pub enum Error {
     #[error("{}: missing {file} ({what})", dir.display())]
     MissingFile { dir: PathBuf, file: String, what: String },
 
-    /// A prompt schedule line that does not parse.
-    #[error("{}:{line}: {message}", path.display())]
-    PromptFile { path: PathBuf, line: usize, message: String },
-
-    #[error("{}: not a usable videossm snapshot: {message}", path.display())]
-    Snapshot { path: PathBuf, message: String },
-
     /// Reading or writing a file (a full disk shows up here, naming the file).
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },

@@ -1,6 +1,11 @@
 //! `videossm generate PROMPT`: flags checked up front, then chunks streamed into
 //! the output as they are made, with prompt changes from a schedule or stdin,
 //! a progress bar, and a clean stop on Ctrl-C (every finished frame kept, state saved).
+//! A chunk that fails mid-run (the GPU lost or out of memory) ends the run the same way:
+//! the output keeps every finished chunk and the state after the last one is saved.
+//!
+//! Test hook: `VIDEOSSM_FAULT_AFTER_CHUNKS=N` destroys the device after N chunks of
+//! the run, a genuine device loss for the tests of that path.
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
@@ -38,7 +43,8 @@ pub struct GenerateArgs {
     /// Read new prompts from stdin while generating, one per line (applied at the next chunk).
     #[arg(long)]
     interactive: bool,
-    /// Write the session state here at the end or on Ctrl-C, to continue with --resume.
+    /// Write the session state here at the end or on Ctrl-C, to continue with --resume
+    /// (a run that fails mid-way saves it here too, or beside the output when not given).
     #[arg(long)]
     save_state: Option<PathBuf>,
     /// Continue the video of a state written by --save-state (the length flags give what to add).
@@ -179,6 +185,26 @@ fn plan(a: &GenerateArgs, gpu: runtime::GpuOptions) -> Result<Plan> {
     Ok(Plan { target, created, frames, schedule, options, resume })
 }
 
+/// Where a run that fails mid-way saves its state without --save-state: beside the output.
+fn default_state_path(target: &Target) -> PathBuf {
+    match target {
+        Target::Stdout => PathBuf::from("videossm.state.safetensors"),
+        t => {
+            let mut p = t.path().as_os_str().to_owned();
+            p.push(".state.safetensors");
+            PathBuf::from(p)
+        }
+    }
+}
+
+/// The `VIDEOSSM_FAULT_AFTER_CHUNKS` test hook (see the module doc).
+fn fault_hook() -> Result<Option<usize>> {
+    match std::env::var("VIDEOSSM_FAULT_AFTER_CHUNKS") {
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| anyhow!("VIDEOSSM_FAULT_AFTER_CHUNKS {v:?}: use a number of chunks")),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Lines typed on stdin, read on a thread so generation never waits for them.
 fn stdin_prompts() -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -258,10 +284,15 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
         session.seed(),
         plan.target.path().display()
     ));
+    let fault_after = fault_hook()?;
     let t0 = Instant::now();
     let mut written = 0;
     let mut outcome = Ok(());
     let mut closed = false;
+    // The state after the last chunk in the output, kept on the host: a GPU that is lost
+    // can no longer be read, and resuming from here repeats or skips no frame.
+    let mut last = session.snapshot().context("reading the initial session state")?;
+    let mut failed = None;
     for i in 0..chunks {
         let c = start + i;
         let mut next = cues.iter().rev().find(|(at, _)| *at == c && c != start).map(|(_, p)| p.clone());
@@ -272,13 +303,15 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
                 }
             }
         }
-        if let Some(p) = next {
-            session.set_prompt(&p)?;
-        }
-        say(format!("chunk {c}: prompt {:?}", session.prompt()));
-        let chunk = session
-            .next_frames()
-            .with_context(|| format!("generating chunk {c} ({written} frames written to {} so far)", plan.target.path().display()))?;
+        say(format!("chunk {c}: prompt {:?}", next.as_deref().unwrap_or(session.prompt())));
+        let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| Ok((session.next_frames()?, session.snapshot()?)));
+        let (chunk, state) = match step {
+            Ok(done) => done,
+            Err(e) => {
+                failed = Some((c, e));
+                break;
+            }
+        };
         let keep = chunk.frames.len().min(plan.frames - written);
         match writer.write(&chunk.frames[..keep]) {
             // A player reading stdout was closed: the viewer is done, not an error.
@@ -294,8 +327,12 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
             Ok(()) => {}
         }
         written += keep;
+        last = state;
         bar.inc(1);
         bar.set_message(format!("{written} frames · {:.2} frames/s", written as f64 / t0.elapsed().as_secs_f64()));
+        if fault_after == Some(i + 1) {
+            pipeline.gpu().device.destroy();
+        }
         if stop.load(Ordering::SeqCst) && i + 1 < chunks {
             say(format!("interrupted: stopping after chunk {c}"));
             break;
@@ -305,9 +342,22 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     if outcome.is_ok() && !closed {
         outcome = writer.finish().map_err(Into::into);
     }
+    if let Some((c, e)) = failed {
+        // The output is complete up to the last finished chunk; keep its state to go on from.
+        let path = a.save_state.clone().unwrap_or_else(|| default_state_path(&plan.target));
+        let after = last.chunk.checked_sub(1).map_or("before the first chunk".to_string(), |n| format!("after chunk {n}"));
+        let saved = videossm::snapshot::save_session(&path, &last)
+            .map(|_| format!("the state {after} is saved to {p}: continue with --resume {p}", p = path.display()));
+        let saved = saved.unwrap_or_else(|s| format!("the state could not be saved: {s}"));
+        let kept = match outcome {
+            Ok(()) => format!("{written} frames are in {}", plan.target.path().display()),
+            Err(w) => format!("the output could not be completed: {w:#}"),
+        };
+        return Err(anyhow::Error::from(e).context(format!("generating chunk {c} failed; {kept}; {saved}")));
+    }
     if let Some(p) = &a.save_state {
-        videossm::snapshot::save_session(p, &session.snapshot()?)?;
-        say(format!("state after chunk {} saved to {} (continue with --resume)", session.chunk_index().saturating_sub(1), p.display()));
+        videossm::snapshot::save_session(p, &last)?;
+        say(format!("state after chunk {} saved to {} (continue with --resume)", last.chunk.saturating_sub(1), p.display()));
     }
     outcome?;
     say(format!("wrote {written} frames to {} in {:.1} s", plan.target.path().display(), t0.elapsed().as_secs_f64()));

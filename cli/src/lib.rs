@@ -4,13 +4,14 @@ pub mod bench;
 pub mod error;
 pub mod generate;
 pub mod output;
-pub mod prompts;
 pub mod replay;
 pub mod replay_t5;
 pub mod replay_vae;
 pub mod serve;
-pub mod snapshot;
+pub mod soak;
 pub mod synthetic;
 
 pub use error::{Error, Result};
 pub use generate::{Chunk, Frame, Pipeline, PipelineOptions, Session, SessionState};
+/// Prompt schedules and session snapshots are parsed host-side, in the weights crate.
+pub use weights::{prompts, snapshot};

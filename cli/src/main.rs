@@ -45,6 +45,10 @@ enum Command {
         /// Generate without the SSM memory (window only).
         #[arg(long)]
         no_memory: bool,
+        /// Instead: a long run of this many chunks with the product tests' small model,
+        /// recording time, GPU and host memory per chunk (they must stay flat).
+        #[arg(long)]
+        soak: Option<usize>,
     },
     /// Generate a video from a prompt, written as it is made.
     Generate(Box<generate_cli::GenerateArgs>),
@@ -88,6 +92,19 @@ fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, 
     Ok(())
 }
 
+fn soak(gpu: GpuOptions, json: bool, chunks: usize) -> anyhow::Result<()> {
+    if !(2..=1_000_000).contains(&chunks) {
+        anyhow::bail!("--soak {chunks}: use 2..=1000000 chunks");
+    }
+    let report = videossm::soak::run(gpu, chunks)?;
+    if json {
+        println!("{report:#}");
+    } else {
+        print!("{}", videossm::soak::table(&report));
+    }
+    Ok(())
+}
+
 pub(crate) fn parse_dtype(s: &str) -> anyhow::Result<DType> {
     match s {
         "f32" => Ok(DType::F32),
@@ -118,7 +135,8 @@ fn main() {
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
         Command::Info => info::run(&gpu),
-        Command::Bench { json, chunks, size, window, no_memory } => bench(&gpu, json, chunks, size, window, !no_memory),
+        Command::Bench { json, soak: Some(chunks), .. } => soak(gpu, json, chunks),
+        Command::Bench { json, chunks, size, window, no_memory, soak: None } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),
         Command::Serve(args) => serve_cli::run(*args, gpu),

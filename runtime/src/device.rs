@@ -78,10 +78,21 @@ pub struct Gpu {
     pub caps: Capabilities,
     pub(crate) pipelines: PipelineCache,
     /// First error wgpu reported outside an error scope; surfaced by [`Gpu::wait`].
-    uncaptured: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Option<RuntimeError>>>,
+    /// Why the device was lost (driver reset, GPU removed, `destroy()`), once it is.
+    lost: Arc<Mutex<Option<String>>>,
     /// Bounds-checked shader modules (debug builds, tests and `VIDEOSSM_CHECKED=1`);
     /// release builds skip the per-access clamps.
     pub checked_shaders: bool,
+}
+
+/// Device memory from the driver allocator's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuMemory {
+    /// Bytes of live buffers.
+    pub allocated: u64,
+    /// Bytes of the memory blocks they are carved from.
+    pub reserved: u64,
 }
 
 /// A row of `videossm info`.
@@ -214,15 +225,30 @@ impl Gpu {
                 _ => DeviceKind::Gpu,
             },
         };
-        let uncaptured: Arc<Mutex<Option<String>>> = Arc::default();
-        let sink = uncaptured.clone();
+        let uncaptured: Arc<Mutex<Option<RuntimeError>>> = Arc::default();
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        let (sink, gone) = (uncaptured.clone(), lost.clone());
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            // Everything sent to a lost device fails; the loss itself is the message.
+            if gone.lock().expect("lost sink poisoned").is_some() {
+                return;
+            }
             log::error!("{e}");
-            sink.lock().expect("error sink poisoned").get_or_insert_with(|| e.to_string());
+            let e = match e {
+                wgpu::Error::OutOfMemory { .. } => RuntimeError::OutOfMemory { what: "submitted work".into(), bytes: None },
+                e => RuntimeError::Validation { label: "submitted work".into(), message: e.to_string() },
+            };
+            sink.lock().expect("error sink poisoned").get_or_insert(e);
         }));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = if message.is_empty() { format!("{reason:?}") } else { format!("{message} ({reason:?})") };
+            log::error!("device lost: {why}");
+            sink.lock().expect("lost sink poisoned").get_or_insert(why);
+        });
         log::info!("opened {} on {:?} ({:?}), caps {:?}", info.name, info.backend, info.device_type, caps);
         let checked_shaders = cfg!(debug_assertions) || std::env::var("VIDEOSSM_CHECKED").is_ok_and(|v| v == "1");
-        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured, checked_shaders })
+        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured, lost, checked_shaders })
     }
 
     /// Largest byte range one storage binding may cover on this device.
@@ -241,13 +267,29 @@ impl Gpu {
     }
 
     /// Block until all submitted work is done; device loss becomes an error.
-    /// Validation errors wgpu reported since the last wait also surface here.
+    /// Validation and out-of-memory errors wgpu reported since the last wait also surface here.
     pub fn wait(&self) -> Result<()> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| RuntimeError::DeviceLost(e.to_string()))?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        // A lost device explains every error after it, so it is reported first.
+        self.check_lost()?;
+        polled.map_err(|e| RuntimeError::DeviceLost(e.to_string()))?;
         match self.uncaptured.lock().expect("error sink poisoned").take() {
-            Some(message) => Err(RuntimeError::Validation { label: "submitted work".into(), message }),
+            Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// [`RuntimeError::DeviceLost`] once the device is gone; nothing sent to it runs after that.
+    pub fn check_lost(&self) -> Result<()> {
+        match self.lost.lock().expect("lost sink poisoned").clone() {
+            Some(reason) => Err(RuntimeError::DeviceLost(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Device memory held for this device, where the backend reports it (Vulkan and DX12 do).
+    pub fn memory(&self) -> Option<GpuMemory> {
+        self.device.generate_allocator_report().map(|r| GpuMemory { allocated: r.total_allocated_bytes, reserved: r.total_reserved_bytes })
     }
 }
 

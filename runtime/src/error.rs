@@ -32,6 +32,11 @@ pub enum RuntimeError {
 
     #[error("the GPU device was lost: {0}")]
     DeviceLost(String),
+
+    #[error("the GPU ran out of memory{}{}: use a smaller --size, --window or weight dtype, or close other GPU programs",
+        if what.is_empty() { String::new() } else { format!(" allocating {what}") },
+        bytes.map_or(String::new(), |b| format!(" ({b} bytes)")))]
+    OutOfMemory { what: String, bytes: Option<u64> },
 }
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;

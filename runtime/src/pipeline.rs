@@ -93,6 +93,7 @@ impl Gpu {
     fn compile(&self, label: &str, wgsl: &str, bindings: Vec<Access>, params_size: u64) -> Result<Pipeline> {
         // naga's messages carry source spans; wgpu's error scope would only say "invalid module".
         crate::shader::validate(label, wgsl).map_err(|message| RuntimeError::Shader { label: label.into(), message })?;
+        self.check_lost()?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
         let module = if self.checked_shaders {

@@ -124,12 +124,19 @@ impl Gpu {
                 hint: "split the tensor or choose an adapter with a larger max_buffer_size".into(),
             });
         }
-        Ok(Arc::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+        self.check_lost()?;
+        // Allocation failure is reported here, naming the buffer, not later as a lost submit.
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4).div_ceil(4) * 4,
             usage,
             mapped_at_creation: false,
-        })))
+        });
+        if pollster::block_on(scope.pop()).is_some() {
+            return Err(RuntimeError::OutOfMemory { what: format!("buffer {label}"), bytes: Some(bytes) });
+        }
+        Ok(Arc::new(buffer))
     }
 
     /// Checks that one storage binding of `bytes` fits this adapter.

@@ -48,6 +48,13 @@ pub enum WeightsError {
 
     #[error("{path}: field {field}: {message}")]
     Config { path: PathBuf, field: String, message: String },
+
+    /// A prompt schedule line that does not parse (line 0: the file as a whole).
+    #[error("{path}:{line}: {message}")]
+    PromptFile { path: PathBuf, line: usize, message: String },
+
+    #[error("{path}: not a usable videossm snapshot: {message}")]
+    Snapshot { path: PathBuf, message: String },
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {

@@ -1,13 +1,18 @@
-//! Checkpoint loading, dtypes, model configs and validation for videossm.
+//! Checkpoint loading, dtypes, model configs and validation for videossm, and the other
+//! files it reads from users: prompt schedules and session snapshots.
 //! Independent of the GPU: everything here is host memory and plain files.
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inspect;
 pub mod limits;
 pub mod prefix;
+pub mod prompts;
 mod pth;
 mod safetensors_file;
+pub mod snapshot;
 pub mod tensor;
 pub mod validate;
 

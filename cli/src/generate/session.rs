@@ -7,9 +7,10 @@ use super::Frame;
 use crate::error::{invalid, Result};
 use crate::synthetic::Rng;
 use graph::models::dit::sampler::denoise_chunk;
-use graph::models::dit::session::{Generator, Snapshot};
+use graph::models::dit::session::Generator;
 use graph::models::dit::DitDims;
 use graph::CompileOptions;
+pub use weights::snapshot::SessionState;
 
 /// One generated chunk: its clean latents `[F, C, h, w]` and its decoded frames.
 #[derive(Clone, Debug)]
@@ -21,22 +22,6 @@ pub struct Chunk {
     pub height: usize,
     /// The prompt the chunk was generated under.
     pub prompt: String,
-}
-
-/// A session between two chunks, restorable into a session of the same model and shape.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SessionState {
-    pub generator: Snapshot,
-    /// Noise generator state: the next chunk draws the same noise as it would have.
-    pub rng: u64,
-    pub seed: u64,
-    /// Chunks generated so far.
-    pub chunk: usize,
-    pub prompt: String,
-    /// Cache size in latent frames.
-    pub capacity: usize,
-    /// `F,C,h,w` of a chunk: a snapshot of another shape is refused.
-    pub shape: [usize; 4],
 }
 
 pub struct Session<'p> {
@@ -59,37 +44,6 @@ fn capacity(p: &Pipeline, chunks: Option<usize>) -> Result<usize> {
         (_, Some(c)) => Ok(c.max(1) * p.chunk_frames() + p.config.sink_size),
         (_, None) => Err(invalid("window", "unbounded (-1) needs the video length: set a window or use Session::with_chunks")),
     }
-}
-
-/// A snapshot's position fields agree with each other and with its chunk count, so
-/// a tampered file cannot steer the window bookkeeping out of range.
-fn consistent(state: &SessionState, dims: &DitDims) -> Result<()> {
-    let bad = |m: String| invalid("snapshot", m);
-    let g = &state.generator;
-    let (tokens, frames) = (dims.tokens() as u64, dims.frames);
-    let chunk = state.chunk as u64;
-    if chunk.checked_mul(tokens) != Some(g.tokens_written) || state.chunk.checked_mul(frames) != Some(g.frame0) {
-        return Err(bad(format!(
-            "position {} tokens / frame {} is not chunk {} of {tokens} tokens and {frames} frames",
-            g.tokens_written, g.frame0, state.chunk
-        )));
-    }
-    // The cache size must be the one the file's tensors have (no allocation from a bare number).
-    let rows = g.tensors.iter().find(|t| t.0 == "blocks.0.cache_k").map(|t| t.1.first().copied());
-    if rows != Some(state.capacity.checked_mul(dims.tokens_per_frame())) {
-        return Err(bad(format!("a window of {} frames does not match its cache tensors", state.capacity)));
-    }
-    if !g.context_t.is_finite() {
-        return Err(bad(format!("context timestep {} is not a number", g.context_t)));
-    }
-    let len: usize = state.shape.iter().product();
-    for h in &g.history {
-        let c = h.token0 / tokens;
-        if h.token0 % tokens != 0 || c >= chunk || h.frame0 as u64 != c * frames as u64 || h.latents.len() != len {
-            return Err(bad(format!("history entry at token {} / frame {} is not one of the chunks before {chunk}", h.token0, h.frame0)));
-        }
-    }
-    Ok(())
 }
 
 impl<'p> Session<'p> {
@@ -147,7 +101,8 @@ impl<'p> Session<'p> {
                 ),
             ));
         }
-        consistent(state, &s.generator.dims)?;
+        let d = &s.generator.dims;
+        state.check_position(d.frames, d.tokens_per_frame()).map_err(|m| invalid("snapshot", m))?;
         s.generator.restore(&state.generator)?;
         s.rng = Rng::from_state(state.rng);
         s.chunk = state.chunk;

@@ -3,6 +3,7 @@
 //! interrupted runs, the errors of bad flags, and `serve` in a browser.
 mod control;
 mod errors;
+mod faults;
 mod hostile;
 mod library;
 mod outputs;

@@ -12,26 +12,7 @@ use runtime::Gpu;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// A committed chunk kept for re-caching under a new prompt while its tokens are cached.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Committed {
-    /// Index of its first token among all tokens ever written.
-    pub token0: u64,
-    pub frame0: usize,
-    pub latents: Vec<f32>,
-}
-
-/// Everything a session needs to continue a video: constant size for a windowed
-/// cache (the device state, the window position, the re-cacheable chunks).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Snapshot {
-    pub tokens_written: u64,
-    pub frame0: usize,
-    pub context_t: f32,
-    pub history: Vec<Committed>,
-    /// Device state tensors by name, with shapes.
-    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
-}
+pub use weights::snapshot::{Committed, Snapshot};
 
 pub struct Generator {
     gpu: Arc<Gpu>,
@@ -152,16 +133,8 @@ impl Generator {
     /// Continues from `snap`, taken from a session of the same model and shape.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
         let mine = self.state_tensors();
-        if mine.len() != snap.tensors.len() {
-            return Err(GraphError::Session(format!("snapshot holds {} state tensors, this model has {}", snap.tensors.len(), mine.len())));
-        }
-        for ((name, t), (sname, shape, data)) in mine.iter().zip(&snap.tensors) {
-            if name != sname || &t.shape != shape {
-                return Err(GraphError::Session(format!(
-                    "snapshot tensor {sname} {shape:?} does not fit {name} {:?}: another model or shape",
-                    t.shape
-                )));
-            }
+        snap.check_tensors(mine.iter().map(|(n, t)| (n.as_str(), t.shape.as_slice()))).map_err(GraphError::Session)?;
+        for ((_, t), (_, _, data)) in mine.iter().zip(&snap.tensors) {
             self.gpu.write(t, data)?;
         }
         self.window.written = snap.tokens_written;

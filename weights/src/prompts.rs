@@ -1,7 +1,7 @@
 //! Prompt schedules: `0s: a cat sits` / `12s: the cat jumps` / `1m30s: ...`, one
 //! per line (`#` comments and blank lines ignored), each applied from the chunk
 //! holding that instant of the video on.
-use crate::error::{Error, Result};
+use crate::error::{Result, WeightsError};
 use std::path::Path;
 
 /// Prompt files are a few lines; a bigger one is not a schedule.
@@ -56,7 +56,7 @@ pub fn parse_time(s: &str) -> std::result::Result<f64, String> {
 
 impl Schedule {
     pub fn parse(text: &str, path: &Path) -> Result<Schedule> {
-        let err = |line: usize, message: String| Error::PromptFile { path: path.into(), line, message };
+        let err = |line: usize, message: String| WeightsError::PromptFile { path: path.into(), line, message };
         let mut cues: Vec<Cue> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
@@ -87,14 +87,14 @@ impl Schedule {
     pub fn load(path: &Path) -> Result<Schedule> {
         let len = std::fs::metadata(path).map_err(crate::error::io(path))?.len();
         if len > MAX_FILE_BYTES {
-            return Err(Error::PromptFile {
+            return Err(WeightsError::PromptFile {
                 path: path.into(),
                 line: 0,
                 message: format!("{len} bytes; a prompt file is at most {MAX_FILE_BYTES}"),
             });
         }
         let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::PromptFile {
+        let text = String::from_utf8(bytes).map_err(|e| WeightsError::PromptFile {
             path: path.into(),
             line: 0,
             message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),

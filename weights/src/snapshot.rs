@@ -1,11 +1,95 @@
 //! Session snapshots on disk: one safetensors file holding the device state tensors
 //! and the re-cacheable chunks' latents, with the window position (and, for a whole
 //! generation session, the RNG, seed, chunk count and prompt) in its metadata.
-use crate::error::{io, Error, Result};
-use crate::generate::SessionState;
-use graph::models::dit::session::{Committed, Snapshot};
+//! Host-side only, so a hostile snapshot is parsed and checked without a GPU.
+use crate::error::{io, Result, WeightsError};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// A committed chunk kept for re-caching under a new prompt while its tokens are cached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed {
+    /// Index of its first token among all tokens ever written.
+    pub token0: u64,
+    pub frame0: usize,
+    pub latents: Vec<f32>,
+}
+
+/// Everything a DiT session needs to continue a video: constant size for a windowed
+/// cache (the device state, the window position, the re-cacheable chunks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub tokens_written: u64,
+    pub frame0: usize,
+    pub context_t: f32,
+    pub history: Vec<Committed>,
+    /// Device state tensors by name, with shapes.
+    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+/// A generation session between two chunks, restorable into a session of the same model and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionState {
+    pub generator: Snapshot,
+    /// Noise generator state: the next chunk draws the same noise as it would have.
+    pub rng: u64,
+    pub seed: u64,
+    /// Chunks generated so far.
+    pub chunk: usize,
+    pub prompt: String,
+    /// Cache size in latent frames.
+    pub capacity: usize,
+    /// `F,C,h,w` of a chunk: a snapshot of another shape is refused.
+    pub shape: [usize; 4],
+}
+
+impl Snapshot {
+    /// Whether the state tensors are exactly `expected` (name, shape), in order.
+    pub fn check_tensors<'a>(&self, expected: impl ExactSizeIterator<Item = (&'a str, &'a [usize])>) -> std::result::Result<(), String> {
+        if expected.len() != self.tensors.len() {
+            return Err(format!("snapshot holds {} state tensors, this model has {}", self.tensors.len(), expected.len()));
+        }
+        for ((name, shape), (sname, sshape, data)) in expected.zip(&self.tensors) {
+            if name != sname || shape != sshape.as_slice() || sshape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)) != Some(data.len()) {
+                return Err(format!("snapshot tensor {sname} {sshape:?} does not fit {name} {shape:?}: another model or shape"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionState {
+    /// The position fields agree with each other and with the chunk count, for chunks of
+    /// `frames` latent frames of `tokens_per_frame` tokens, so a tampered file cannot
+    /// steer the window bookkeeping out of range.
+    pub fn check_position(&self, frames: usize, tokens_per_frame: usize) -> std::result::Result<(), String> {
+        let g = &self.generator;
+        let tokens = frames as u64 * tokens_per_frame as u64;
+        let chunk = self.chunk as u64;
+        if chunk.checked_mul(tokens) != Some(g.tokens_written) || self.chunk.checked_mul(frames) != Some(g.frame0) {
+            return Err(format!(
+                "position {} tokens / frame {} is not chunk {} of {tokens} tokens and {frames} frames",
+                g.tokens_written, g.frame0, self.chunk
+            ));
+        }
+        // The cache size must be the one the file's tensors have (no allocation from a bare number).
+        let rows = g.tensors.iter().find(|t| t.0 == "blocks.0.cache_k").map(|t| t.1.first().copied());
+        if rows != Some(self.capacity.checked_mul(tokens_per_frame)) {
+            return Err(format!("a window of {} frames does not match its cache tensors", self.capacity));
+        }
+        if !g.context_t.is_finite() {
+            return Err(format!("context timestep {} is not a number", g.context_t));
+        }
+        let len = self.shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+        for h in &g.history {
+            let c = h.token0.checked_div(tokens).unwrap_or(u64::MAX);
+            if tokens == 0 || h.token0 % tokens != 0 || c >= chunk || h.frame0 as u64 != c * frames as u64 || Some(h.latents.len()) != len {
+                return Err(format!("history entry at token {} / frame {} is not one of the chunks before {chunk}", h.token0, h.frame0));
+            }
+        }
+        Ok(())
+    }
+}
 
 const FORMAT: &str = "videossm-snapshot-1";
 /// Metadata keys of a generation session on top of the generator's.
@@ -38,7 +122,7 @@ fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>) -> Re
     for (i, h) in s.history.iter().enumerate() {
         data.push((format!("history.{i}"), vec![h.latents.len()], h.latents.iter().flat_map(|x| x.to_le_bytes()).collect()));
     }
-    let bad = |m: String| Error::Snapshot { path: path.into(), message: m };
+    let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let views = data
         .iter()
         .map(|(k, shape, b)| {
@@ -62,7 +146,7 @@ pub fn load(path: &Path) -> Result<Snapshot> {
 /// Reads a generation session written by [`save_session`].
 pub fn load_session(path: &Path) -> Result<SessionState> {
     let (generator, meta) = load_with(path)?;
-    let bad = |m: String| Error::Snapshot { path: path.into(), message: m };
+    let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata {k} missing: a generator snapshot, not a generation session")));
     let num = |k: &str| field(k).and_then(|v| v.parse::<u64>().map_err(|e| bad(format!("{k} {v:?}: {e}"))));
     let dims: Vec<usize> =
@@ -82,7 +166,7 @@ pub fn load_session(path: &Path) -> Result<SessionState> {
 
 fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    let bad = |m: String| Error::Snapshot { path: path.into(), message: m };
+    let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let meta = header.metadata().clone().ok_or_else(|| bad("no metadata".into()))?;
     if meta.get("format").map(String::as_str) != Some(FORMAT) {

@@ -1,0 +1,3 @@
+//! Fuzz target `safetensors`: the body and what it checks are in weights/src/fuzz.rs.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weights::fuzz::safetensors(data));

@@ -1,0 +1,3 @@
+//! Fuzz target `snapshot`: the body and what it checks are in weights/src/fuzz.rs.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weights::fuzz::snapshot(data));
