@@ -1,12 +1,16 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
 use videossm::replay::{replay, ReplayOptions};
+use std::path::Path;
 use videossm_suite::{err_over_std, gpu, load_host, parity_dir};
 
 fn check(name: &str, opts: ReplayOptions, tol: f64) {
-    let dir = parity_dir(name);
+    check_dir(name, &parity_dir(name), opts, tol);
+}
+
+fn check_dir(name: &str, dir: &Path, opts: ReplayOptions, tol: f64) {
     let expected = load_host(&dir.join("expected.safetensors"));
-    let got = replay(gpu().clone(), &dir, opts).unwrap();
+    let got = replay(gpu().clone(), dir, opts).unwrap();
     let mut worst = ("", 0.0f64);
     for (key, (shape, want)) in &expected {
         let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("{name}: replay did not produce {key}"));
@@ -45,4 +49,13 @@ fn dit_memory_with_f16_weights() {
 fn dit_window_with_bf16_weights() {
     // bf16 keeps 8 mantissa bits (f16 has 11): the same budget holds at these widths.
     check("dit-window", ReplayOptions { wdtype: runtime::DType::BF16, memory: true }, 2e-2);
+}
+
+#[test]
+fn dit_trained_tiny_model() {
+    // The embedded model's generator (memory on, window 9, no sinks; tokens evicted from
+    // chunk 3 on), replayed from the bundle `weights/train/check_parity.py` writes.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/train/bundle-tiny/dit");
+    assert!(dir.is_dir(), "{} is missing: write it with weights/train/check_parity.py --bundle-out", dir.display());
+    check_dir("bundle-tiny/dit", &dir, ReplayOptions::default(), 1e-3);
 }
