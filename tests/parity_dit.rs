@@ -1,7 +1,7 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
-use videossm::replay::{replay, ReplayOptions};
 use std::path::Path;
+use videossm::replay::{replay, ReplayOptions};
 use videossm_suite::{err_over_std, gpu, load_host, parity_dir};
 
 fn check(name: &str, opts: ReplayOptions, tol: f64) {
