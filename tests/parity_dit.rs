@@ -1,12 +1,18 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
+use runtime::{Gpu, GpuOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use videossm::replay::{replay, ReplayOptions};
 use videossm_suite::{err_over_std, gpu, load_host, parity_dir};
 
 fn check(name: &str, opts: ReplayOptions, tol: f64) {
-    let dir = parity_dir(name);
+    check_dir(gpu().clone(), name, &parity_dir(name), opts, tol);
+}
+
+fn check_dir(gpu: Arc<Gpu>, name: &str, dir: &Path, opts: ReplayOptions, tol: f64) {
     let expected = load_host(&dir.join("expected.safetensors"));
-    let got = replay(gpu().clone(), &dir, opts).unwrap();
+    let got = replay(gpu, dir, opts).unwrap();
     let mut worst = ("", 0.0f64);
     for (key, (shape, want)) in &expected {
         let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("{name}: replay did not produce {key}"));
@@ -47,20 +53,27 @@ fn dit_window_with_bf16_weights() {
     check("dit-window", ReplayOptions { wdtype: runtime::DType::BF16, memory: true }, 2e-2);
 }
 
+/// The embedded model's generator (memory on, window 9, no sinks; tokens evicted from
+/// chunk 3 on), replayed from the bundle `weights/train/check_parity.py` writes.
+fn tiny_bundle() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/train/bundle-tiny/dit");
+    assert!(dir.is_dir(), "{} is missing: write it with weights/train/check_parity.py --bundle-out", dir.display());
+    dir
+}
+
+#[test]
+fn dit_trained_tiny_model() {
+    check_dir(gpu().clone(), "bundle-tiny/dit", &tiny_bundle(), ReplayOptions::default(), 1e-3);
+}
+
 #[test]
 fn weights_wider_than_a_binding_run_as_column_blocks() {
-    // The shipped tiny model on a device that allows 256 KiB per binding: its
-    // `time_projection` ([128, 768] f32, 384 KiB) is then stored and run as two column
-    // blocks, as umT5-XXL's FFN is in f32 (or Wan-14B's in bf16) on a 128 MiB adapter.
+    // The tiny model on a device that allows 256 KiB per binding: its `time_projection`
+    // ([128, 768] f32, 384 KiB) is then stored and run as two column blocks, as
+    // umT5-XXL's FFN is in f32 (or Wan-14B's in bf16) on a 128 MiB adapter.
     let cap = 256 << 10;
     assert_eq!(runtime::kernels::matmul::column_blocks(768, 128, 1, runtime::DType::F32, cap).unwrap().len(), 2);
-    let small = runtime::Gpu::new(&runtime::GpuOptions { max_binding: Some(cap), ..runtime::GpuOptions::from_env() }).unwrap();
+    let small = Gpu::new(&GpuOptions { max_binding: Some(cap), ..GpuOptions::from_env() }).unwrap();
     assert_eq!(small.max_binding(), cap);
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/train/bundle-tiny/dit");
-    let expected = load_host(&dir.join("expected.safetensors"));
-    let got = replay(std::sync::Arc::new(small), &dir, ReplayOptions::default()).unwrap();
-    for (key, (_, want)) in &expected {
-        let e = err_over_std(&got[key].1, want);
-        assert!(e <= 1e-3, "bundle-tiny with 256 KiB bindings: {key} max|err| = {e:.3e} × std");
-    }
+    check_dir(Arc::new(small), "bundle-tiny/dit with 256 KiB bindings", &tiny_bundle(), ReplayOptions::default(), 1e-3);
 }

@@ -29,6 +29,7 @@ from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
 from vssm.vae import WanVAE  # noqa: E402
 
 PROMPTS = [
+    "a red circle bouncing on black",  # the README's default prompt
     "a red circle and a blue square bouncing on black",
     "a yellow triangle bouncing on gray",
     "a green square, a magenta circle and a orange triangle bouncing on white",

@@ -33,7 +33,7 @@ DIT_CFG = {"model_type": "t2v", "patch_size": [1, 2, 2], "text_len": 24, "in_dim
            "ffn_dim": 384, "freq_dim": 64, "text_dim": 32, "out_dim": 16, "num_heads": 4, "num_layers": 4,
            "window_size": [-1, -1], "qk_norm": True, "cross_attn_norm": True, "eps": 1e-06,
            "local_attn_size": 9, "sink_size": 0}
-GEN = {"num_frame_per_block": 3, "denoising_step_list": [1000, 750, 500, 250], "warp_denoising_step": True,
+GEN = {"num_frame_per_block": 3, "denoising_step_list": [1000, 800, 600, 400, 200], "warp_denoising_step": True,
        "timestep_shift": 1.0, "num_train_timestep": 1000, "context_noise": 0,
        "latent_height": 8, "latent_width": 8, "num_latent_frames": 240}
 CLIP_LATENTS = 24  # training sequence: 8 chunks, 93 video frames (5.8 s)
@@ -88,7 +88,7 @@ def vae_batch(seed, batch, frames, crop=32):
     xs, ws = [], []
     rng = np.random.default_rng(seed)
     for b in range(batch):
-        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0)
+        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0, skip=int(rng.integers(200)))
         i = rng.integers(len(gt["objs"]))
         cx, cy = gt["centres"][frames // 2, i] + rng.uniform(-10, 10, 2)
         x0 = int(np.clip(cx - crop / 2, 0, world.SIZE - crop))
@@ -148,7 +148,7 @@ def stage_vae(work, seed, steps, lr=1e-3):
 def save_vae(work, vae, enc, seed):
     # per-channel statistics of the latents: the generator works in the normalised space
     with torch.no_grad():
-        mus = torch.cat([vae.encode_raw(world.to_tensor(world.clip(seed + 777 + i, 9)[0])[None])[0] for i in range(32)])
+        mus = torch.cat([vae.encode_raw(world.to_tensor(world.clip(seed + 777 + i, 9, skip=8 * i)[0])[None])[0] for i in range(32)])
     mean = mus.mean(dim=(0, 2, 3, 4))
     std = mus.std(dim=(0, 2, 3, 4))
     cfg = dict(VAE_CFG, latent_mean=[round(float(v), 6) for v in mean], latent_std=[round(float(v), 6) for v in std])
@@ -159,7 +159,7 @@ def save_vae(work, vae, enc, seed):
     save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, os.path.join(work, "encoder.safetensors"))
 
 
-def stage_decoder(work, seed, steps, lr=3e-4):
+def stage_decoder(work, seed, steps, stop=None, lr=5e-4):
     """Fine-tunes conv2 + the decoder with the encoder frozen: the latent space (and so
     the pool the generator trains on) stays the same. Runs beside the generator."""
     torch.manual_seed(seed + 5)
@@ -167,11 +167,13 @@ def stage_decoder(work, seed, steps, lr=3e-4):
     params = list(vae.conv2.parameters()) + list(vae.decoder.parameters())
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
     t0 = time.time()
-    for step in range(steps):
+    stop = steps if stop is None else stop
+    for step in range(stop):
         for gq in opt.param_groups:
             gq["lr"] = cosine(step, steps, lr, warm=20, floor=0.1)
-        # clips of 4 latent frames: the causal convs must also hold colours further in
-        batch, frames = (3, 13) if step % 3 else (16, 1)
+        # clips of 4 and 10 latent frames: the causal convs reach back about 20 latent
+        # frames, and the autoencoder stage only showed them 2
+        batch, frames = [(16, 1), (3, 13), (2, 37)][step % 3]
         x, wgt = vae_batch(seed * 10**6 + 5 * 10**5 + step, batch, frames)
         with torch.no_grad():
             mu, _ = vae.encode_raw(x)
@@ -181,9 +183,9 @@ def stage_decoder(work, seed, steps, lr=3e-4):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 25 == 0 or step == steps - 1:
+        if step % 25 == 0 or step == stop - 1:
             log(f"decoder {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(y, x).item():.4f} ({time.time() - t0:.0f}s)")
-        if (step + 1) % 200 == 0 or step == steps - 1:
+        if (step + 1) % 200 == 0 or step == stop - 1:
             sd = {k: v.contiguous() for k, v in vae.state_dict().items() if not k.startswith(("encoder.", "conv1."))}
             save_file(sd, os.path.join(work, "vae.safetensors"))
     log(f"decoder done in {time.time() - t0:.0f}s")
@@ -200,18 +202,28 @@ def load_vae(work):
 
 
 # ---- latent pool ------------------------------------------------------------------------
+def sprite_mask(f, bg):
+    """uint8 frames [1+4k, H, W, 3] -> [1+k, H/8, W/8] float: 1 where a latent pixel's
+    group of frames (frame 0 alone, then 4 at a time) shows any sprite pixel."""
+    m = (np.abs(f.astype(np.int16) - np.array(world.BACKGROUNDS[bg])).max(-1) > 16)
+    m = np.concatenate([m[:1], m[1:].reshape(-1, 4, *m.shape[1:]).any(1)])
+    k, H, W = m.shape
+    return torch.from_numpy(m.reshape(k, H // 8, 8, W // 8, 8).any((2, 4)).astype(np.float32))
+
+
 def stage_pool(work, seed, clips):
     vae = load_vae(work)
     embed = text_encoder(work)
     frames = 1 + 4 * (CLIP_LATENTS - 1)
-    lat, ctx, prompts = [], [], []
+    lat, ctx, masks, prompts = [], [], [], []
     t0 = time.time()
     with torch.no_grad():
         for i in range(0, clips, 8):
             vids, ps = [], []
             for j in range(i, min(clips, i + 8)):
-                f, p, _ = world.clip(seed * 10**7 + 10**6 + j, frames)
+                f, p, gt = world.clip(seed * 10**7 + 10**6 + j, frames)
                 vids.append(world.to_tensor(f))
+                masks.append(sprite_mask(f, gt["bg"]))
                 ps.append(p)
             mu, _ = vae.encode_raw(torch.stack(vids))
             lat.append(vae.normalise(mu).transpose(1, 2).contiguous())  # [B, T, C, h, w]
@@ -219,7 +231,8 @@ def stage_pool(work, seed, clips):
             prompts += ps
             if i % 80 == 0:
                 log(f"pool {i}/{clips} ({time.time() - t0:.0f}s)")
-    save_file({"latents": torch.cat(lat), "context": torch.stack(ctx)}, os.path.join(work, "pool.safetensors"))
+    save_file({"latents": torch.cat(lat), "context": torch.stack(ctx), "sprites": torch.stack(masks)},
+              os.path.join(work, "pool.safetensors"))
     json.dump(prompts, open(os.path.join(work, "pool_prompts.json"), "w"))
     log(f"pool done in {time.time() - t0:.0f}s")
 
@@ -235,25 +248,47 @@ def init_memory(model):
             mem.gate.bias.fill_(-1.0)
 
 
-def stage_dit(work, seed, steps, batch, lr=4e-4):
+def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, self_from=0.25, ema_decay=0.995, tune=False):
+    """Flow matching, two-stream teacher forcing (diffusion forcing: a noise level per
+    chunk). Three additions over plain flow matching, all for the few-step AR loop:
+    sprite tokens weigh 5x in the loss (they are 1/16 of the latent pixels and all of the
+    content); from `self_from` of the run on, half of the sequences see as context the
+    model's own x0 estimates of the clip (from the sampler's last levels, no gradient),
+    which is what the runtime's context pass sees; the exported weights are an EMA.
+    `stop` < steps ends the run early on the same schedule.
+
+    tune=True is the second stage (README.md "Recipe"): it starts from the first stage's
+    EMA weights and trains half of the sequences on the sampler's own states: the
+    few-step loop (x0 estimate, fresh noise at the next level) is run on every chunk at
+    once, without gradient, and each chunk is trained at a random step of it to give the
+    clip's true latents. Given the context, the rest of a clip is determined (the
+    sprites move on), so the true latents are the right answer from whatever state the
+    loop reached: this teaches the loop to commit instead of drifting to the mean."""
     torch.manual_seed(seed)
     pool = load_file(os.path.join(work, "pool.safetensors"))
-    lat, ctx = pool["latents"], pool["context"]
+    lat, ctx, spr = pool["latents"], pool["context"], pool["sprites"]
     model = DiT(DIT_CFG, memory=True)
     init_memory(model)
+    if tune:
+        model.load_state_dict(load_file(os.path.join(work, "model_dit.safetensors")))
+        seed += 2
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     ts, _ = sigmas_used()
     levels = torch.tensor(ts) / 1000.0
     g = torch.Generator().manual_seed(seed + 1)
+    name = "tune" if tune else "dit"
     Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
     C = CLIP_LATENTS // Fc
     t0 = time.time()
-    ema = None
-    for step in range(steps):
+    avg = None
+    stop = steps if stop is None else stop
+    for step in range(stop):
         for gq in opt.param_groups:
-            gq["lr"] = cosine(step, steps, lr, warm=100)
+            gq["lr"] = cosine(step, steps, lr, warm=20 if tune else 100)
         idx = torch.randint(len(lat), (batch,), generator=g)
         z, c = lat[idx], ctx[idx]
+        wgt = (1 + 4 * spr[idx])[:, :, None]  # [B, T, 1, h, w]
         # per-chunk noise level (diffusion forcing): half on the sampler's levels
         u = torch.rand(batch, C, generator=g)
         pick = levels[torch.randint(len(levels), (batch, C), generator=g)]
@@ -263,18 +298,74 @@ def stage_dit(work, seed, steps, batch, lr=4e-4):
         x = (1 - s5) * z + s5 * eps
         # context robustness: the runtime's context frames are the model's own outputs
         zc = z + 0.05 * torch.rand(batch, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
+        own = torch.rand(batch, generator=g) < (0.5 if step >= self_from * steps else 0.0)
+        if own.any():
+            with torch.no_grad():
+                sl = levels[-1 - torch.randint(2, (int(own.sum()), C), generator=g)].repeat_interleave(Fc, 1)
+                sl5 = sl[:, :, None, None, None]
+                xs = (1 - sl5) * z[own] + sl5 * torch.randn(z[own].shape, generator=g)
+                zc[own] = xs - sl5 * model.forward_train(z[own], xs, sl * 1000.0, c[own], Fc, L, sink)
+        chain = torch.rand(batch, generator=g) < (0.5 if tune else 0.0)
+        if chain.any():
+            x[chain], sig[chain] = sampler_states(model, z[chain], zc[chain], c[chain], levels, g)
+        s5 = sig[:, :, None, None, None]
         v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
-        loss = F.mse_loss(v, eps - z)
+        # the flow that takes x to the clip's latents: eps - z for the forward process
+        target = torch.where(chain[:, None, None, None, None], (x - z) / s5, eps - z)
+        loss = (wgt * (v - target).pow(2)).mean() / wgt.mean()
+        if tune:
+            loss = loss + first_chunk_loss(model, lat, ctx, spr, levels, 4 * batch, g)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        if step % 25 == 0 or step == steps - 1:
-            log(f"dit {step}/{steps} loss {loss.item():.4f} ema {ema:.4f} ({time.time() - t0:.0f}s)")
-        if (step + 1) % 250 == 0 or step == steps - 1:
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(work, "model.safetensors"))
-    log(f"dit done in {time.time() - t0:.0f}s")
+        with torch.no_grad():
+            d = min(ema_decay, (1 + step) / (10 + step))
+            for k, p in model.state_dict().items():
+                ema[k].mul_(d).add_(p, alpha=1 - d)
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        if step % 25 == 0 or step == stop - 1:
+            log(f"{name} {step}/{steps} loss {loss.item():.4f} ema {avg:.4f} ({time.time() - t0:.0f}s)")
+        if (step + 1) % 250 == 0 or step == stop - 1:
+            save_file({k: v.contiguous() for k, v in ema.items()}, os.path.join(work, "model.safetensors"))
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(work, "model_raw.safetensors"))
+    if not tune:
+        save_file({k: v.contiguous() for k, v in ema.items()}, os.path.join(work, "model_dit.safetensors"))
+    log(f"{name} done in {time.time() - t0:.0f}s")
+
+
+def first_chunk_loss(model, lat, ctx, spr, levels, n, g):
+    """The first chunk at the loop's top levels (1.0, 0.8) or uniform in [0.6, 1]: there
+    nothing but the prompt tells the model what to draw (no context, the input is mostly
+    noise), and in whole sequences it is 1 chunk in 8, so the text is learnt slowly."""
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    idx = torch.randint(len(lat), (n,), generator=g)
+    z, c, wgt = lat[idx, :Fc], ctx[idx], (1 + 4 * spr[idx, :Fc])[:, :, None]
+    top = levels[torch.randint(2, (n,), generator=g)]
+    sig = torch.where(torch.rand(n, generator=g) < 0.5, top, 0.6 + 0.4 * torch.rand(n, generator=g))
+    s5 = sig[:, None, None, None, None]
+    eps = torch.randn(z.shape, generator=g)
+    x = (1 - s5) * z + s5 * eps
+    v = model.forward_train(z, x, sig[:, None].expand(n, Fc) * 1000.0, c, Fc, L, sink)
+    return (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
+
+
+@torch.no_grad()
+def sampler_states(model, z, zc, c, levels, g):
+    """Each chunk's state at a random step k of the few-step loop, run on all chunks at
+    once with zc as their context: x [B, T, ...] and its noise level sig [B, T]."""
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    B, T = z.shape[:2]
+    k = torch.randint(len(levels), (B, T // Fc), generator=g).repeat_interleave(Fc, 1)
+    x = torch.randn(z.shape, generator=g)
+    out = x.clone()
+    for s in range(1, len(levels)):
+        x0 = x - levels[s - 1] * model.forward_train(zc, x, torch.full((B, T), levels[s - 1].item() * 1000.0), c, Fc, L, sink)
+        x = (1 - levels[s]) * x0 + levels[s] * torch.randn(z.shape, generator=g)
+        out[k == s] = x[k == s]
+        if s >= int(k.max()):
+            break
+    return out, levels[k]
 
 
 def sigmas_used():
@@ -306,11 +397,15 @@ def main():
     ap.add_argument("--out", default="weights/tiny")
     ap.add_argument("--work", default="weights/train/run")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,export")
+    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,tune,export")
     ap.add_argument("--vae-steps", type=int, default=1200)
-    ap.add_argument("--pool-clips", type=int, default=600)
-    ap.add_argument("--dit-steps", type=int, default=650)
-    ap.add_argument("--decoder-steps", type=int, default=350)
+    ap.add_argument("--pool-clips", type=int, default=1200)
+    ap.add_argument("--dit-steps", type=int, default=1400)
+    ap.add_argument("--decoder-steps", type=int, default=1500)
+    ap.add_argument("--decoder-stop", type=int, help="end the decoder run after this many steps of its schedule")
+    ap.add_argument("--tune-steps", type=int, default=600)
+    ap.add_argument("--tune-stop", type=int, help="end the tuning run after this many steps of its schedule")
+    ap.add_argument("--dit-stop", type=int, help="end the generator run after this many steps of its schedule")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
@@ -325,9 +420,11 @@ def main():
     if "pool" in stages:
         stage_pool(a.work, a.seed, a.pool_clips)
     if "dit" in stages:
-        stage_dit(a.work, a.seed, a.dit_steps, a.batch)
+        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop)
+    if "tune" in stages:
+        stage_dit(a.work, a.seed, a.tune_steps, a.batch, a.tune_stop, lr=2e-4, self_from=0.0, tune=True)
     if "decoder" in stages:
-        stage_decoder(a.work, a.seed, a.decoder_steps)
+        stage_decoder(a.work, a.seed, a.decoder_steps, a.decoder_stop)
     if "export" in stages:
         stage_export(a.work, a.out)
     log(f"total {time.time() - t0:.0f}s")
