@@ -4,12 +4,11 @@
 //! driver allocator holds and the process's resident memory. Both must stay flat: the
 //! state is constant-size for a bounded window, so any growth is a leak.
 use crate::generate::{Pipeline, PipelineOptions, Session};
-use crate::synthetic::{small_config, small_vae_config, write_model_folder};
+use crate::synthetic::write_small_model_folder;
 use anyhow::{Context, Result};
 use runtime::GpuOptions;
 use serde_json::{json, Value};
 use std::time::Instant;
-use weights::GenerationConfig;
 
 /// Resident memory of this process in bytes (Linux; None elsewhere).
 pub fn host_rss() -> Option<u64> {
@@ -18,19 +17,10 @@ pub fn host_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The model of the product tests: D = 64, 2 blocks, 32×32 frames, chunks of 3 latent
-/// frames, a 9-frame window with 3 sinks, memory on.
-fn model_folder(dir: &std::path::Path) -> Result<()> {
-    let mut cfg = small_config();
-    (cfg.dim, cfg.ffn_dim, cfg.freq_dim, cfg.num_heads, cfg.num_layers, cfg.text_len, cfg.text_dim) = (64, 128, 32, 4, 2, 16, 48);
-    let gen = GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..GenerationConfig::default() };
-    write_model_folder(dir, &cfg, &gen, &small_vae_config(8, 16), true, 11).with_context(|| format!("writing {}", dir.display()))
-}
-
 /// Generates `chunks` chunks and returns the per-chunk series with their summary.
 pub fn run(gpu: GpuOptions, chunks: usize) -> Result<Value> {
     let dir = std::env::temp_dir().join(format!("videossm-soak-{}", std::process::id()));
-    model_folder(&dir)?;
+    write_small_model_folder(&dir).with_context(|| format!("writing {}", dir.display()))?;
     let pipeline = Pipeline::load(&dir, &PipelineOptions { gpu, ..PipelineOptions::default() });
     let _ = std::fs::remove_dir_all(&dir);
     let pipeline = pipeline?;

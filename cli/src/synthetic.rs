@@ -177,6 +177,16 @@ pub fn small_vae_config(dim: usize, z_dim: usize) -> VaeConfig {
     }
 }
 
+/// The small model of the product tests and the soak bench, at the parity bundles'
+/// size: D = 64, 4 heads, 2 blocks, 32×32 frames, chunks of 3 latent frames, a 9-frame
+/// window with 3 sinks, memory on; the VAE of the vae-small bundle's shape (dim 8).
+pub fn write_small_model_folder(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut cfg = small_config();
+    (cfg.dim, cfg.ffn_dim, cfg.freq_dim, cfg.num_heads, cfg.num_layers, cfg.text_len, cfg.text_dim) = (64, 128, 32, 4, 2, 16, 48);
+    let gen = weights::GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..weights::GenerationConfig::default() };
+    write_model_folder(dir, &cfg, &gen, &small_vae_config(8, 16), true, 11)
+}
+
 /// Writes a model folder in videossm's layout (`config.json`, `generation.json`,
 /// `model.safetensors`, `vae_config.json`, `vae.safetensors`, `t5_config.json`,
 /// `t5.safetensors`, `tokenizer.json`) with random weights, for tests and demos of

@@ -49,7 +49,7 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         "sessions": app.limits.max_sessions - app.slots.available_permits(),
         "max_sessions": app.limits.max_sessions,
         "connections": app.limits.max_connections - app.connections.available_permits(),
-        "gpu_bytes": app.pipeline.gpu().device.generate_allocator_report().map(|r| r.total_allocated_bytes),
+        "gpu_bytes": app.pipeline.gpu().memory().map(|m| m.allocated),
         "width": width, "height": height, "fps": crate::generate::FPS,
     }))
 }

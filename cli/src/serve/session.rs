@@ -166,7 +166,7 @@ fn generate(pipeline: &Pipeline, shared: &Shared, request: &Request, tx: &mpsc::
             frames: pngs.len(),
             total_frames,
             fps: total_frames as f64 / busy.as_secs_f64().max(1e-9),
-            gpu_bytes: pipeline.gpu().device.generate_allocator_report().map(|r| r.total_allocated_bytes),
+            gpu_bytes: pipeline.gpu().memory().map(|m| m.allocated),
             mp4_bytes,
         };
         // Blocks while the connection still holds the last chunk (paused, or a slow link).

@@ -3,20 +3,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use videossm::synthetic::{small_config, small_vae_config, write_model_folder};
-use weights::GenerationConfig;
+use videossm::synthetic::write_small_model_folder;
 
-/// The model of the parity bundles' size: D = 64, 4 heads, 2 blocks, 32×32 frames,
-/// chunks of 3 latent frames, a 9-frame window with 3 sinks, memory on; the VAE of
-/// the vae-small bundle's shape (dim 8, 4 stages).
+/// The test model ([`write_small_model_folder`]), written once per process.
 pub fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = scratch("model");
-        let mut cfg = small_config();
-        (cfg.dim, cfg.ffn_dim, cfg.freq_dim, cfg.num_heads, cfg.num_layers, cfg.text_len, cfg.text_dim) = (64, 128, 32, 4, 2, 16, 48);
-        let gen = GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..GenerationConfig::default() };
-        write_model_folder(&dir, &cfg, &gen, &small_vae_config(8, 16), true, 11).expect("writing the test model");
+        write_small_model_folder(&dir).expect("writing the test model");
         dir
     })
 }
