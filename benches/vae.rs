@@ -4,7 +4,9 @@
 //! flat: one compiled graph per chunk length, caches of constant size.
 use criterion::{criterion_group, criterion_main, Criterion};
 use graph::models::vae::VaeDecoder;
-use runtime::DType;
+use runtime::{DType, Gpu, GpuOptions};
+use std::sync::Arc;
+use std::time::Instant;
 use videossm_suite::{gpu, parity_dir, random_vae_checkpoint, Rng};
 use weights::{Checkpoint, VaeConfig};
 
@@ -56,26 +58,71 @@ fn bench(c: &mut Criterion) {
 }
 
 /// The full-size Wan2.1 VAE decoder (dim 96, dim_mult [1, 2, 4, 4], 2 residual
-/// blocks) at 480×832 (60×104 latents), per chunk of one latent frame (4 video
-/// frames). Planned at 6×8 latents and scaled by 130: every activation and cache is
-/// proportional to the pixel count (and lavapipe could not even bind the real caches).
+/// blocks, bf16 weights as the pipeline loads them) at 480×832 (60×104 latents),
+/// planned on this adapter without allocating activations or caches: the row bands
+/// it needs and the memory of a chunk of 1 latent frame (4 video frames) and of the
+/// longest chunk that fits.
 fn full_size_memory() {
     let cfg = VaeConfig::wan2_1();
-    let mut vae = VaeDecoder::load(gpu().clone(), &random_vae_checkpoint(&cfg, 3), &cfg, DType::F32, 6, 8).unwrap();
-    let m = vae.memory(1).unwrap();
-    let (scale, gib) = ((60 * 104 / 48) as u64, |b: u64| b as f64 / (1u64 << 30) as f64);
+    let ck = random_vae_checkpoint(&cfg, 3);
+    let vae = VaeDecoder::load(gpu().clone(), &ck, &cfg, DType::BF16, 60, 104).unwrap();
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut chunks = vec![1, vae.chunk_limit()];
+    chunks.dedup();
+    for frames in chunks {
+        let m = vae.memory(frames).unwrap();
+        println!(
+            "full-size decoder, 480x832, {frames} latent frame(s) a chunk, {} row bands: activations {:.0} MiB planned (largest tensor {:.1} MiB vs a {:.0} MiB binding), caches {:.0} MiB, weights {:.0} MiB bf16",
+            m.bands,
+            mib(m.activation_bytes),
+            mib(m.largest_tensor_bytes),
+            mib(gpu().max_binding()),
+            mib(m.cache_bytes),
+            mib(m.weight_bytes)
+        );
+    }
+}
+
+/// Wall time (graph build and shader compile included in the first frame only) of
+/// the first latent frame and of a chunk of one latent frame of `cfg` at `h×w`
+/// latents, with bindings capped at `cap` bytes, and the device memory after it.
+fn timed_decode(what: &str, cfg: &VaeConfig, ck: &Checkpoint, dtype: DType, (h, w): (usize, usize), cap: Option<u64>) {
+    let gpu = Arc::new(Gpu::new(&GpuOptions { max_binding: cap, ..GpuOptions::from_env() }).unwrap());
+    let mut vae = VaeDecoder::load(gpu.clone(), ck, cfg, dtype, h, w).unwrap();
+    let per = cfg.z_dim * h * w;
+    let latents = Rng::new(4).normals(2 * per, 1.0);
+    let t0 = Instant::now();
+    vae.decode(&latents[..per], 1).unwrap();
+    let first = t0.elapsed();
+    vae.decode(&latents[per..], 1).unwrap(); // compiles the chunk graph
+    let t1 = Instant::now();
+    vae.decode(&latents[per..], 1).unwrap();
+    let allocated = gpu.memory().map_or("n/a".into(), |m| format!("{:.1} MiB", m.allocated as f64 / (1 << 20) as f64));
     println!(
-        "full-size decoder, 480x832, per chunk of 1 latent frame: activations {:.2} GiB planned (largest tensor {:.0} MiB vs a {:.0} MiB binding limit), caches {:.2} GiB, weights {:.2} GiB f32",
-        gib(m.activation_bytes * scale),
-        (m.largest_tensor_bytes * scale) as f64 / (1 << 20) as f64,
-        gpu().max_binding() as f64 / (1 << 20) as f64,
-        gib(m.cache_bytes * scale),
-        gib(m.weight_bytes)
+        "{what}, {} row band(s): first frame {:.2} s, a latent frame ({} video frames) {:.2} s, GPU memory {allocated}",
+        vae.memory(1).unwrap().bands,
+        first.as_secs_f64(),
+        vae.output_frames(1),
+        t1.elapsed().as_secs_f64()
     );
+}
+
+/// The full-size decoder run for real at 48×64 (6×8 latents; 480×832 is 130× the
+/// pixels and about as much more work), and vae-small whole and in row bands.
+fn decode_times() {
+    let cfg = VaeConfig::wan2_1();
+    timed_decode("full-size decoder at 48x64, bf16", &cfg, &random_vae_checkpoint(&cfg, 3), DType::BF16, (6, 8), None);
+    let dir = parity_dir("vae-small");
+    let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
+    let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
+    for cap in [None, Some(160 << 10)] {
+        timed_decode(&format!("vae-small at 32x48, bindings {cap:?}"), &cfg, &ck, DType::F32, (4, 6), cap);
+    }
 }
 
 fn benches(c: &mut Criterion) {
     full_size_memory();
+    decode_times();
     bench(c);
 }
 

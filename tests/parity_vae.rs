@@ -4,16 +4,17 @@
 //! a 384-wide middle attention), and typed errors for latents that do not fit.
 use graph::models::vae::{to_rgb8, VaeDecoder};
 use graph::GraphError;
-use runtime::DType;
+use runtime::{DType, Gpu, GpuOptions, RuntimeError};
+use std::sync::Arc;
 use videossm::replay::{replay, ReplayOptions};
 use videossm_suite::reference::vae::Reference;
 use videossm_suite::{assert_close, err_over_std, gpu, load_host, parity_dir, random_vae_checkpoint, Rng};
 use weights::{Checkpoint, VaeConfig};
 
-fn check_bundle(wdtype: DType, tol: f64) {
+fn check_bundle(gpu: Arc<Gpu>, wdtype: DType, tol: f64) {
     let dir = parity_dir("vae-small");
     let expected = load_host(&dir.join("expected.safetensors"));
-    let got = replay(gpu().clone(), &dir, ReplayOptions { wdtype, memory: true }).unwrap();
+    let got = replay(gpu, &dir, ReplayOptions { wdtype, memory: true }).unwrap();
     for key in ["video", "video_streamed"] {
         let (shape, want) = &expected[key];
         let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("replay did not produce {key}"));
@@ -26,12 +27,12 @@ fn check_bundle(wdtype: DType, tol: f64) {
 
 #[test]
 fn vae_small_f32() {
-    check_bundle(DType::F32, 1e-3);
+    check_bundle(gpu().clone(), DType::F32, 1e-3);
 }
 
 #[test]
 fn vae_small_f16_weights() {
-    check_bundle(DType::F16, 2e-2);
+    check_bundle(gpu().clone(), DType::F16, 2e-2);
 }
 
 #[test]
@@ -66,16 +67,29 @@ fn decoder(cfg: &VaeConfig, ck: &Checkpoint, h: usize, w: usize) -> VaeDecoder {
     VaeDecoder::load(gpu().clone(), ck, cfg, DType::F32, h, w).unwrap()
 }
 
+/// The test adapter with storage bindings capped at `cap` bytes.
+fn capped(cap: u64) -> Arc<Gpu> {
+    let g = Gpu::new(&GpuOptions { max_binding: Some(cap), ..GpuOptions::from_env() }).unwrap();
+    assert_eq!(g.max_binding(), cap);
+    Arc::new(g)
+}
+
 /// GPU (whole, then streamed in `chunks`) vs the f64 reference on random weights.
 fn against_reference(cfg: &VaeConfig, frames: usize, h: usize, w: usize, chunks: &[usize], seed: u64) {
+    against_reference_on(gpu().clone(), cfg, frames, h, w, chunks, seed);
+}
+
+/// [`against_reference`] on `gpu`; returns the row bands the decoder used.
+fn against_reference_on(gpu: Arc<Gpu>, cfg: &VaeConfig, frames: usize, h: usize, w: usize, chunks: &[usize], seed: u64) -> usize {
     let ck = random_vae_checkpoint(cfg, seed);
     let latents = Rng::new(seed + 1).normals(frames * cfg.z_dim * h * w, 1.0);
     let weights = ck.tensors.iter().map(|(k, t)| (k.clone(), t.to_f32())).collect();
     let want = Reference::new(cfg.clone(), weights).decode(&latents, frames, h, w);
-    let mut vae = decoder(cfg, &ck, h, w);
+    let mut vae = VaeDecoder::load(gpu, &ck, cfg, DType::F32, h, w).unwrap();
+    let bands = vae.memory(1).unwrap().bands;
     let got = vae.decode_shaped(&latents, &[frames, cfg.z_dim, h, w]).unwrap();
     let e = err_over_std(&got, &want);
-    println!("{:?} x{} {h}x{w}, {frames} frames: GPU vs reference {e:.3e} × std", cfg.dim_mult, cfg.dim);
+    println!("{:?} x{} {h}x{w}, {frames} frames, {bands} row band(s): GPU vs reference {e:.3e} × std", cfg.dim_mult, cfg.dim);
     assert!(e <= 1e-4, "GPU vs reference: {e:.3e} × std");
     vae.reset().unwrap();
     let per = cfg.z_dim * h * w;
@@ -85,6 +99,7 @@ fn against_reference(cfg: &VaeConfig, frames: usize, h: usize, w: usize, chunks:
         start += n;
     }
     assert_close(&format!("streamed {chunks:?}"), &streamed, &got, 1e-6, 1e-6);
+    bands
 }
 
 #[test]
@@ -145,4 +160,45 @@ fn latents_that_do_not_fit_are_typed_errors() {
     bad(vae.decode_shaped(&vec![0.0; 16 * 24], &[16, 4, 6]), "rank");
     // A failed call leaves the session usable.
     assert_eq!(vae.decode(&vec![0.0; 16 * 4 * 6], 1).unwrap().len(), 3 * 32 * 48);
+}
+
+#[test]
+fn bundle_in_row_bands() {
+    // 160 KiB bindings: vae-small's last stage (4 frames × 32×48 × 8 channels, 192 KiB
+    // a latent frame) no longer fits, its conv weights (≤ 108 KiB) still do.
+    let gpu = capped(160 << 10);
+    let dir = parity_dir("vae-small");
+    let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
+    let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
+    let m = VaeDecoder::load(gpu.clone(), &ck, &cfg, DType::F32, 4, 6).unwrap().memory(1).unwrap();
+    println!("vae-small with 160 KiB bindings: {} row bands, largest tensor {} B", m.bands, m.largest_tensor_bytes);
+    assert!(m.bands > 1 && m.largest_tensor_bytes <= 160 << 10, "{m:?}");
+    check_bundle(gpu, DType::F32, 1e-3);
+}
+
+#[test]
+fn row_bands_match_the_reference_after_a_stage_attention() {
+    // Odd sizes, uneven bands, bands starting after stage 0's attention, and as many
+    // bands as latent rows. The 8→8 convs' weights (6.75 KiB) bound the cap from
+    // below; the last stage holds 17.5 KiB a latent frame.
+    let cfg = config(4, 4, &[1, 2, 2], 0, &[0.5], &[true, false]);
+    for (cap, want) in [(12 << 10, 2), (7 << 10, 5)] {
+        let bands = against_reference_on(capped(cap), &cfg, 4, 5, 7, &[1, 2, 1], 11);
+        assert_eq!(bands, want, "{cap} B bindings");
+    }
+}
+
+#[test]
+fn bindings_too_small_for_one_band_are_a_limit_error() {
+    let cfg = config(4, 4, &[1, 2, 2], 0, &[], &[true, false]);
+    let ck = random_vae_checkpoint(&cfg, 5);
+    match VaeDecoder::load(capped(8 << 10), &ck, &cfg, DType::F32, 2, 64) {
+        Err(GraphError::Runtime(e @ RuntimeError::LimitExceeded { .. })) => {
+            println!("{e}");
+            let RuntimeError::LimitExceeded { what, limit, .. } = &e else { unreachable!() };
+            assert!(what.contains("VAE tensor decoder.") && what.contains("2 row bands"), "{what}");
+            assert_eq!(*limit, 8 << 10);
+        }
+        other => panic!("expected LimitExceeded, got {:?}", other.err()),
+    }
 }

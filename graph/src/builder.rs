@@ -53,6 +53,12 @@ impl Builder {
         id
     }
 
+    /// Session state declared by shape only, for a graph that is planned and
+    /// measured but never compiled (compiling it is a binding error).
+    pub fn planned_state(&mut self, name: &str, shape: &[usize], dtype: DType) -> TensorId {
+        self.declare(name, shape, dtype, Kind::State)
+    }
+
     /// A new intermediate value, placed by the planner.
     pub fn activation(&mut self, name: &str, shape: &[usize], dtype: DType) -> TensorId {
         self.declare(name, shape, dtype, Kind::Activation)

@@ -76,7 +76,10 @@ impl Builder {
             let d = graph.desc(id);
             let t = match d.kind {
                 Kind::Param | Kind::State => {
-                    let t = bound.remove(&id).expect("params and state are bound at build time");
+                    let t = bound.remove(&id).ok_or_else(|| GraphError::Binding {
+                        name: d.name.clone(),
+                        message: "declared for planning only, no device tensor is bound".into(),
+                    })?;
                     if t.shape != d.shape {
                         return Err(GraphError::Binding { name: d.name.clone(), message: format!("bound tensor has shape {:?}", t.shape) });
                     }

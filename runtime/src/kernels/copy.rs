@@ -99,6 +99,13 @@ impl Params {
         Params::new(&[rows, d], src_row * d, &[d, 1], dst_row * d, &[d, 1])
     }
 
+    /// `n` rows of every frame, from row `src.0` of frames of `src.1` rows to row
+    /// `dst.0` of frames of `dst.1` rows (`row` values a row): row bands of
+    /// channels-last frames and their halos.
+    pub fn frame_rows(frames: usize, n: usize, row: usize, src: (usize, usize), dst: (usize, usize)) -> Params {
+        Params::new(&[frames, n * row], src.0 * row, &[src.1 * row, 1], dst.0 * row, &[dst.1 * row, 1])
+    }
+
     /// `[F, C, h, w]` latents → tokens `[F·(h/2)·(w/2), C·2·2]`, each patch flattened in (C, ph, pw) order.
     pub fn patchify(frames: usize, c: usize, h: usize, w: usize) -> Params {
         let (hp, wp) = (h / 2, w / 2);

@@ -3,6 +3,8 @@
 //! the channel norms are row norms and the convs read pixels' channels contiguously.
 //! Every causal time-kernel-3 conv reads the two frames before the chunk from its
 //! cache (session state) and refreshes it with its own last two input frames.
+//! Past the last attention, activations are row bands (`bands.rs`).
+use super::bands::{band_name, Banded};
 use super::weights::{AttentionBlock, Conv, Linear, Resample, ResidualBlock, Upsample, VaeWeights};
 use super::Caches;
 use crate::builder::Builder;
@@ -14,48 +16,79 @@ use runtime::{DType, Gpu};
 
 /// Builds one chunk's graph into `g`. `first` is the chunk holding the video's
 /// first latent frame alone: it skips every temporal upsample's time conv.
+/// Without `caches` the graph is only planned (sized, never compiled).
 pub(super) struct Build<'a> {
     pub g: Builder,
     pub gpu: &'a Gpu,
-    pub caches: &'a mut Caches,
+    pub caches: Option<&'a mut Caches>,
     pub first: bool,
+    /// Row bands past the last attention.
+    pub bands: usize,
 }
 
 /// `[frames, H, W, C]` of a channels-last activation.
-fn geometry(g: &Builder, x: TensorId) -> (usize, usize, usize, usize) {
+pub(super) fn geometry(g: &Builder, x: TensorId) -> (usize, usize, usize, usize) {
     let s = g.shape(x);
     (s[0], s[1], s[2], s[3])
 }
 
 impl Build<'_> {
+    /// The frame cache `name`: the session's tensor, or declared by shape when only planning.
+    fn cache(&mut self, name: &str, shape: &[usize]) -> Result<TensorId> {
+        match self.caches.as_deref_mut() {
+            Some(c) => {
+                let t = c.get(self.gpu, name, shape)?;
+                Ok(self.g.state(name, &t))
+            }
+            None => Ok(self.g.planned_state(name, shape, DType::F32)),
+        }
+    }
+
     /// A causal conv of `x [F, H, W, Cin]`, on the nearest-2× grid with `upsample`,
     /// `+ residual` fused. Time-kernel-3 convs use and refresh their frame cache.
-    fn conv(&mut self, name: &str, x: TensorId, c: &Conv, upsample: bool, residual: Option<TensorId>) -> Result<TensorId> {
-        let (f, h, w, cin) = geometry(&self.g, x);
-        if cin != c.cin {
-            return Err(GraphError::Shape { op: name.into(), message: format!("{cin} input channels, the conv takes {}", c.cin) });
+    fn conv(&mut self, name: &str, x: &Banded, c: &Conv, upsample: bool, residual: Option<&Banded>) -> Result<Banded> {
+        let k = x.parts.len();
+        let mut caches = Vec::new();
+        if c.kernel.0 > 1 {
+            for (j, &t) in x.parts.iter().enumerate() {
+                let (_, h, w, cin) = geometry(&self.g, t);
+                caches.push(self.cache(&band_name(&format!("{name}.cache"), j, k), &[c.kernel.0 - 1, h, w, cin])?);
+            }
         }
-        let p = conv3d::Params::new(f, h, w, cin, c.cout, c.kernel, upsample);
-        let (oh, ow) = if upsample { (2 * h, 2 * w) } else { (h, w) };
-        let cache = if c.kernel.0 > 1 {
-            let t = self.caches.get(self.gpu, &format!("{name}.cache"), &[c.kernel.0 - 1, h, w, cin])?;
-            Some(self.g.state(&format!("{name}.cache"), &t))
-        } else {
-            None
-        };
         let weight = self.g.param(&format!("{name}.weight"), &c.weight);
         let bias = self.g.param(&format!("{name}.bias"), &c.bias);
-        let y = self.g.activation(name, &[f, oh, ow, c.cout], DType::F32);
-        // A conv without time taps never reads its cache binding: bind the input there.
-        let mut args = vec![cache.unwrap_or(x), x, weight, bias];
-        args.extend(residual);
-        args.push(y);
-        let kernel = conv3d::Conv3d::new(c.weight.dtype, upsample, residual.is_some(), c.cout);
-        self.g.dispatch(name, kernel, &p, &args)?;
-        if let Some(cache) = cache {
-            self.refresh(name, x, cache, f, h * w * cin)?;
+        let up = if upsample { 2 } else { 1 };
+        let mut out = Vec::with_capacity(k);
+        for j in 0..k {
+            let label = band_name(name, j, k);
+            let (f, h, w, cin) = geometry(&self.g, x.parts[j]);
+            if cin != c.cin {
+                return Err(GraphError::Shape { op: label, message: format!("{cin} input channels, the conv takes {}", c.cin) });
+            }
+            // 3×3 convs of a band read a row of each neighbour band, and so do their caches.
+            let halo = |b: &mut Self, what: &str, parts: &[TensorId]| match c.kernel.1 {
+                1 => Ok((parts[j], 0)),
+                _ => b.with_halo(&format!("{label}.{what}"), parts, j),
+            };
+            let (src, top) = halo(self, "halo", &x.parts)?;
+            let cache = if caches.is_empty() { None } else { Some(halo(self, "cache_halo", &caches)?.0) };
+            let mut p = conv3d::Params::new(f, geometry(&self.g, src).1, w, cin, c.cout, c.kernel, upsample);
+            (p.y0, p.rows) = ((up * top) as u32, (up * h) as u32);
+            let y = self.g.activation(&label, &[f, up * h, up * w, c.cout], DType::F32);
+            // A conv without time taps never reads its cache binding: bind the input there.
+            let mut args = vec![cache.unwrap_or(src), src, weight, bias];
+            args.extend(residual.map(|r| r.parts[j]));
+            args.push(y);
+            let kernel = conv3d::Conv3d::new(c.weight.dtype, upsample, residual.is_some(), c.cout);
+            self.g.dispatch(&label, kernel, &p, &args)?;
+            out.push(y);
         }
-        Ok(y)
+        // Only now: the halos of later bands read the caches of the bands before them.
+        for (j, &cache) in caches.iter().enumerate() {
+            let (f, h, w, cin) = geometry(&self.g, x.parts[j]);
+            self.refresh(&band_name(name, j, k), x.parts[j], cache, f, h * w * cin)?;
+        }
+        Ok(Banded { parts: out })
     }
 
     /// cache ← the last two frames of `[cache; x]`.
@@ -72,39 +105,46 @@ impl Build<'_> {
         Ok(())
     }
 
-    /// `RMS_norm`: F.normalize over channels · √C · gamma, then SiLU if asked.
-    fn channel_norm(&mut self, name: &str, x: TensorId, gamma: &runtime::Tensor, silu: bool) -> Result<TensorId> {
-        let (f, h, w, c) = geometry(&self.g, x);
+    /// `RMS_norm`: F.normalize over channels · √C · gamma, then SiLU if asked (per pixel, so band by band).
+    fn channel_norm(&mut self, name: &str, x: &Banded, gamma: &runtime::Tensor, silu: bool) -> Result<Banded> {
         let gamma = self.g.param(&format!("{name}.gamma"), gamma);
-        self.g.expect_shape(name, "gamma", gamma, &[c])?;
-        let mut p = norm::Params::dense(f * h * w, c, 1e-12);
-        p.gain = (c as f32).sqrt();
-        let y = self.g.activation(name, &[f, h, w, c], DType::F32);
-        let kernel = norm::Norm::for_device(&self.g.caps, norm::Stat::L2, norm::Scale::Weight, silu);
-        self.g.dispatch(name, kernel, &p, &[x, gamma, y])?;
-        Ok(y)
+        let k = x.parts.len();
+        let mut parts = Vec::with_capacity(k);
+        for (j, &t) in x.parts.iter().enumerate() {
+            let label = band_name(name, j, k);
+            let (f, h, w, c) = geometry(&self.g, t);
+            self.g.expect_shape(&label, "gamma", gamma, &[c])?;
+            let mut p = norm::Params::dense(f * h * w, c, 1e-12);
+            p.gain = (c as f32).sqrt();
+            let y = self.g.activation(&label, &[f, h, w, c], DType::F32);
+            let kernel = norm::Norm::for_device(&self.g.caps, norm::Stat::L2, norm::Scale::Weight, silu);
+            self.g.dispatch(&label, kernel, &p, &[t, gamma, y])?;
+            parts.push(y);
+        }
+        Ok(Banded { parts })
     }
 
     fn linear(&mut self, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
         l.forward(&mut self.g, name, x, epi)
     }
 
-    fn residual(&mut self, name: &str, x: TensorId, r: &ResidualBlock) -> Result<TensorId> {
+    fn residual(&mut self, name: &str, x: &Banded, r: &ResidualBlock) -> Result<Banded> {
         let h = match &r.shortcut {
             Some(s) => self.conv(&format!("{name}.shortcut"), x, s, false, None)?,
-            None => x,
+            None => x.clone(),
         };
         let a = self.channel_norm(&format!("{name}.residual.0"), x, &r.norm0, true)?;
-        let a = self.conv(&format!("{name}.residual.2"), a, &r.conv2, false, None)?;
-        let a = self.channel_norm(&format!("{name}.residual.3"), a, &r.norm3, true)?;
-        self.conv(&format!("{name}.residual.6"), a, &r.conv6, false, Some(h))
+        let a = self.conv(&format!("{name}.residual.2"), &a, &r.conv2, false, None)?;
+        let a = self.channel_norm(&format!("{name}.residual.3"), &a, &r.norm3, true)?;
+        self.conv(&format!("{name}.residual.6"), &a, &r.conv6, false, Some(&h))
     }
 
     /// Single-head attention over the pixels of each frame, `proj` + identity.
-    fn attention(&mut self, name: &str, x: TensorId, a: &AttentionBlock) -> Result<TensorId> {
+    fn attention(&mut self, name: &str, x: &Banded, a: &AttentionBlock) -> Result<Banded> {
+        let x = x.single(name)?;
         let (f, h, w, c) = geometry(&self.g, x);
         let pixels = h * w;
-        let xn = self.channel_norm(&format!("{name}.norm"), x, &a.norm, false)?;
+        let xn = self.channel_norm(&format!("{name}.norm"), &Banded::whole(x), &a.norm, false)?.single(name)?;
         let qkv = self.linear(&format!("{name}.to_qkv"), xn, &a.to_qkv, Epilogue::None)?;
         let keys = self.gpu.upload(&format!("{name}.ranges"), &[1, 2], DType::U32, &[0.0, pixels as f32])?;
         let ranges = self.g.param(&format!("{name}.ranges"), &keys);
@@ -117,18 +157,23 @@ impl Build<'_> {
             (p.q_row, p.k_row, p.v_row) = (3 * c as u32, 3 * c as u32, 3 * c as u32);
             self.g.dispatch(&format!("{name}.attn.{t}"), attention::Attention::new(c, false), &p, &[qkv, qkv, qkv, ranges, o])?;
         }
-        self.linear(&format!("{name}.proj"), o, &a.proj, Epilogue::Residual(x))
+        Ok(Banded::whole(self.linear(&format!("{name}.proj"), o, &a.proj, Epilogue::Residual(x))?))
     }
 
     /// Temporal (except in the first chunk) then spatial 2× upsampling, halving the channels.
-    fn resample(&mut self, name: &str, mut x: TensorId, r: &Resample) -> Result<TensorId> {
+    fn resample(&mut self, name: &str, x: &Banded, r: &Resample) -> Result<Banded> {
+        let mut x = x.clone();
         if let (Some(tc), false) = (&r.time_conv, self.first) {
-            let t = self.conv(&format!("{name}.time_conv"), x, tc, false, None)?;
-            let (f, h, w, c2) = geometry(&self.g, t);
-            let c = c2 / 2;
-            x = self.g.copy_new(&format!("{name}.split"), t, &[2 * f, h, w, c], &copy::Params::split_frames(f, h * w, c))?;
+            let t = self.conv(&format!("{name}.time_conv"), &x, tc, false, None)?;
+            let k = t.parts.len();
+            for (j, &part) in t.parts.iter().enumerate() {
+                let (f, h, w, c2) = geometry(&self.g, part);
+                let c = c2 / 2;
+                let p = copy::Params::split_frames(f, h * w, c);
+                x.parts[j] = self.g.copy_new(&band_name(&format!("{name}.split"), j, k), part, &[2 * f, h, w, c], &p)?;
+            }
         }
-        self.conv(&format!("{name}.resample.1"), x, &r.resample_1, true, None)
+        self.conv(&format!("{name}.resample.1"), &x, &r.resample_1, true, None)
     }
 
     /// The whole decoder on `latents [F, z, h, w]` (generator scale); output `video`.
@@ -136,25 +181,28 @@ impl Build<'_> {
         let z = wts.conv2.cin;
         let latents = self.g.input("latents", &[frames, z, h, w], DType::F32);
         let x = self.g.copy_new("latents.channels_last", latents, &[frames, h, w, z], &copy::Params::to_channels_last(frames, z, h * w))?;
-        let x = self.conv("conv2", x, &wts.conv2, false, None)?;
+        let x = self.conv("conv2", &Banded::whole(x), &wts.conv2, false, None)?;
         let d = &wts.decoder;
-        let x = self.conv("decoder.conv1", x, &d.conv1, false, None)?;
-        let x = self.residual("decoder.middle.0", x, &d.middle.0)?;
-        let x = self.attention("decoder.middle.1", x, &d.middle.1)?;
-        let mut x = self.residual("decoder.middle.2", x, &d.middle.2)?;
+        let x = self.conv("decoder.conv1", &x, &d.conv1, false, None)?;
+        let x = self.residual("decoder.middle.0", &x, &d.middle.0)?;
+        let x = self.attention("decoder.middle.1", &x, &d.middle.1)?;
+        let mut x = self.residual("decoder.middle.2", &x, &d.middle.2)?;
+        // Bands start after the last attention, which needs whole frames.
+        let banded_from = d.upsamples.iter().rposition(|u| matches!(u, Upsample::Attention(_))).map_or(0, |i| i + 1);
         for (i, u) in d.upsamples.iter().enumerate() {
             let name = format!("decoder.upsamples.{i}");
+            if i >= banded_from {
+                x = self.split("decoder.bands", x)?;
+            }
             x = match u {
-                Upsample::Residual(r) => self.residual(&name, x, r)?,
-                Upsample::Attention(a) => self.attention(&name, x, a)?,
-                Upsample::Resample(r) => self.resample(&name, x, r)?,
+                Upsample::Residual(r) => self.residual(&name, &x, r)?,
+                Upsample::Attention(a) => self.attention(&name, &x, a)?,
+                Upsample::Resample(r) => self.resample(&name, &x, r)?,
             };
         }
-        let x = self.channel_norm("decoder.head.0", x, &d.head_0, true)?;
-        let x = self.conv("decoder.head.2", x, &d.head_2, false, None)?;
-        let (f, oh, ow, c) = geometry(&self.g, x);
-        let video = self.g.copy_new("video", x, &[f, c, oh, ow], &copy::Params::to_channels_first(f, oh * ow, c))?;
-        self.g.output(video, "video");
-        Ok(())
+        let x = self.split("decoder.bands", x)?;
+        let x = self.channel_norm("decoder.head.0", &x, &d.head_0, true)?;
+        let x = self.conv("decoder.head.2", &x, &d.head_2, false, None)?;
+        self.output_channels_first("video", &x)
     }
 }

@@ -4,7 +4,10 @@
 //! frame, which skips the temporal upsampling) and replayed for every chunk of that
 //! length. The causal caches — the last two input frames of every time-kernel-3
 //! conv — are session tensors shared by all graphs, so decoding chunk by chunk
-//! gives the same video as decoding everything at once.
+//! gives the same video as decoding everything at once. Where a latent frame's
+//! tensors would exceed a storage binding (480×832 on 128 MiB adapters), the layers
+//! past the last attention run in row bands (`bands.rs`), with the same output.
+mod bands;
 mod graph;
 pub mod load;
 pub mod session;
@@ -16,7 +19,8 @@ use crate::error::Result;
 use runtime::{DType, Gpu, Tensor};
 use std::collections::BTreeMap;
 
-/// The per-conv frame caches `[2, H, W, Cin]`, by conv name (`decoder.conv1.cache`).
+/// The per-conv frame caches `[2, H, W, Cin]`, by conv name (`decoder.conv1.cache`);
+/// a banded conv has one per row band `j`, `[2, rows_j, W, Cin]` (`decoder.head.2.cache@j`).
 #[derive(Default)]
 pub struct Caches {
     tensors: BTreeMap<String, Tensor>,

@@ -1,5 +1,6 @@
 //! A streaming decode session: compiled graphs per chunk length, the causal caches
 //! carried from chunk to chunk, and the adapter limits that bound a chunk.
+use super::bands::{band_name, join_planes};
 use super::graph::Build;
 use super::weights::VaeWeights;
 use super::{load, Caches};
@@ -23,6 +24,8 @@ pub struct VaeMemory {
     /// The per-conv frame caches (shared by every chunk length).
     pub cache_bytes: u64,
     pub weight_bytes: u64,
+    /// Row bands of the activations past the last attention.
+    pub bands: usize,
 }
 
 pub struct VaeDecoder {
@@ -39,8 +42,10 @@ pub struct VaeDecoder {
     graphs: HashMap<(bool, usize), Compiled>,
     /// Whether the video's first latent frame has been decoded.
     started: bool,
-    /// Latent frames per graph call that fit the adapter (computed on first use).
-    max_chunk: Option<usize>,
+    /// Row bands that make one latent frame's tensors fit the adapter's bindings.
+    bands: usize,
+    /// Latent frames per graph call that fit the adapter.
+    max_chunk: usize,
     opts: CompileOptions,
 }
 
@@ -61,7 +66,7 @@ impl VaeDecoder {
         let ups = cfg.decoder_upsamples();
         let temporal = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { temporal: true, .. })).count();
         let spatial = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { .. })).count();
-        Ok(VaeDecoder {
+        let mut vae = VaeDecoder {
             gpu,
             weights,
             latent: (cfg.z_dim, h, w),
@@ -70,9 +75,12 @@ impl VaeDecoder {
             caches: Caches::default(),
             graphs: HashMap::new(),
             started: false,
-            max_chunk: None,
+            bands: 1,
+            max_chunk: 1,
             opts,
-        })
+        };
+        (vae.bands, vae.max_chunk) = vae.fit()?;
+        Ok(vae)
     }
 
     /// Video frames that `frames` more latent frames decode to from here.
@@ -104,7 +112,7 @@ impl VaeDecoder {
         if frames.checked_mul(per_frame) != Some(latents.len()) {
             return Err(shape_err("the slice must hold frames × z_dim × latent_h × latent_w values"));
         }
-        let max_chunk = self.max_chunk()?;
+        let max_chunk = self.max_chunk;
         let mut out = Vec::with_capacity(self.output_frames(frames) * 3 * h * w * self.spatial * self.spatial);
         let mut start = 0;
         while start < frames {
@@ -132,6 +140,11 @@ impl VaeDecoder {
         }
     }
 
+    /// The most latent frames one graph call takes on this adapter (longer decodes are split).
+    pub fn chunk_limit(&self) -> usize {
+        self.max_chunk
+    }
+
     /// How many graphs have been compiled (one per chunk length seen, plus the first frame's).
     pub fn compiled_graphs(&self) -> usize {
         self.graphs.len()
@@ -145,22 +158,30 @@ impl VaeDecoder {
     }
 
     fn builder(&mut self, first: bool, frames: usize) -> Result<Builder> {
-        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: &mut self.caches, first };
+        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: Some(&mut self.caches), first, bands: self.bands };
+        b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
+        Ok(b.g)
+    }
+
+    /// The graph of a chunk with `bands` row bands, planned only: nothing is allocated.
+    fn planned(&self, frames: usize, bands: usize) -> Result<Builder> {
+        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: None, first: false, bands };
         b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
         Ok(b.g)
     }
 
     /// Planned memory of one chunk of `frames` latent frames (not the first), without allocating it.
-    pub fn memory(&mut self, frames: usize) -> Result<VaeMemory> {
-        let g = self.builder(false, frames)?;
+    pub fn memory(&self, frames: usize) -> Result<VaeMemory> {
+        let g = self.planned(frames, self.bands)?;
         let graph = g.graph();
         let sizes = |k: &[Kind]| graph.tensors.iter().filter(|t| k.contains(&t.kind)).map(|t| t.bytes()).collect::<Vec<_>>();
         let io: u64 = sizes(&[Kind::Input, Kind::Output]).iter().sum();
         Ok(VaeMemory {
             activation_bytes: Plan::new(graph, self.opts.reuse).planned_bytes() + io,
-            largest_tensor_bytes: sizes(&[Kind::Activation, Kind::Input, Kind::Output]).into_iter().max().unwrap_or(0),
-            cache_bytes: self.caches.bytes(),
+            largest_tensor_bytes: sizes(&[Kind::Activation, Kind::Input, Kind::Output, Kind::State]).into_iter().max().unwrap_or(0),
+            cache_bytes: sizes(&[Kind::State]).iter().sum(),
             weight_bytes: sizes(&[Kind::Param]).iter().sum(),
+            bands: self.bands,
         })
     }
 
@@ -176,40 +197,46 @@ impl VaeDecoder {
     }
 
     fn run(&mut self, first: bool, frames: usize, latents: &[f32]) -> Result<Vec<f32>> {
-        let gpu = self.gpu.clone();
+        let (gpu, k, planes) = (self.gpu.clone(), self.bands, self.output_frames(frames) * 3);
         let c = self.compiled(first, frames)?;
         c.write(&gpu, "latents", latents)?;
         c.run(&gpu)?;
-        let mut video = c.read(&gpu, "video")?;
+        let bands = (0..k).map(|j| c.read(&gpu, &band_name("video", j, k))).collect::<Result<Vec<_>>>()?;
+        let mut video = join_planes(&bands, planes);
         video.iter_mut().for_each(|v| *v = v.clamp(-1.0, 1.0));
         Ok(video)
     }
 
-    /// The most latent frames one graph call may take on this adapter: every
-    /// activation must fit one storage binding, and the widest conv's pixel rows the
-    /// workgroup grid (conv3d dispatches 32 pixels per workgroup along y).
-    fn max_chunk(&mut self) -> Result<usize> {
-        if let Some(n) = self.max_chunk {
-            return Ok(n);
-        }
-        let largest = self.memory(1)?.largest_tensor_bytes;
+    /// The fewest row bands with which every tensor of a one-latent-frame chunk fits
+    /// one storage binding and every dispatch the workgroup grid, and then the most
+    /// latent frames a chunk may take (tensors and grids grow at most linearly).
+    fn fit(&self) -> Result<(usize, usize)> {
         let limit = self.gpu.max_binding();
-        let (h, w) = self.video_size();
-        let pixels = (self.temporal * h * w) as u64;
-        let grid = self.gpu.limits.max_compute_workgroups_per_dimension as u64 * 32;
-        if largest > limit || pixels > grid {
-            let (what, requested, limit) =
-                if largest > limit { ("VAE activation of one latent frame", largest, limit) } else { ("VAE conv pixels", pixels, grid) };
-            return Err(GraphError::Runtime(RuntimeError::LimitExceeded {
-                what: what.into(),
-                requested,
-                limit,
-                hint: "decode smaller latents, or use an adapter with larger storage bindings".into(),
-            }));
+        let grid = self.gpu.limits.max_compute_workgroups_per_dimension as u64;
+        let mut worst = None;
+        for bands in 1..=self.latent.1 {
+            let g = self.planned(1, bands)?;
+            let graph = g.graph();
+            let t = graph.tensors.iter().filter(|t| t.kind != Kind::Param).max_by_key(|t| t.bytes()).expect("the graph has tensors");
+            let wg = graph.nodes.iter().flat_map(|n| n.kernel.workgroups_raw(&n.params)).max().unwrap_or(1).max(1) as u64;
+            if t.bytes() <= limit && wg <= grid {
+                let frames = (limit / t.bytes().max(1)).min(grid / wg).max(1) as usize;
+                log::info!("VAE decoder: {bands} row band(s), up to {frames} latent frame(s) a chunk");
+                return Ok((bands, frames));
+            }
+            worst = Some(if t.bytes() > limit {
+                (format!("VAE tensor {} {:?}", t.name, t.shape), t.bytes(), limit)
+            } else {
+                ("VAE dispatch workgroups".to_string(), wg, grid)
+            });
         }
-        let n = (limit / largest).min(grid / pixels).max(1) as usize;
-        self.max_chunk = Some(n);
-        Ok(n)
+        let (what, requested, limit) = worst.expect("latent height is at least 1");
+        Err(GraphError::Runtime(RuntimeError::LimitExceeded {
+            what: format!("{what} of one latent frame split into {} row bands", self.latent.1),
+            requested,
+            limit,
+            hint: "decode smaller latents, or use an adapter with larger storage bindings".into(),
+        }))
     }
 }
 
