@@ -1,7 +1,9 @@
 //! The streaming VAE decoder: the vae-small bundle (whole and streamed, f32 and f16
 //! weights), the f64 reference against the bundle, streamed == whole for uneven
 //! chunkings, GPU vs reference at other configs (odd sizes, attention in a stage,
-//! a 384-wide middle attention), and typed errors for latents that do not fit.
+//! a 384-wide middle attention), and typed errors for latents that do not fit; row
+//! bands forced by capped bindings (the bundle, the reference, the too-small error)
+//! and the full-size 480×832 decoder planned within 128 MiB bindings.
 use graph::models::vae::{to_rgb8, VaeDecoder};
 use graph::GraphError;
 use runtime::{DType, Gpu, GpuOptions, RuntimeError};
@@ -170,9 +172,13 @@ fn bundle_in_row_bands() {
     let dir = parity_dir("vae-small");
     let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();
     let ck = Checkpoint::open(dir.join("vae.safetensors")).unwrap();
-    let m = VaeDecoder::load(gpu.clone(), &ck, &cfg, DType::F32, 4, 6).unwrap().memory(1).unwrap();
+    let mut banded = VaeDecoder::load(gpu.clone(), &ck, &cfg, DType::F32, 4, 6).unwrap();
+    let m = banded.memory(1).unwrap();
     println!("vae-small with 160 KiB bindings: {} row bands, largest tensor {} B", m.bands, m.largest_tensor_bytes);
     assert!(m.bands > 1 && m.largest_tensor_bytes <= 160 << 10, "{m:?}");
+    let (shape, latents) = load_host(&dir.join("inputs.safetensors")).remove("latents").unwrap();
+    let whole = decoder(&cfg, &ck, 4, 6).decode_shaped(&latents, &shape).unwrap();
+    assert_close("banded vs whole-frame", &banded.decode_shaped(&latents, &shape).unwrap(), &whole, 1e-6, 1e-6);
     check_bundle(gpu, DType::F32, 1e-3);
 }
 
@@ -201,4 +207,17 @@ fn bindings_too_small_for_one_band_are_a_limit_error() {
         }
         other => panic!("expected LimitExceeded, got {:?}", other.err()),
     }
+}
+
+#[test]
+fn full_size_480x832_plans_in_row_bands_within_128_mib_bindings() {
+    // The real Wan2.1 decoder (random bf16 weights) at 60×104 latents: planned only,
+    // nothing of the ~5.5 GiB of activations and caches is allocated.
+    let gpu = Arc::new(Gpu::new(&GpuOptions { max_binding: Some(128 << 20), ..GpuOptions::from_env() }).unwrap());
+    let cfg = VaeConfig::wan2_1();
+    let vae = VaeDecoder::load(gpu.clone(), &random_vae_checkpoint(&cfg, 3), &cfg, DType::BF16, 60, 104).unwrap();
+    let m = vae.memory(vae.chunk_limit()).unwrap();
+    println!("480x832 on {} MiB bindings: {m:?}, {} latent frame(s) a chunk", gpu.max_binding() >> 20, vae.chunk_limit());
+    assert_eq!(vae.video_size(), (480, 832));
+    assert!(m.bands > 1 && m.largest_tensor_bytes <= gpu.max_binding(), "{m:?}");
 }
