@@ -2,6 +2,7 @@
 //! seeded random data, tolerance checks that report the worst element, and the
 //! location of the parity bundles.
 pub mod reference;
+pub mod sprites;
 pub mod t5;
 
 use runtime::{Gpu, GpuOptions};
