@@ -203,7 +203,8 @@ fn full_size_chunk_pass_plans_within_128_mib_bindings() {
     g.check_bindings(&gpu).unwrap();
     let graph = g.graph();
     let largest = graph.tensors.iter().filter(|t| t.kind != Kind::Param).max_by_key(|t| t.bytes()).unwrap();
-    let hidden: Vec<_> = graph.tensors.iter().filter(|t| t.name.starts_with("blocks.0.ffn.0@")).map(|t| (t.shape.clone(), t.bytes())).collect();
+    let hidden: Vec<_> =
+        graph.tensors.iter().filter(|t| t.name.starts_with("blocks.0.ffn.0@")).map(|t| (t.shape.clone(), t.bytes())).collect();
     let plan = graph::plan::Plan::new(graph, true);
     println!(
         "480x832 chunk pass on {} MiB bindings: largest tensor {} {:?} {:.1} MiB; FFN hidden in {} row blocks {hidden:?}; activations {:.1} MiB planned",

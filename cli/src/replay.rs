@@ -59,7 +59,14 @@ pub fn replay_generator(gpu: Arc<Gpu>, dir: &Path, ck: &Checkpoint, opts: Replay
     let weights = load::load(&gpu, &cfg, ck, opts.wdtype, opts.memory)?;
     let dims = DitDims::new(&cfg, fpb, h, w);
     let capacity = if cfg.local_attn_size < 0 { frames } else { cfg.local_attn_size as usize };
-    let mut model = Generator::new(gpu, &weights, dims, capacity, cfg.sink_size, CompileOptions { split_bytes: opts.split_bytes, ..Default::default() })?;
+    let mut model = Generator::new(
+        gpu,
+        &weights,
+        dims,
+        capacity,
+        cfg.sink_size,
+        CompileOptions { split_bytes: opts.split_bytes, ..Default::default() },
+    )?;
     model.set_context(&inputs.get("context")?.to_f32())?;
     let (timesteps, sigmas): (Vec<f32>, Vec<f32>) = gen.schedule().into_iter().unzip();
     let noise = inputs.get("noise")?.to_f32();

@@ -145,7 +145,11 @@ impl Builder {
         if x_row0 + rows > xm || y_row0 + rows > ym || yn != n {
             return Err(self.shape_error(
                 name,
-                format!("rows {x_row0}.. of {:?} into rows {y_row0}.. of {:?}: {rows} rows of {n} do not fit", self.shape(x), self.shape(y)),
+                format!(
+                    "rows {x_row0}.. of {:?} into rows {y_row0}.. of {:?}: {rows} rows of {n} do not fit",
+                    self.shape(x),
+                    self.shape(y)
+                ),
             ));
         }
         if let Some(b) = b {

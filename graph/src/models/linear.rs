@@ -79,7 +79,14 @@ pub fn row_blocks(what: &str, m: usize, width: usize, limit: u64) -> Result<Vec<
 /// hidden `[m, up.out]` exceeds the builder's split size it is made in row blocks
 /// (`{up}@j`): per block, `up` reads its rows of `x` and `down` writes the same
 /// rows of the output, entering the residual and gate there too.
-pub fn feed_forward(g: &mut Builder, names: [&str; 2], x: TensorId, layers: [&Linear; 2], act: Epilogue, epi: Epilogue) -> Result<TensorId> {
+pub fn feed_forward(
+    g: &mut Builder,
+    names: [&str; 2],
+    x: TensorId,
+    layers: [&Linear; 2],
+    act: Epilogue,
+    epi: Epilogue,
+) -> Result<TensorId> {
     let m = g.shape(x).iter().rev().skip(1).product::<usize>();
     let hidden = layers[0].out_features();
     let blocks = row_blocks(names[0], m, hidden, g.split_bytes())?;

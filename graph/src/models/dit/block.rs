@@ -3,9 +3,9 @@ use super::graph::PassNodes;
 use super::weights::{Block, Linear};
 use super::{BlockState, DitDims};
 use crate::builder::Builder;
-use crate::models::linear::feed_forward;
 use crate::error::Result;
 use crate::ir::TensorId;
+use crate::models::linear::feed_forward;
 use crate::ops::{Epilogue, Norm};
 
 /// Slots of the modulation `e0 + blocks.N.modulation` (`[F, 6·D]`).
