@@ -13,8 +13,8 @@
 //   tiles of depth 16 are staged in workgroup memory (X with vec4 loads when rows are
 //   16-byte aligned), each invocation accumulating 4×4 outputs in registers.
 // W may be f32 or packed f16/bf16 (two per u32) so weights stay small without
-// `shader-f16`. Every stride is a param, so views (column slices, per-head batches)
-// need no copies.
+// `shader-f16`. Every stride is a param, so views (column slices, row blocks,
+// per-head batches) need no copies.
 #include "common.wgsl"
 
 struct Params {
@@ -24,7 +24,7 @@ struct Params {
     y_off: u32, y_row: u32, y_batch: u32,
     r_off: u32, r_row: u32,
     g_off: u32, g_row: u32, rows_per_gate: u32,
-    b_off: u32, _pad: u32,
+    b_off: u32, gate_row0: u32,
 }
 
 const TM: u32 = {{TM}}u;
@@ -60,7 +60,7 @@ fn store(b: u32, row: u32, col: u32, acc: f32) {
     v = silu(v);
 #endif
 #ifdef GATED
-    v *= gate[p.g_off + (row / p.rows_per_gate) * p.g_row + col];
+    v *= gate[p.g_off + ((p.gate_row0 + row) / p.rows_per_gate) * p.g_row + col];
 #endif
 #ifdef RESIDUAL
     v += res[p.r_off + row * p.r_row + col];

@@ -36,7 +36,7 @@ fn chain_matches_reference_with_and_without_reuse() {
     let want = reference(0.5, &x, &b, &w);
     let mut results = Vec::new();
     for reuse in [true, false] {
-        let mut c = build(0.5, &x, &b, &w).compile(gpu, CompileOptions { reuse }).unwrap();
+        let mut c = build(0.5, &x, &b, &w).compile(gpu, CompileOptions { reuse, ..Default::default() }).unwrap();
         c.plan().verify(c.graph());
         c.write(gpu, "x", &x).unwrap();
         c.run(gpu).unwrap();

@@ -229,6 +229,40 @@ fn split_weight_runs_as_column_blocks_of_one_output() {
 }
 
 #[test]
+fn row_blocks_of_one_product_equal_the_whole() {
+    // Rows 0..6 and 6..13 of a gated product with 4 rows a gate frame, one dispatch
+    // each into one Y: the second block starts inside frame 1, so its gate rows must
+    // follow the whole product's numbering (gate_row0), not restart at 0.
+    let gpu = gpu();
+    let (m, n, kk) = (13, 40, 24);
+    let mut rng = Rng::new(22);
+    let x = rng.normals(m * kk, 1.0);
+    let w = rng.normals(kk * n, 0.3);
+    let bias = rng.normals(n, 0.5);
+    let res = rng.normals(m * n, 1.0);
+    let gate = rng.normals(m.div_ceil(4) * 2 * n, 1.0);
+    let mut p = Params::dense(m, n, kk);
+    (p.rows_per_gate, p.g_row, p.g_off) = (4, 2 * n as u32, n as u32);
+    let up = |name: &str, v: &[f32]| gpu.upload(name, &[v.len()], DType::F32, v).unwrap();
+    let (tx, tw, tb, tr, tg) = (up("x", &x), up("w", &w), up("bias", &bias), up("res", &res), up("gate", &gate));
+    let ty = gpu.empty("y", &[m * n], DType::F32).unwrap();
+    let k = Matmul::new(DType::F32, true, Act::Gelu, Residual::Gated);
+    let mut b = gpu.program();
+    for (start, rows) in [(0, 6), (6, 7)] {
+        let args = [&tx, &tw, &tb, &tr, &tg, &ty];
+        let pb = p.row_block(rows, start, start);
+        k.check(&pb, &operands(&args)).unwrap();
+        b.push(&k, &pb, &args).unwrap();
+    }
+    gpu.write(&ty, &vec![f32::NAN; m * n]).unwrap();
+    b.build().unwrap().run(gpu).unwrap();
+    let mut want = vec![0.0; m * n];
+    reference(&k, &p, &RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: Some(&gate) }, &mut want);
+    let tol = 2e-6 * (kk as f64).sqrt();
+    assert_close(&format!("{k} in 2 row blocks"), &gpu.download(&ty).unwrap(), &want, tol, tol);
+}
+
+#[test]
 fn column_blocks_fit_the_binding_or_say_why_not() {
     assert_eq!(column_blocks(1000, 64, 1, DType::F32, 1 << 20).unwrap(), vec![0..1000]);
     // 3 per-batch copies of a [100, 1000] f16 weight in 200 000-byte bindings: 600 B a column.

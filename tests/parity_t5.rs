@@ -16,7 +16,7 @@ fn bundle_error(wdtype: DType) -> f64 {
     let dir = parity_dir("t5-small");
     let expected = load_host(&dir.join("expected.safetensors"));
     let (shape, want) = &expected["context"];
-    let got = replay(gpu().clone(), &dir, ReplayOptions { wdtype, memory: true }).unwrap();
+    let got = replay(gpu().clone(), &dir, ReplayOptions { wdtype, memory: true, ..Default::default() }).unwrap();
     let (gshape, g) = &got["context"];
     assert_eq!(gshape, shape, "t5-small: context shape");
     let e = err_over_std(g, want);

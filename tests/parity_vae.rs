@@ -16,7 +16,7 @@ use weights::{Checkpoint, VaeConfig};
 fn check_bundle(gpu: Arc<Gpu>, wdtype: DType, tol: f64) {
     let dir = parity_dir("vae-small");
     let expected = load_host(&dir.join("expected.safetensors"));
-    let got = replay(gpu, &dir, ReplayOptions { wdtype, memory: true }).unwrap();
+    let got = replay(gpu, &dir, ReplayOptions { wdtype, memory: true, ..Default::default() }).unwrap();
     for key in ["video", "video_streamed"] {
         let (shape, want) = &expected[key];
         let (gshape, g) = got.get(key).unwrap_or_else(|| panic!("replay did not produce {key}"));

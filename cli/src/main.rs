@@ -115,7 +115,7 @@ pub(crate) fn parse_dtype(s: &str) -> anyhow::Result<DType> {
 }
 
 fn replay(gpu: &GpuOptions, dir: &Path, output: &Path, dtype: &str, no_memory: bool) -> anyhow::Result<()> {
-    let opts = ReplayOptions { wdtype: parse_dtype(dtype)?, memory: !no_memory };
+    let opts = ReplayOptions { wdtype: parse_dtype(dtype)?, memory: !no_memory, ..Default::default() };
     if !dir.is_dir() {
         anyhow::bail!("{}: no such bundle folder", dir.display());
     }

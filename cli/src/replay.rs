@@ -12,16 +12,19 @@ use weights::{Checkpoint, DitConfig, GenerationConfig};
 /// Named output tensors with their shapes.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// Options of a replay: the device weight dtype, and forcing the memory off.
+/// Options of a replay: the device weight dtype, forcing the memory off, and the
+/// activation size above which the generator works in row blocks
+/// ([`CompileOptions::split_bytes`]; tests lower it to split small models).
 #[derive(Clone, Copy, Debug)]
 pub struct ReplayOptions {
     pub wdtype: DType,
     pub memory: bool,
+    pub split_bytes: Option<u64>,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { wdtype: DType::F32, memory: true }
+        ReplayOptions { wdtype: DType::F32, memory: true, split_bytes: None }
     }
 }
 
@@ -56,7 +59,14 @@ pub fn replay_generator(gpu: Arc<Gpu>, dir: &Path, ck: &Checkpoint, opts: Replay
     let weights = load::load(&gpu, &cfg, ck, opts.wdtype, opts.memory)?;
     let dims = DitDims::new(&cfg, fpb, h, w);
     let capacity = if cfg.local_attn_size < 0 { frames } else { cfg.local_attn_size as usize };
-    let mut model = Generator::new(gpu, &weights, dims, capacity, cfg.sink_size, CompileOptions::default())?;
+    let mut model = Generator::new(
+        gpu,
+        &weights,
+        dims,
+        capacity,
+        cfg.sink_size,
+        CompileOptions { split_bytes: opts.split_bytes, ..Default::default() },
+    )?;
     model.set_context(&inputs.get("context")?.to_f32())?;
     let (timesteps, sigmas): (Vec<f32>, Vec<f32>) = gen.schedule().into_iter().unzip();
     let noise = inputs.get("noise")?.to_f32();

@@ -11,6 +11,8 @@ pub struct Builder {
     /// What the target adapter offers: ops pick kernel variants from it.
     pub(crate) caps: Capabilities,
     pub(crate) graph: Graph,
+    /// Largest activation model code may make whole; larger ones it makes in row blocks.
+    split_bytes: u64,
     /// Device tensors of params and state, owned outside the graph.
     pub(crate) bound: HashMap<TensorId, Tensor>,
     by_name: HashMap<String, TensorId>,
@@ -18,7 +20,20 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(caps: Capabilities) -> Builder {
-        Builder { caps, graph: Graph::default(), bound: HashMap::new(), by_name: HashMap::new() }
+        Builder { caps, graph: Graph::default(), split_bytes: u64::MAX, bound: HashMap::new(), by_name: HashMap::new() }
+    }
+
+    /// For the device a graph is built for: activations above its storage binding
+    /// limit (or `opts.split_bytes`, when lower) are made in row blocks.
+    pub fn for_device(gpu: &runtime::Gpu, opts: &crate::CompileOptions) -> Builder {
+        let mut g = Builder::new(gpu.caps);
+        g.split_bytes = opts.split_bytes.map_or(gpu.max_binding(), |b| b.min(gpu.max_binding()));
+        g
+    }
+
+    /// See [`Builder::for_device`].
+    pub fn split_bytes(&self) -> u64 {
+        self.split_bytes
     }
 
     fn declare(&mut self, name: &str, shape: &[usize], dtype: DType, kind: Kind) -> TensorId {
@@ -114,6 +129,16 @@ impl Builder {
         let got = self.shape(t);
         if got != want {
             return Err(GraphError::Shape { op: op.into(), message: format!("{what} has shape {got:?}, expected {want:?}") });
+        }
+        Ok(())
+    }
+
+    /// A `LimitExceeded` naming the first tensor that does not fit one storage binding
+    /// of `gpu`: compiling checks this, and planned-only graphs can ask before.
+    pub fn check_bindings(&self, gpu: &runtime::Gpu) -> Result<()> {
+        for id in self.graph.ids() {
+            let d = self.graph.desc(id);
+            gpu.check_binding(&d.name, d.bytes())?;
         }
         Ok(())
     }

@@ -11,12 +11,15 @@ use std::fmt;
 pub struct CompileOptions {
     /// Share activation buffers between tensors with disjoint lifetimes.
     pub reuse: bool,
+    /// Make activations above this many bytes in row blocks even where they fit a
+    /// binding, to exercise the split on small models (`None`: the binding limit).
+    pub split_bytes: Option<u64>,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
         // VIDEOSSM_NO_REUSE=1 turns reuse off everywhere, to bisect planner bugs.
-        CompileOptions { reuse: std::env::var("VIDEOSSM_NO_REUSE").map_or(true, |v| v.is_empty() || v == "0") }
+        CompileOptions { reuse: std::env::var("VIDEOSSM_NO_REUSE").map_or(true, |v| v.is_empty() || v == "0"), split_bytes: None }
     }
 }
 
@@ -59,12 +62,9 @@ impl fmt::Display for Report {
 impl Builder {
     /// Plans memory, allocates buffers and records the dispatch list.
     pub fn compile(self, gpu: &Gpu, opts: CompileOptions) -> Result<Compiled> {
+        self.check_bindings(gpu)?;
         let Builder { graph, mut bound, .. } = self;
         let plan = Plan::new(&graph, opts.reuse);
-        for id in graph.ids() {
-            let d = graph.desc(id);
-            gpu.check_binding(&d.name, d.bytes()).map_err(GraphError::Runtime)?;
-        }
         let pool = plan
             .buffers
             .iter()

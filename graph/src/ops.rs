@@ -24,6 +24,15 @@ pub enum Epilogue {
     },
 }
 
+/// Which rows of a product one [`Builder::linear_into`] call makes, and where they
+/// are read and written (see there).
+#[derive(Clone, Copy, Debug)]
+pub struct RowBlock {
+    pub rows: usize,
+    pub x_row0: usize,
+    pub y_row0: usize,
+}
+
 /// Row normalisations.
 #[derive(Clone, Copy, Debug)]
 pub enum Norm {
@@ -86,7 +95,18 @@ impl Builder {
     /// `epilogue(x·w + b)` for `x [.., K]` and a weight stored transposed, `w [K, N]`
     /// → `[.., N]`, given as column blocks `[K, N_b]` (one unless it outgrew a binding).
     pub fn linear(&mut self, name: &str, x: TensorId, w: &[TensorId], b: Option<TensorId>, epi: Epilogue) -> Result<TensorId> {
-        let (m, k) = rows_of(self.shape(x));
+        let m = rows_of(self.shape(x)).0;
+        let n = self.weight_columns(name, x, w)?.last().map_or(0, |c| c.end);
+        let mut shape = self.shape(x).to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        let y = self.activation(name, &shape, DType::F32);
+        self.linear_into(name, x, w, b, epi, y, RowBlock { rows: m, x_row0: 0, y_row0: 0 })?;
+        Ok(y)
+    }
+
+    /// Output columns of each weight block, checking the blocks against `x [.., K]`.
+    fn weight_columns(&self, name: &str, x: TensorId, w: &[TensorId]) -> Result<Vec<std::ops::Range<usize>>> {
+        let k = rows_of(self.shape(x)).1;
         if w.is_empty() || w.iter().any(|&wb| self.dtype(wb) != self.dtype(w[0])) {
             return Err(self.shape_error(name, format!("{} weight blocks, expected one or more of one dtype", w.len())));
         }
@@ -99,23 +119,55 @@ impl Builder {
             let start = cols.last().map_or(0, |c: &std::ops::Range<usize>| c.end);
             cols.push(start..start + ws[1]);
         }
+        Ok(cols)
+    }
+
+    /// [`Builder::linear`] for `block.rows` rows of the product, into the existing `y`:
+    /// rows are read from `x` at `block.x_row0` and written to `y` (whose residual
+    /// and gate rows they also pick) at `block.y_row0`. Either side may be a whole
+    /// tensor or one row block of it, which is how an activation too large for a
+    /// binding is made and consumed block by block.
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear_into(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        w: &[TensorId],
+        b: Option<TensorId>,
+        epi: Epilogue,
+        y: TensorId,
+        block: RowBlock,
+    ) -> Result<()> {
+        let RowBlock { rows, x_row0, y_row0 } = block;
+        let ((xm, k), (ym, yn)) = (rows_of(self.shape(x)), rows_of(self.shape(y)));
+        let cols = self.weight_columns(name, x, w)?;
         let n = cols.last().map_or(0, |c| c.end);
+        if x_row0 + rows > xm || y_row0 + rows > ym || yn != n {
+            return Err(self.shape_error(
+                name,
+                format!(
+                    "rows {x_row0}.. of {:?} into rows {y_row0}.. of {:?}: {rows} rows of {n} do not fit",
+                    self.shape(x),
+                    self.shape(y)
+                ),
+            ));
+        }
         if let Some(b) = b {
             self.expect_shape(name, "bias", b, &[n])?;
         }
-        let mut p = matmul::Params::dense(m, n, k);
+        let mut p = matmul::Params::dense(ym, n, k);
         let mut args = vec![x, w[0]];
         args.extend(b);
         let residual = match epi {
             Epilogue::Residual(r) | Epilogue::Gated { residual: r, .. } => {
-                if rows_of(self.shape(r)) != (m, n) {
-                    return Err(self.shape_error(name, format!("residual {:?} is not {m} rows of {n}", self.shape(r))));
+                if rows_of(self.shape(r)) != (ym, n) {
+                    return Err(self.shape_error(name, format!("residual {:?} is not {ym} rows of {n}", self.shape(r))));
                 }
                 args.push(r);
                 if let Epilogue::Gated { gate, slot, frame_rows, .. } = epi {
                     let (frames, width) = rows_of(self.shape(gate));
-                    if width < (slot + 1) * n || m.div_ceil(frame_rows) > frames {
-                        return Err(self.shape_error(name, format!("gate {:?} has no slot {slot} for {m} rows", self.shape(gate))));
+                    if width < (slot + 1) * n || ym.div_ceil(frame_rows) > frames {
+                        return Err(self.shape_error(name, format!("gate {:?} has no slot {slot} for {ym} rows", self.shape(gate))));
                     }
                     (p.g_off, p.g_row, p.rows_per_gate) = ((slot * n) as u32, width as u32, frame_rows as u32);
                     args.push(gate);
@@ -131,9 +183,7 @@ impl Builder {
             Epilogue::Silu => matmul::Act::Silu,
             _ => matmul::Act::None,
         };
-        let mut shape = self.shape(x).to_vec();
-        *shape.last_mut().expect("rank ≥ 1") = n;
-        let y = self.activation(name, &shape, DType::F32);
+        let p = p.row_block(rows, x_row0, y_row0);
         args.push(y);
         for (&wb, c) in w.iter().zip(cols) {
             let pb = p.column_block(c);
@@ -141,7 +191,7 @@ impl Builder {
             let kernel = matmul::Matmul::for_device(&self.caps, self.dtype(wb), b.is_some(), act, residual, &pb);
             self.dispatch(name, kernel, &pb, &args)?;
         }
-        Ok(y)
+        Ok(())
     }
 
     pub fn norm(&mut self, name: &str, x: TensorId, kind: Norm, eps: f64) -> Result<TensorId> {

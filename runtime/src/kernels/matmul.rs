@@ -3,7 +3,8 @@
 //!
 //! A weight too large for one storage binding is stored as column blocks, each its
 //! own `[K, Nb]` tensor ([`column_blocks`]), and run as one dispatch per block into
-//! the matching columns of one Y ([`Params::column_block`]).
+//! the matching columns of one Y ([`Params::column_block`]). An activation too large
+//! for one binding is likewise made in row blocks ([`Params::row_block`]).
 use crate::device::{Capabilities, DeviceKind};
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
@@ -73,7 +74,9 @@ pub struct Params {
     pub rows_per_gate: u32,
     /// Element offset into the bias (a column block reads its slice of a full bias).
     pub b_off: u32,
-    pub _pad: u32,
+    /// Row of the gate's row numbering at which this call's first output row sits
+    /// (a row block of a longer product, see [`Params::row_block`]).
+    pub gate_row0: u32,
 }
 
 impl Params {
@@ -97,6 +100,22 @@ impl Params {
             r_off: self.r_off + start,
             g_off: self.g_off + start,
             b_off: self.b_off + start,
+            ..*self
+        }
+    }
+
+    /// This call restricted to `rows` rows of the product: X is entered at row `x_row0`
+    /// (a whole input, or 0 for an input that is itself a row block), Y, residual and
+    /// gate at row `y_row0` (likewise). Non-batched calls only.
+    pub fn row_block(&self, rows: usize, x_row0: usize, y_row0: usize) -> Params {
+        let (x0, y0) = (x_row0 as u32, y_row0 as u32);
+        debug_assert_eq!(self.batch, 1, "row blocks of a batched matmul");
+        Params {
+            m: rows as u32,
+            x_off: self.x_off + x0 * self.x_row,
+            y_off: self.y_off + y0 * self.y_row,
+            r_off: self.r_off + y0 * self.r_row,
+            gate_row0: self.gate_row0 + y0,
             ..*self
         }
     }
@@ -229,7 +248,7 @@ impl Matmul {
             touched.then(|| off as u64 + terms.iter().map(|&(i, stride)| i.saturating_sub(1) * stride as u64).sum::<u64>())
         };
         let out = m > 0 && n > 0 && batch > 0;
-        let gate_rows = m.div_ceil(p.rows_per_gate.max(1) as u64);
+        let gate_rows = (p.gate_row0 as u64 + m).div_ceil(p.rows_per_gate.max(1) as u64);
         let mut reach = vec![
             last(out && k > 0, p.x_off, &[(batch, p.x_batch), (m, p.x_row), (k, 1)]),
             last(out && k > 0, p.w_off, &[(batch, p.w_batch), (k, p.w_row), (n, 1)]),
@@ -370,7 +389,7 @@ pub fn reference(k: &Matmul, p: &Params, a: &RefArgs, y: &mut [f32]) {
                     Act::Silu => v / (1.0 + (-v).exp()),
                 };
                 if let Some(g) = a.gate {
-                    v *= g[p.g_off as usize + (m / p.rows_per_gate as usize) * p.g_row as usize + n] as f64;
+                    v *= g[p.g_off as usize + ((p.gate_row0 as usize + m) / p.rows_per_gate as usize) * p.g_row as usize + n] as f64;
                 }
                 if let Some(r) = a.res {
                     v += r[p.r_off as usize + m * p.r_row as usize + n] as f64;

@@ -5,6 +5,7 @@ use super::{BlockState, DitDims};
 use crate::builder::Builder;
 use crate::error::Result;
 use crate::ir::TensorId;
+use crate::models::linear::feed_forward;
 use crate::ops::{Epilogue, Norm};
 
 /// Slots of the modulation `e0 + blocks.N.modulation` (`[F, 6·D]`).
@@ -102,6 +103,7 @@ pub(super) fn block(
 
     // 3. Feed-forward.
     let xn = g.norm(&format!("{p}.norm2"), x, Norm::Modulated { modulation: m, shift: SHIFT2, scale: SCALE2, frame_rows }, eps)?;
-    let f = linear(g, &format!("{p}.ffn.0"), xn, &w.ffn[0], Epilogue::Gelu)?;
-    linear(g, &format!("{p}.ffn.2"), f, &w.ffn[1], Epilogue::Gated { residual: x, gate: m, slot: GATE2, frame_rows })
+    let (up, down) = (format!("{p}.ffn.0"), format!("{p}.ffn.2"));
+    let gated = Epilogue::Gated { residual: x, gate: m, slot: GATE2, frame_rows };
+    feed_forward(g, [&up, &down], xn, [&w.ffn[0], &w.ffn[1]], Epilogue::Gelu, gated)
 }

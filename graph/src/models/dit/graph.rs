@@ -28,7 +28,7 @@ pub struct PassGraph {
 
 /// text embeddings `[text_len, text_dim]` → every block's cross-attention k/v, written into the session state.
 pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDims, opts: CompileOptions) -> Result<Compiled> {
-    let mut g = Builder::new(gpu.caps);
+    let mut g = Builder::for_device(gpu, &opts);
     let ctx = g.input("context", &[dims.text_len, dims.text_dim], DType::F32);
     let h = linear(&mut g, "text_embedding.0", ctx, &w.text_embedding[0], Epilogue::Gelu)?;
     let c = linear(&mut g, "text_embedding.2", h, &w.text_embedding[1], Epilogue::None)?;
@@ -49,7 +49,13 @@ pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &Dit
 /// sinusoidal embedding), `rope` (angle table of the chunk's frames), `ranges`
 /// (`[MAX_RANGES, 2]` key slot ranges); output `flow [F, C, h, w]`.
 pub fn build_pass(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDims, opts: CompileOptions) -> Result<PassGraph> {
-    let mut g = Builder::new(gpu.caps);
+    let (g, nodes) = pass_graph(Builder::for_device(gpu, &opts), w, states, dims)?;
+    Ok(PassGraph { compiled: g.compile(gpu, opts)?, nodes })
+}
+
+/// The ops of [`build_pass`] appended to `g`, uncompiled: sizes and labels can be
+/// read from it without allocating anything (the planner tests do).
+pub fn pass_graph(mut g: Builder, w: &DitWeights, states: &[BlockState], dims: &DitDims) -> Result<(Builder, PassNodes)> {
     let (f, c, hh, ww, d) = (dims.frames, dims.channels, dims.height, dims.width, dims.dim);
     let n = dims.tokens();
     let x = g.input("x", &[f, c, hh, ww], DType::F32);
@@ -82,5 +88,5 @@ pub fn build_pass(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDi
     let out = linear(&mut g, "head.head", hn, &w.head.head, Epilogue::None)?;
     let flow = g.copy_new("unpatchify", out, &[f, dims.out_channels, hh, ww], &copy::Params::unpatchify(f, dims.out_channels, hh, ww))?;
     g.output(flow, "flow");
-    Ok(PassGraph { compiled: g.compile(gpu, opts)?, nodes })
+    Ok((g, nodes))
 }
