@@ -107,7 +107,9 @@ impl<'p> Session<'p> {
         s.rng = Rng::from_state(state.rng);
         s.chunk = state.chunk;
         s.prompt = state.prompt.clone();
-        s.decoder.resume(state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
+        if state.chunk > 0 {
+            s.decoder.resume(state.decoder.as_deref(), state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
+        }
         Ok(s)
     }
 
@@ -143,8 +145,16 @@ impl<'p> Session<'p> {
         Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone() })
     }
 
-    /// The state between chunks (downloads the device state).
+    /// The state between chunks (downloads the device state, the VAE caches included):
+    /// a restored session continues the video pixel for pixel.
     pub fn snapshot(&self) -> Result<SessionState> {
+        Ok(SessionState { decoder: Some(self.decoder.caches()?), ..self.snapshot_latents()? })
+    }
+
+    /// [`Session::snapshot`] without the VAE caches, a cheaper copy to keep every chunk
+    /// (at 480×832 the caches are 3.5 GiB, the generator state about 1.3 GB): a restored
+    /// session continues the same latents, its first frames may differ slightly in pixels.
+    pub fn snapshot_latents(&self) -> Result<SessionState> {
         Ok(SessionState {
             generator: self.generator.snapshot()?,
             rng: self.rng.state(),
@@ -153,6 +163,7 @@ impl<'p> Session<'p> {
             prompt: self.prompt.clone(),
             capacity: self.capacity,
             shape: self.shape(),
+            decoder: None,
         })
     }
 

@@ -8,6 +8,7 @@ use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
 use graph::CompileOptions;
 use runtime::{DType, Gpu};
 use std::sync::Arc;
+use weights::snapshot::StateTensor;
 use weights::{Checkpoint, DitConfig, VaeConfig};
 
 /// Pixels per latent pixel (Wan VAE spatial stride).
@@ -52,16 +53,25 @@ impl DecodeStage {
         Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
     }
 
-    /// Continues a restored video: `recent` are the latents of its last chunk, decoded
-    /// (and dropped) so the next chunk is not taken for the video's first and the
-    /// causal caches hold that chunk's frames. The caches before it are not in a
-    /// snapshot, so the first frames after a resume can differ slightly in pixels
-    /// (the latents are exact).
-    pub fn resume(&mut self, recent: &[f32]) -> crate::Result<()> {
-        if !recent.is_empty() {
-            self.decode(recent)?;
+    /// The VAE's causal caches, for a snapshot.
+    pub fn caches(&self) -> crate::Result<Vec<StateTensor>> {
+        Ok(self.vae.caches()?)
+    }
+
+    /// Continues a restored video, at least one chunk in. With the snapshot's `caches`
+    /// the next frames are the pixels the video would have had. A state without them
+    /// (format 1, or saved after a lost device) decodes `recent`, the latents of its
+    /// last chunk, and drops the frames: the caches then hold that chunk's frames but not
+    /// what came before, so the first frames after the resume can differ slightly.
+    pub fn resume(&mut self, caches: Option<&[StateTensor]>, recent: &[f32]) -> crate::Result<()> {
+        match caches {
+            Some(c) => Ok(self.vae.restore_caches(c)?),
+            None if recent.is_empty() => Err(invalid("snapshot", "no VAE caches and no latents of its last chunk to decode")),
+            None => {
+                log::warn!("the snapshot has no VAE caches (saved after a lost device, or by an older version): the latents continue exactly, the first frames may differ slightly in pixels");
+                self.decode(recent).map(drop)
+            }
         }
-        Ok(())
     }
 
     /// RGB frames of `latents` `[F, C, h, w]`.
