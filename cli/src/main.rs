@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List GPU adapters with their backend, type, driver, features and limits.
-    Info,
+    /// List GPU adapters with their backend, type, driver, features and limits, and whether the model fits each.
+    Info(Box<generate_cli::ModelArgs>),
     /// Measure kernels and generation on this adapter (a table, or JSON with --json).
     Bench {
         /// Print one JSON object instead of a table.
@@ -134,7 +134,7 @@ fn main() {
     gpu.backend = cli.backend.or(gpu.backend);
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
-        Command::Info => info::run(&gpu),
+        Command::Info(model) => info::run(&gpu, &model),
         Command::Bench { json, soak: Some(chunks), .. } => soak(gpu, json, chunks),
         Command::Bench { json, chunks, size, window, no_memory, soak: None } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),

@@ -1,6 +1,7 @@
 //! One video being generated: the DiT session (window, sinks, SSM state), the
 //! seeded noise, the decoder, the prompt and the chunk position. Everything needed
 //! to continue is in [`SessionState`], constant in size for a bounded window.
+use super::needs::Needs;
 use super::pipeline::Pipeline;
 use super::stages::DecodeStage;
 use super::Frame;
@@ -165,6 +166,19 @@ impl<'p> Session<'p> {
             shape: self.shape(),
             decoder: None,
         })
+    }
+
+    /// What this session holds on the device and whether it fits the adapter's limits
+    /// (the DiT and umT5 graphs are compiled, the VAE's chunk graph is planned).
+    pub fn needs(&mut self) -> Result<Needs> {
+        let mut needs = Needs::default();
+        let [prompt, pass] = self.generator.graphs();
+        needs.add("DiT", &[("prompt", prompt), ("pass", pass)]);
+        self.pipeline.text_needs(&mut needs);
+        let frames = self.pipeline.chunk_frames();
+        needs.add_vae(&self.decoder.memory(frames)?, &self.decoder.memory(1)?, self.pipeline.dtype);
+        needs.check(&self.pipeline.gpu);
+        Ok(needs)
     }
 
     pub fn prompt(&self) -> &str {

@@ -4,6 +4,7 @@ use super::model::ModelFiles;
 use super::Frame;
 use crate::error::{invalid, Result};
 use graph::models::t5::{T5Encoder, TextEncoder, Tokenizer};
+use graph::models::vae::session::VaeMemory;
 use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
 use graph::CompileOptions;
 use runtime::{DType, Gpu};
@@ -35,6 +36,10 @@ impl TextStage {
         Ok(TextStage(TextEncoder::new(tokenizer, encoder)?))
     }
 
+    pub fn graph(&mut self) -> &graph::executor::Compiled {
+        self.0.encoder.graph()
+    }
+
     /// `[text_len, text_dim]` embeddings of `prompt`, padding rows zero.
     pub fn encode(&mut self, prompt: &str) -> Result<Vec<f32>> {
         Ok(self.0.embed(prompt)?.as_ref().clone())
@@ -51,6 +56,11 @@ impl DecodeStage {
     pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize) -> crate::Result<DecodeStage> {
         let vae = VaeDecoder::new(gpu, weights, cfg, h, w, CompileOptions::default())?;
         Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
+    }
+
+    /// Planned device memory of a call of `frames` latent frames.
+    pub fn memory(&mut self, frames: usize) -> crate::Result<VaeMemory> {
+        Ok(self.vae.memory(frames)?)
     }
 
     /// The VAE's causal caches, for a snapshot.

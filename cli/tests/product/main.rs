@@ -5,6 +5,7 @@ mod control;
 mod errors;
 mod faults;
 mod hostile;
+mod info;
 mod library;
 mod outputs;
 mod serve;
