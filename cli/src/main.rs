@@ -49,6 +49,9 @@ enum Command {
         /// recording time, GPU and host memory per chunk (they must stay flat).
         #[arg(long)]
         soak: Option<usize>,
+        /// Instead: render the `bench --json` files of several machines side by side (Markdown), no GPU needed.
+        #[arg(long, num_args = 2.., value_name = "JSON")]
+        compare: Vec<PathBuf>,
     },
     /// Generate a video from a prompt, written as it is made.
     Generate(Box<generate_cli::GenerateArgs>),
@@ -135,8 +138,11 @@ fn main() {
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
         Command::Info(model) => info::run(&gpu, &model),
+        Command::Bench { compare, .. } if !compare.is_empty() => {
+            videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
+        }
         Command::Bench { json, soak: Some(chunks), .. } => soak(gpu, json, chunks),
-        Command::Bench { json, chunks, size, window, no_memory, soak: None } => bench(&gpu, json, chunks, size, window, !no_memory),
+        Command::Bench { json, chunks, size, window, no_memory, soak: None, .. } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),
         Command::Serve(args) => serve_cli::run(*args, gpu),
