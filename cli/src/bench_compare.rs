@@ -91,7 +91,7 @@ pub fn table(runs: &[Value]) -> String {
     for (i, r) in runs.iter().enumerate() {
         head.push(name(r));
         if i > 0 {
-            head.push(format!("{} vs first", name(r)));
+            head.push("vs first".into());
         }
     }
     let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
