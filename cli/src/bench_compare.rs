@@ -5,11 +5,12 @@ use crate::error::{invalid, io, Result};
 use serde_json::Value;
 use std::path::Path;
 
-/// One row: a label, each run's figure, and whether higher is better.
+/// One row: a label, each run's figure, and whether higher is better (`None`: a share,
+/// not a speed, so no ratio).
 struct Row {
     label: String,
     values: Vec<Option<f64>>,
-    higher_is_better: bool,
+    higher_is_better: Option<bool>,
     unit: &'static str,
 }
 
@@ -58,26 +59,31 @@ fn rows(runs: &[Value]) -> Vec<Row> {
             k["dtype"].as_str().unwrap_or("?"),
             k["shape"]
         );
-        rows.push(Row { label, values: per(&same), higher_is_better: true, unit });
+        rows.push(Row { label, values: per(&same), higher_is_better: Some(true), unit });
     }
     let g = |r: &Value, key: &str| r["generation"][key].as_f64();
-    rows.push(Row { label: "generation: frames/s".into(), values: per(&|r| g(r, "frames_per_s")), higher_is_better: true, unit: "" });
+    rows.push(Row { label: "generation: frames/s".into(), values: per(&|r| g(r, "frames_per_s")), higher_is_better: Some(true), unit: "" });
     let chunk = |r: &Value| median(steady_chunks(&r["generation"]));
     rows.push(Row {
         label: "generation: median ms per chunk (after the first)".into(),
         values: per(&chunk),
-        higher_is_better: false,
+        higher_is_better: Some(false),
         unit: "ms",
     });
     let first = |r: &Value| r["generation"]["chunk_ms"].get(0).and_then(Value::as_f64);
-    rows.push(Row { label: "generation: first chunk ms (with compiles)".into(), values: per(&first), higher_is_better: false, unit: "ms" });
+    rows.push(Row {
+        label: "generation: first chunk ms (with compiles)".into(),
+        values: per(&first),
+        higher_is_better: Some(false),
+        unit: "ms",
+    });
     let mib = |r: &Value| g(r, "peak_gpu_bytes").map(|b| b / 1048576.0);
-    rows.push(Row { label: "generation: GPU memory".into(), values: per(&mib), higher_is_better: false, unit: "MiB" });
+    rows.push(Row { label: "generation: GPU memory".into(), values: per(&mib), higher_is_better: Some(false), unit: "MiB" });
     let share = |r: &Value| g(r, "memory_time_share").map(|s| 100.0 * s);
     rows.push(Row {
         label: "generation: SSM memory kernels' share of a call".into(),
         values: per(&share),
-        higher_is_better: false,
+        higher_is_better: None,
         unit: "%",
     });
     rows
@@ -115,8 +121,8 @@ pub fn table(runs: &[Value]) -> String {
         for (i, v) in row.values.iter().enumerate() {
             cells.push(v.map_or("–".into(), |v| format!("{v:.2} {}", row.unit).trim_end().to_string()));
             if i > 0 {
-                let ratio = match (row.values[0], *v) {
-                    (Some(a), Some(b)) if a > 0.0 && b > 0.0 => format!("{:.2}×", if row.higher_is_better { b / a } else { a / b }),
+                let ratio = match (row.values[0], *v, row.higher_is_better) {
+                    (Some(a), Some(b), Some(higher)) if a > 0.0 && b > 0.0 => format!("{:.2}×", if higher { b / a } else { a / b }),
                     _ => "–".into(),
                 };
                 cells.push(ratio);
