@@ -71,17 +71,22 @@ put("prompts", "story.txt", "# a story\n0s: a cat sits\n12s: the cat jumps\n1m30
 put("prompts", "one.txt", "0s: a red ball bouncing\n")
 
 # A session snapshot of chunks [3 frames, 2 channels, 4x4] (4 tokens a frame), one block,
-# after chunk 2 with a 6-frame window (24 cache rows), two chunks re-cacheable.
+# after chunk 2 with a 6-frame window (24 cache rows), two chunks re-cacheable; in format 2
+# with one VAE conv cache [2, 8, 8, 4], and in format 1 (no decoder caches).
 chunk = 3 * 2 * 4 * 4
-meta = {"format": "videossm-snapshot-1", "tokens_written": "24", "frame0": "6", "context_t": "0",
+meta = {"tokens_written": "24", "frame0": "6", "context_t": "0",
         "history": "0:0,12:3", "rng": "12345", "seed": "1", "chunk": "2", "prompt": "a cat",
         "capacity": "6", "shape": "3,2,4,4"}
-put("snapshot", "state.safetensors", safetensors([
+state = [
     ("state.blocks.0.cache_k", "F32", [24, 8], f32(192)),
     ("state.blocks.0.cache_v", "F32", [24, 8], f32(192)),
     ("state.blocks.0.ctx_k", "F32", [2, 8], f32(16)),
     ("state.blocks.0.ctx_v", "F32", [2, 8], f32(16)),
     ("history.0", "F32", [chunk], f32(chunk)),
     ("history.1", "F32", [chunk], f32(chunk, 0.25)),
-], meta))
+]
+put("snapshot", "state.safetensors", safetensors(
+    state + [("decoder.decoder.conv1.cache", "F32", [2, 8, 8, 4], f32(512))],
+    {**meta, "format": "videossm-snapshot-2", "decoder": "caches"}))
+put("snapshot", "state-format1.safetensors", safetensors(state, {**meta, "format": "videossm-snapshot-1"}))
 print("wrote", sorted(str(p.relative_to(here)) for p in seeds.rglob("*") if p.is_file()))

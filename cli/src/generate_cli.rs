@@ -290,8 +290,9 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     let mut outcome = Ok(());
     let mut closed = false;
     // The state after the last chunk in the output, kept on the host: a GPU that is lost
-    // can no longer be read, and resuming from here repeats or skips no frame.
-    let mut last = session.snapshot().context("reading the initial session state")?;
+    // can no longer be read, and resuming from here repeats or skips no frame. Without
+    // the VAE caches, to keep the copy cheap: a state saved after a fault is latents-exact.
+    let mut last = session.snapshot_latents().context("reading the initial session state")?;
     let mut failed = None;
     for i in 0..chunks {
         let c = start + i;
@@ -304,7 +305,7 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
             }
         }
         say(format!("chunk {c}: prompt {:?}", next.as_deref().unwrap_or(session.prompt())));
-        let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| Ok((session.next_frames()?, session.snapshot()?)));
+        let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| Ok((session.next_frames()?, session.snapshot_latents()?)));
         let (chunk, state) = match step {
             Ok(done) => done,
             Err(e) => {
@@ -356,6 +357,10 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
         return Err(anyhow::Error::from(e).context(format!("generating chunk {c} failed; {kept}; {saved}")));
     }
     if let Some(p) = &a.save_state {
+        // The device is fine: with its VAE caches, a resume continues pixel for pixel.
+        if last.chunk == session.chunk_index() {
+            last = session.snapshot()?;
+        }
         videossm::snapshot::save_session(p, &last)?;
         say(format!("state after chunk {} saved to {} (continue with --resume)", last.chunk.saturating_sub(1), p.display()));
     }

@@ -1,11 +1,19 @@
-//! `videossm info`: every adapter with its backend, type, driver, features and limits.
-use runtime::{list_adapters, GpuOptions};
+//! `videossm info`: every adapter with its backend, type, driver, features and limits,
+//! and whether the model (`--model`, or the embedded one) fits it at its configured
+//! size: the model is loaded there and one session compiled, and the planner's figures
+//! are checked against the adapter's limits.
+use crate::generate_cli::ModelArgs;
+use graph::GraphError;
+use runtime::{list_adapters, GpuOptions, RuntimeError};
+use videossm::generate::Needs;
+use videossm::{Error, Pipeline, Session};
 
-pub fn run(opts: &GpuOptions) -> anyhow::Result<()> {
+pub fn run(opts: &GpuOptions, model: &ModelArgs) -> anyhow::Result<()> {
     let adapters = list_adapters(opts)?;
     if adapters.is_empty() {
         anyhow::bail!("no GPU adapter found. On Linux without a GPU install Mesa's software driver: `apt-get install mesa-vulkan-drivers`");
     }
+    let dir = model.dir()?;
     for a in adapters {
         let i = &a.info;
         println!("[{}] {}", a.index, i.name);
@@ -37,6 +45,45 @@ pub fn run(opts: &GpuOptions) -> anyhow::Result<()> {
         let have: Vec<&str> = wanted.iter().filter(|(_, f)| a.features.contains(*f)).map(|(n, _)| *n).collect();
         println!("    features     {}", if have.is_empty() { "(none of f16, subgroups, timestamps)".to_string() } else { have.join(", ") });
         println!("    all features {:?}", a.features);
+        let mut options = model.options(opts.clone())?;
+        options.gpu.adapter = Some(a.index.to_string());
+        match fits(&dir, &options) {
+            Ok(needs) => print_needs(&needs),
+            Err(e) if resources(&e) => println!("    model        does not fit: {e}"),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
+}
+
+fn fits(dir: &std::path::Path, options: &videossm::PipelineOptions) -> videossm::Result<Needs> {
+    let p = Pipeline::load(dir, options)?;
+    let (w, h) = p.frame_size();
+    println!("    model        {} at {w}x{h}, {} weights, window {} latent frames", dir.display(), p.dtype, p.config.local_attn_size);
+    Session::new(&p, "a red ball", 0)?.needs()
+}
+
+/// Errors that say the adapter is too small, rather than the model or flags bad.
+fn resources(e: &Error) -> bool {
+    let runtime = match e {
+        Error::Runtime(r) | Error::Graph(GraphError::Runtime(r)) => r,
+        _ => return false,
+    };
+    matches!(runtime, RuntimeError::LimitExceeded { .. } | RuntimeError::OutOfMemory { .. } | RuntimeError::RequestDevice { .. })
+}
+
+fn print_needs(n: &Needs) {
+    let mib = |b: u64| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64);
+    let weights: Vec<String> = n.weights.iter().map(|((m, d), b)| format!("{m} {d} {}", mib(*b))).collect();
+    println!("      weights    {} ({})", mib(n.weight_bytes()), weights.join(", "));
+    println!("      state      {} (KV window, sinks, SSM), VAE caches {}", mib(n.state_bytes), mib(n.vae_cache_bytes));
+    let acts: Vec<String> = n.activations.iter().map(|(m, b)| format!("{m} {}", mib(*b))).collect();
+    println!("      activations {} (planned with reuse, inputs and outputs included)", acts.join(", "));
+    println!("      largest    {} {}", n.largest.0, mib(n.largest.1));
+    let held = n.allocated.map_or(String::new(), |b| format!(", {} allocated on the device with the DiT and umT5 compiled", mib(b)));
+    println!("      total      {} needed{held}; wgpu reports no adapter memory size, compare with the card's", mib(n.total()));
+    match n.problems.as_slice() {
+        [] => println!("      fits       yes: every tensor fits one storage binding"),
+        p => println!("      fits       does not fit: {}", p.join("; ")),
+    }
 }

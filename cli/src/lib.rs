@@ -1,6 +1,7 @@
 //! videossm as a library: text-to-video generation ([`generate`]), video outputs,
 //! prompt schedules, the browser server ([`serve`]), session snapshots, bundle replay, benchmarks and synthetic models.
 pub mod bench;
+pub mod bench_compare;
 pub mod error;
 pub mod generate;
 pub mod output;

@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List GPU adapters with their backend, type, driver, features and limits.
-    Info,
+    /// List GPU adapters with their backend, type, driver, features and limits, and whether the model fits each.
+    Info(Box<generate_cli::ModelArgs>),
     /// Measure kernels and generation on this adapter (a table, or JSON with --json).
     Bench {
         /// Print one JSON object instead of a table.
@@ -49,6 +49,9 @@ enum Command {
         /// recording time, GPU and host memory per chunk (they must stay flat).
         #[arg(long)]
         soak: Option<usize>,
+        /// Instead: render the `bench --json` files of several machines side by side (Markdown), no GPU needed.
+        #[arg(long, num_args = 2.., value_name = "JSON")]
+        compare: Vec<PathBuf>,
     },
     /// Generate a video from a prompt, written as it is made.
     Generate(Box<generate_cli::GenerateArgs>),
@@ -134,9 +137,12 @@ fn main() {
     gpu.backend = cli.backend.or(gpu.backend);
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
-        Command::Info => info::run(&gpu),
+        Command::Info(model) => info::run(&gpu, &model),
+        Command::Bench { compare, .. } if !compare.is_empty() => {
+            videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
+        }
         Command::Bench { json, soak: Some(chunks), .. } => soak(gpu, json, chunks),
-        Command::Bench { json, chunks, size, window, no_memory, soak: None } => bench(&gpu, json, chunks, size, window, !no_memory),
+        Command::Bench { json, chunks, size, window, no_memory, soak: None, .. } => bench(&gpu, json, chunks, size, window, !no_memory),
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),
         Command::Serve(args) => serve_cli::run(*args, gpu),

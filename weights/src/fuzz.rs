@@ -77,7 +77,7 @@ pub fn prompts(data: &[u8]) {
 
 /// Session snapshots: the safetensors container, the metadata fields, then the checks a
 /// restore makes before touching the device, against the model of the seeds
-/// (`fuzz/seeds.py`: chunks of 3 latent frames of 4 tokens, one block).
+/// (`fuzz/seeds.py`: chunks of 3 latent frames of 4 tokens, one block, one VAE conv cache).
 pub fn snapshot(data: &[u8]) {
     let Ok(state) = crate::snapshot::load_session(&scratch_file("state.safetensors", data)) else { return };
     if state.check_position(3, 4).is_err() {
@@ -86,6 +86,9 @@ pub fn snapshot(data: &[u8]) {
     let rows = state.capacity * 4;
     let shapes = [("blocks.0.cache_k", [rows, 8]), ("blocks.0.cache_v", [rows, 8]), ("blocks.0.ctx_k", [2, 8]), ("blocks.0.ctx_v", [2, 8])];
     let _ = state.generator.check_tensors(shapes.iter().map(|(n, s)| (*n, &s[..])));
+    if let Some(caches) = &state.decoder {
+        let _ = crate::snapshot::check_tensors("VAE cache", caches, [("decoder.conv1.cache", &[2, 8, 8, 4][..])].into_iter());
+    }
 }
 
 /// The readers take paths (they check sizes against the file before reading), so each

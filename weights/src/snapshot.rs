@@ -1,10 +1,17 @@
 //! Session snapshots on disk: one safetensors file holding the device state tensors
 //! and the re-cacheable chunks' latents, with the window position (and, for a whole
-//! generation session, the RNG, seed, chunk count and prompt) in its metadata.
-//! Host-side only, so a hostile snapshot is parsed and checked without a GPU.
+//! generation session, the RNG, seed, chunk count, prompt and the VAE decoder's causal
+//! caches) in its metadata. Host-side only, so a hostile snapshot is parsed and
+//! checked without a GPU.
+//!
+//! Format 2 added the decoder caches (`decoder.<conv>.cache` tensors, metadata
+//! `decoder = caches`); format 1 files still load, without them.
 use crate::error::{io, Result, WeightsError};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// A named device tensor with its shape and values.
+pub type StateTensor = (String, Vec<usize>, Vec<f32>);
 
 /// A committed chunk kept for re-caching under a new prompt while its tokens are cached.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,7 +31,7 @@ pub struct Snapshot {
     pub context_t: f32,
     pub history: Vec<Committed>,
     /// Device state tensors by name, with shapes.
-    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    pub tensors: Vec<StateTensor>,
 }
 
 /// A generation session between two chunks, restorable into a session of the same model and shape.
@@ -41,20 +48,38 @@ pub struct SessionState {
     pub capacity: usize,
     /// `F,C,h,w` of a chunk: a snapshot of another shape is refused.
     pub shape: [usize; 4],
+    /// The VAE decoder's causal caches by name, sorted, so the frames after a resume
+    /// are the same pixels. `None` in a state saved without them (format 1, or after a
+    /// lost device, whose caches could no longer be read): the latents are still exact.
+    pub decoder: Option<Vec<StateTensor>>,
 }
 
 impl Snapshot {
     /// Whether the state tensors are exactly `expected` (name, shape), in order.
     pub fn check_tensors<'a>(&self, expected: impl ExactSizeIterator<Item = (&'a str, &'a [usize])>) -> std::result::Result<(), String> {
-        if expected.len() != self.tensors.len() {
-            return Err(format!("snapshot holds {} state tensors, this model has {}", self.tensors.len(), expected.len()));
+        check_tensors("tensor", &self.tensors, expected)
+    }
+}
+
+/// Whether `got` are exactly `expected` (name, shape), in order; the error names the
+/// first tensor that differs (`what` says which kind) with both shapes.
+pub fn check_tensors<'a>(
+    what: &str,
+    got: &[StateTensor],
+    expected: impl ExactSizeIterator<Item = (&'a str, &'a [usize])>,
+) -> std::result::Result<(), String> {
+    let n = expected.len();
+    for (i, (name, shape)) in expected.enumerate() {
+        let Some((sname, sshape, data)) = got.get(i) else {
+            return Err(format!("snapshot has no {what} {name} {shape:?} (it holds {} of this model's {n}): another model", got.len()));
+        };
+        if name != sname || shape != sshape.as_slice() || sshape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)) != Some(data.len()) {
+            return Err(format!("snapshot {what} {sname} {sshape:?} does not fit {name} {shape:?}: another model or size"));
         }
-        for ((name, shape), (sname, sshape, data)) in expected.zip(&self.tensors) {
-            if name != sname || shape != sshape.as_slice() || sshape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)) != Some(data.len()) {
-                return Err(format!("snapshot tensor {sname} {sshape:?} does not fit {name} {shape:?}: another model or shape"));
-            }
-        }
-        Ok(())
+    }
+    match got.get(n) {
+        Some((sname, sshape, _)) => Err(format!("snapshot {what} {sname} {sshape:?} is not in this model (it has {n}): another model")),
+        None => Ok(()),
     }
 }
 
@@ -91,23 +116,31 @@ impl SessionState {
     }
 }
 
-const FORMAT: &str = "videossm-snapshot-1";
+const FORMAT: &str = "videossm-snapshot-2";
+/// Formats this version reads: 1 has no decoder caches.
+const READS: [&str; 2] = ["videossm-snapshot-1", FORMAT];
 /// Metadata keys of a generation session on top of the generator's.
 const SESSION_KEYS: [&str; 6] = ["rng", "seed", "chunk", "prompt", "capacity", "shape"];
+/// Metadata `decoder` of a session whose `decoder.*` tensors are the VAE caches.
+const DECODER: (&str, &str) = ("decoder", "caches");
 
 /// Writes a generator snapshot.
 pub fn save(path: &Path, s: &Snapshot) -> Result<()> {
-    save_with(path, s, HashMap::new())
+    save_with(path, s, HashMap::new(), &[])
 }
 
-/// Writes a generation session: the generator snapshot and the session fields.
+/// Writes a generation session: the generator snapshot, the session fields and the decoder caches.
 pub fn save_session(path: &Path, s: &SessionState) -> Result<()> {
     let shape: Vec<String> = s.shape.iter().map(usize::to_string).collect();
     let values = [s.rng.to_string(), s.seed.to_string(), s.chunk.to_string(), s.prompt.clone(), s.capacity.to_string(), shape.join(",")];
-    save_with(path, &s.generator, SESSION_KEYS.iter().map(|k| k.to_string()).zip(values).collect())
+    let mut meta: HashMap<String, String> = SESSION_KEYS.iter().map(|k| k.to_string()).zip(values).collect();
+    if s.decoder.is_some() {
+        meta.insert(DECODER.0.into(), DECODER.1.into());
+    }
+    save_with(path, &s.generator, meta, s.decoder.as_deref().unwrap_or_default())
 }
 
-fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>) -> Result<()> {
+fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>, decoder: &[StateTensor]) -> Result<()> {
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("tokens_written".to_string(), s.tokens_written.to_string());
     meta.insert("frame0".to_string(), s.frame0.to_string());
@@ -119,6 +152,9 @@ fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>) -> Re
         .iter()
         .map(|(k, shape, v)| (format!("state.{k}"), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
         .collect();
+    data.extend(
+        decoder.iter().map(|(k, shape, v)| (format!("decoder.{k}"), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+    );
     for (i, h) in s.history.iter().enumerate() {
         data.push((format!("history.{i}"), vec![h.latents.len()], h.latents.iter().flat_map(|x| x.to_le_bytes()).collect()));
     }
@@ -145,7 +181,7 @@ pub fn load(path: &Path) -> Result<Snapshot> {
 
 /// Reads a generation session written by [`save_session`].
 pub fn load_session(path: &Path) -> Result<SessionState> {
-    let (generator, meta) = load_with(path)?;
+    let (generator, meta, decoder) = load_with(path)?;
     let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata {k} missing: a generator snapshot, not a generation session")));
     let num = |k: &str| field(k).and_then(|v| v.parse::<u64>().map_err(|e| bad(format!("{k} {v:?}: {e}"))));
@@ -161,16 +197,22 @@ pub fn load_session(path: &Path) -> Result<SessionState> {
         prompt: field("prompt")?.clone(),
         capacity: small("capacity")?,
         shape,
+        decoder: match meta.get(DECODER.0) {
+            Some(v) if v == DECODER.1 => Some(decoder),
+            None if decoder.is_empty() => None,
+            v => return Err(bad(format!("decoder {v:?} with {} decoder tensors: expected {:?} or none", decoder.len(), DECODER.1))),
+        },
     })
 }
 
-fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>)> {
+/// The generator snapshot, the metadata and the `decoder.*` tensors (sorted by name).
+fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>, Vec<StateTensor>)> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let meta = header.metadata().clone().ok_or_else(|| bad("no metadata".into()))?;
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!("format {:?}, expected {FORMAT}", meta.get("format"))));
+    if !meta.get("format").is_some_and(|f| READS.contains(&f.as_str())) {
+        return Err(bad(format!("format {:?}, expected one of {READS:?}", meta.get("format"))));
     }
     let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata {k} missing")));
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -188,15 +230,22 @@ fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>)> {
         let frame0 = usize::try_from(parse(f)?).map_err(|e| bad(format!("history entry {item:?}: {e}")))?;
         history.push(Committed { token0: parse(t)?, frame0, latents: read(&format!("history.{i}"))?.1 });
     }
-    let mut names: Vec<String> = st.names().into_iter().filter(|n| n.starts_with("state.")).map(str::to_string).collect();
+    let names = |prefix: &str| -> Vec<String> { st.names().into_iter().filter(|n| n.starts_with(prefix)).map(str::to_string).collect() };
+    let read_all = |names: Vec<String>, prefix: &str| -> Result<Vec<StateTensor>> {
+        names.iter().map(|n| read(n).map(|(shape, v)| (n[prefix.len()..].to_string(), shape, v))).collect()
+    };
     // Restore in the session's order: tensors were written blocks first, in a fixed order.
-    names.sort_by_key(|n| s_order(n));
-    let tensors =
-        names.iter().map(|n| read(n).map(|(shape, v)| (n["state.".len()..].to_string(), shape, v))).collect::<Result<Vec<_>>>()?;
+    let mut state = names("state.");
+    state.sort_by_key(|n| s_order(n));
+    let tensors = read_all(state, "state.")?;
+    // The decoder's caches in name order (its BTreeMap's).
+    let mut caches = names("decoder.");
+    caches.sort();
+    let decoder = read_all(caches, "decoder.")?;
     let int = |k: &str| field(k).and_then(|v| v.parse::<u64>().map_err(|e| bad(format!("{k} {v:?}: {e}"))));
     let context_t = field("context_t")?.parse::<f32>().map_err(|e| bad(format!("context_t: {e}")))?;
     let frame0 = usize::try_from(int("frame0")?).map_err(|e| bad(format!("frame0: {e}")))?;
-    Ok((Snapshot { tokens_written: int("tokens_written")?, frame0, context_t, history, tensors }, meta))
+    Ok((Snapshot { tokens_written: int("tokens_written")?, frame0, context_t, history, tensors }, meta, decoder))
 }
 
 /// Sort key giving the session's state order: block number, then the fixed field order.

@@ -15,11 +15,13 @@
 //! # let _ = state; Ok(()) }
 //! ```
 mod model;
+mod needs;
 mod pipeline;
 mod session;
 mod stages;
 
 pub use model::ModelFiles;
+pub use needs::Needs;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use session::{Chunk, Session, SessionState};
 

@@ -1,6 +1,7 @@
 //! A loaded model: the DiT weights on the GPU, its settings after the caller's
 //! overrides, and the text stage with its per-prompt cache. Sessions borrow it.
 use super::model::ModelFiles;
+use super::needs::Needs;
 use super::stages::{DecodeStage, TextStage, VAE_STRIDE};
 use super::SPATIAL_MULTIPLE;
 use crate::error::{invalid, Result};
@@ -59,6 +60,8 @@ pub struct Pipeline {
     /// Chunking and schedule, with the step and size overrides applied (latent size always set).
     pub generation: GenerationConfig,
     pub(super) weights: DitWeights,
+    /// Device dtype of the matmul and conv weights.
+    pub dtype: DType,
     text: Mutex<TextStage>,
     vae: (VaeConfig, VaeWeights),
 }
@@ -157,7 +160,7 @@ impl Pipeline {
         let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
         let text = Mutex::new(TextStage::load(&gpu, &files, &config, opts.dtype)?);
         let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
-        Ok(Pipeline { gpu, files, config, generation, weights, text, vae })
+        Ok(Pipeline { gpu, files, config, generation, weights, dtype: opts.dtype, text, vae })
     }
 
     /// A decoder for one video (its causal caches are per session).
@@ -179,6 +182,11 @@ impl Pipeline {
     pub fn frame_size(&self) -> (usize, usize) {
         let g = &self.generation;
         (g.latent_width.unwrap_or(0) * VAE_STRIDE, g.latent_height.unwrap_or(0) * VAE_STRIDE)
+    }
+
+    /// Adds the text encoder's compiled graph to `needs`.
+    pub(super) fn text_needs(&self, needs: &mut Needs) {
+        needs.add("umT5", &[("", self.text.lock().unwrap_or_else(|e| e.into_inner()).graph())]);
     }
 
     /// `[text_len, text_dim]` embeddings of `prompt` (cached per prompt).

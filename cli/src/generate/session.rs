@@ -1,6 +1,7 @@
 //! One video being generated: the DiT session (window, sinks, SSM state), the
 //! seeded noise, the decoder, the prompt and the chunk position. Everything needed
 //! to continue is in [`SessionState`], constant in size for a bounded window.
+use super::needs::Needs;
 use super::pipeline::Pipeline;
 use super::stages::DecodeStage;
 use super::Frame;
@@ -107,7 +108,9 @@ impl<'p> Session<'p> {
         s.rng = Rng::from_state(state.rng);
         s.chunk = state.chunk;
         s.prompt = state.prompt.clone();
-        s.decoder.resume(state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
+        if state.chunk > 0 {
+            s.decoder.resume(state.decoder.as_deref(), state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
+        }
         Ok(s)
     }
 
@@ -143,8 +146,16 @@ impl<'p> Session<'p> {
         Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone() })
     }
 
-    /// The state between chunks (downloads the device state).
+    /// The state between chunks (downloads the device state, the VAE caches included):
+    /// a restored session continues the video pixel for pixel.
     pub fn snapshot(&self) -> Result<SessionState> {
+        Ok(SessionState { decoder: Some(self.decoder.caches()?), ..self.snapshot_latents()? })
+    }
+
+    /// [`Session::snapshot`] without the VAE caches, a cheaper copy to keep every chunk
+    /// (at 480×832 the caches are 3.5 GiB, the generator state about 1.3 GB): a restored
+    /// session continues the same latents, its first frames may differ slightly in pixels.
+    pub fn snapshot_latents(&self) -> Result<SessionState> {
         Ok(SessionState {
             generator: self.generator.snapshot()?,
             rng: self.rng.state(),
@@ -153,7 +164,21 @@ impl<'p> Session<'p> {
             prompt: self.prompt.clone(),
             capacity: self.capacity,
             shape: self.shape(),
+            decoder: None,
         })
+    }
+
+    /// What this session holds on the device and whether it fits the adapter's limits
+    /// (the DiT and umT5 graphs are compiled, the VAE's chunk graph is planned).
+    pub fn needs(&mut self) -> Result<Needs> {
+        let mut needs = Needs::default();
+        let [prompt, pass] = self.generator.graphs();
+        needs.add("DiT", &[("prompt", prompt), ("pass", pass)]);
+        self.pipeline.text_needs(&mut needs);
+        let frames = self.pipeline.chunk_frames();
+        needs.add_vae(&self.decoder.memory(frames)?, &self.decoder.memory(1)?, self.pipeline.dtype);
+        needs.check(&self.pipeline.gpu);
+        Ok(needs)
     }
 
     pub fn prompt(&self) -> &str {

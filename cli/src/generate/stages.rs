@@ -4,10 +4,12 @@ use super::model::ModelFiles;
 use super::Frame;
 use crate::error::{invalid, Result};
 use graph::models::t5::{T5Encoder, TextEncoder, Tokenizer};
+use graph::models::vae::session::VaeMemory;
 use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
 use graph::CompileOptions;
 use runtime::{DType, Gpu};
 use std::sync::Arc;
+use weights::snapshot::StateTensor;
 use weights::{Checkpoint, DitConfig, VaeConfig};
 
 /// Pixels per latent pixel (Wan VAE spatial stride).
@@ -34,6 +36,10 @@ impl TextStage {
         Ok(TextStage(TextEncoder::new(tokenizer, encoder)?))
     }
 
+    pub fn graph(&mut self) -> &graph::executor::Compiled {
+        self.0.encoder.graph()
+    }
+
     /// `[text_len, text_dim]` embeddings of `prompt`, padding rows zero.
     pub fn encode(&mut self, prompt: &str) -> Result<Vec<f32>> {
         Ok(self.0.embed(prompt)?.as_ref().clone())
@@ -52,16 +58,30 @@ impl DecodeStage {
         Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
     }
 
-    /// Continues a restored video: `recent` are the latents of its last chunk, decoded
-    /// (and dropped) so the next chunk is not taken for the video's first and the
-    /// causal caches hold that chunk's frames. The caches before it are not in a
-    /// snapshot, so the first frames after a resume can differ slightly in pixels
-    /// (the latents are exact).
-    pub fn resume(&mut self, recent: &[f32]) -> crate::Result<()> {
-        if !recent.is_empty() {
-            self.decode(recent)?;
+    /// Planned device memory of a call of `frames` latent frames.
+    pub fn memory(&mut self, frames: usize) -> crate::Result<VaeMemory> {
+        Ok(self.vae.memory(frames)?)
+    }
+
+    /// The VAE's causal caches, for a snapshot.
+    pub fn caches(&self) -> crate::Result<Vec<StateTensor>> {
+        Ok(self.vae.caches()?)
+    }
+
+    /// Continues a restored video, at least one chunk in. With the snapshot's `caches`
+    /// the next frames are the pixels the video would have had. A state without them
+    /// (format 1, or saved after a lost device) decodes `recent`, the latents of its
+    /// last chunk, and drops the frames: the caches then hold that chunk's frames but not
+    /// what came before, so the first frames after the resume can differ slightly.
+    pub fn resume(&mut self, caches: Option<&[StateTensor]>, recent: &[f32]) -> crate::Result<()> {
+        match caches {
+            Some(c) => Ok(self.vae.restore_caches(c)?),
+            None if recent.is_empty() => Err(invalid("snapshot", "no VAE caches and no latents of its last chunk to decode")),
+            None => {
+                log::warn!("the snapshot has no VAE caches (saved after a lost device, or by an older version): the latents continue exactly, the first frames may differ slightly in pixels");
+                self.decode(recent).map(drop)
+            }
         }
-        Ok(())
     }
 
     /// RGB frames of `latents` `[F, C, h, w]`.

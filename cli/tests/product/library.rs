@@ -1,6 +1,6 @@
 //! The library API: sessions, prompt switches and snapshot/resume equality.
 use super::support::*;
-use videossm::{Pipeline, PipelineOptions, Session};
+use videossm::{Frame, Pipeline, PipelineOptions, Session, SessionState};
 
 fn pipeline() -> Pipeline {
     Pipeline::load(model_dir(), &PipelineOptions::default()).expect("loading the test model")
@@ -34,22 +34,60 @@ fn same_seed_same_video_other_seed_other_video() {
     assert_ne!(a, c);
 }
 
+/// Latents and decoded frames of the next `chunks` chunks.
+fn video(s: &mut Session, chunks: usize) -> Vec<(Vec<f32>, Vec<Frame>)> {
+    (0..chunks).map(|_| s.next_frames().map(|c| (c.latents, c.frames)).unwrap()).collect()
+}
+
 /// N chunks straight = k chunks, snapshot to a file, restore in a new session, N − k chunks:
-/// the same latents bit for bit, with the window evicting (6 chunks of 3 frames, window 9).
+/// the same latents and the same pixels bit for bit (the VAE caches are in the snapshot),
+/// with the window evicting (6 chunks of 3 frames, window 9).
 #[test]
 fn snapshot_resume_continues_the_same_video() {
     let p = pipeline();
-    let straight = latents(&mut Session::new(&p, "a red ball", 9).unwrap(), 6);
+    let straight = video(&mut Session::new(&p, "a red ball", 9).unwrap(), 6);
     let mut first = Session::new(&p, "a red ball", 9).unwrap();
-    let mut resumed = latents(&mut first, 4);
+    let mut resumed = video(&mut first, 4);
     let file = scratch("snapshot").join("state.safetensors");
     videossm::snapshot::save_session(&file, &first.snapshot().unwrap()).unwrap();
+    let latents_only = first.snapshot_latents().unwrap();
     drop(first);
     let state = videossm::snapshot::load_session(&file).unwrap();
     assert_eq!((state.chunk, state.seed, state.prompt.as_str()), (4, 9, "a red ball"));
+    assert!(state.decoder.as_ref().is_some_and(|c| !c.is_empty()));
     let mut second = Session::restore(&p, &state).unwrap();
-    resumed.extend(latents(&mut second, 2));
-    assert_eq!(straight, resumed);
+    resumed.extend(video(&mut second, 2));
+    assert!(straight == resumed, "the resumed video differs from the straight one");
+    // Without the VAE caches (a state kept through a device fault): the same latents.
+    let mut warm = Session::restore(&p, &latents_only).unwrap();
+    let again = video(&mut warm, 2);
+    assert!(again.iter().zip(&straight[4..]).all(|(a, b)| a.0 == b.0), "latents-only resume changed the latents");
+}
+
+/// VAE caches of another size or model are refused, naming the cache and both shapes.
+#[test]
+fn vae_caches_of_another_model_are_refused() {
+    let p = pipeline();
+    let mut s = Session::new(&p, "a red ball", 2).unwrap();
+    s.next_frames().unwrap();
+    let good = s.snapshot().unwrap();
+    let restore = |state: &SessionState| Session::restore(&p, state).err().expect("a mismatched snapshot restored").to_string();
+    let mut state = good.clone();
+    let (name, shape, data) = &mut state.decoder.as_mut().unwrap()[0];
+    let mine = shape.clone();
+    shape[1] *= 2;
+    data.resize(shape.iter().product(), 0.0);
+    let (name, theirs) = (name.clone(), shape.clone());
+    let e = restore(&state);
+    assert!(e.contains(&name) && e.contains(&format!("{theirs:?}")) && e.contains(&format!("{mine:?}")), "{e}");
+    let mut state = good.clone();
+    let (last, _, _) = state.decoder.as_mut().unwrap().pop().unwrap();
+    let e = restore(&state);
+    assert!(e.contains("snapshot has no VAE cache") && e.contains(&last), "{e}");
+    let mut state = good;
+    state.decoder.as_mut().unwrap().push(("decoder.extra.cache".into(), vec![1], vec![0.0]));
+    let e = restore(&state);
+    assert!(e.contains("decoder.extra.cache [1] is not in this model"), "{e}");
 }
 
 /// A prompt switch changes the chunks after it, not the ones before, and is itself

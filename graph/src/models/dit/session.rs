@@ -148,6 +148,11 @@ impl Generator {
         &self.states
     }
 
+    /// The compiled prompt and pass graphs (memory reports).
+    pub fn graphs(&self) -> [&Compiled; 2] {
+        [&self.prompt, &self.pass.compiled]
+    }
+
     pub fn pass_graph(&mut self) -> &mut PassGraph {
         &mut self.pass
     }

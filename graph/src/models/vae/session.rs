@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use runtime::{DType, Gpu, RuntimeError};
 use std::collections::HashMap;
 use std::sync::Arc;
+use weights::snapshot::{check_tensors, StateTensor};
 use weights::{Checkpoint, VaeConfig, VaeUpsample};
 
 /// What one chunk costs on the device, from the planned (uncompiled) graph.
@@ -154,6 +155,26 @@ impl VaeDecoder {
     pub fn reset(&mut self) -> Result<()> {
         self.caches.reset(&self.gpu)?;
         self.started = false;
+        Ok(())
+    }
+
+    /// The causal caches by name, downloaded (between chunks), for a snapshot.
+    pub fn caches(&self) -> Result<Vec<StateTensor>> {
+        self.caches.tensors.iter().map(|(k, t)| Ok((k.clone(), t.shape.clone(), self.gpu.download(t)?))).collect()
+    }
+
+    /// Continues a video from `caches` ([`VaeDecoder::caches`] of a decoder of the same
+    /// model and size, after at least one chunk): the next chunk decodes to the same
+    /// pixels as it would have there. An error names the cache that differs.
+    pub fn restore_caches(&mut self, caches: &[StateTensor]) -> Result<()> {
+        // The caches exist once a chunk's graph is built (no compile needed).
+        self.builder(false, 1)?;
+        let mine = &self.caches.tensors;
+        check_tensors("VAE cache", caches, mine.iter().map(|(n, t)| (n.as_str(), t.shape.as_slice()))).map_err(GraphError::Session)?;
+        for (t, (_, _, data)) in mine.values().zip(caches) {
+            self.gpu.write(t, data)?;
+        }
+        self.started = true;
         Ok(())
     }
 

@@ -1,0 +1,137 @@
+//! `videossm bench --compare A.json B.json ...`: the `bench --json` objects of several
+//! machines side by side as one Markdown table, with each figure's ratio to the first
+//! file's (higher throughput or lower time reads as > 1×, "faster than the first").
+use crate::error::{invalid, io, Result};
+use serde_json::Value;
+use std::path::Path;
+
+/// One row: a label, each run's figure, and whether higher is better (`None`: a share,
+/// not a speed, so no ratio).
+struct Row {
+    label: String,
+    values: Vec<Option<f64>>,
+    higher_is_better: Option<bool>,
+    unit: &'static str,
+}
+
+/// Reads `bench --json` files, refusing any that is not one.
+pub fn load(paths: &[impl AsRef<Path>]) -> Result<Vec<Value>> {
+    paths
+        .iter()
+        .map(|p| {
+            let p = p.as_ref();
+            let text = std::fs::read_to_string(p).map_err(io(p))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| invalid(p.display().to_string(), format!("not JSON: {e}")))?;
+            for key in ["adapter", "kernels", "generation"] {
+                if v.get(key).is_none() {
+                    return Err(invalid(p.display().to_string(), format!("no {key:?}: not the output of `videossm bench --json`")));
+                }
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+/// Chunk times after the first (which includes the pipeline compiles).
+fn steady_chunks(g: &Value) -> Vec<f64> {
+    g["chunk_ms"].as_array().map(|a| a.iter().skip(1).filter_map(Value::as_f64).collect()).unwrap_or_default()
+}
+
+fn rows(runs: &[Value]) -> Vec<Row> {
+    let per = |f: &dyn Fn(&Value) -> Option<f64>| runs.iter().map(f).collect::<Vec<_>>();
+    let mut rows = Vec::new();
+    // Kernels in the first run's order, matched by kernel family, variant, dtype and shape.
+    for k in runs[0]["kernels"].as_array().into_iter().flatten() {
+        let same = |r: &Value| -> Option<f64> {
+            let found = r["kernels"].as_array()?.iter().find(|o| ["name", "variant", "dtype", "shape"].iter().all(|f| o[f] == k[f]))?;
+            found.get("gflops").or(found.get("gbps")).and_then(Value::as_f64)
+        };
+        let unit = if k.get("gflops").is_some() { "GFLOP/s" } else { "GB/s" };
+        let label = format!(
+            "{} {} {} {}",
+            k["name"].as_str().unwrap_or("?"),
+            k["variant"].as_str().unwrap_or("?"),
+            k["dtype"].as_str().unwrap_or("?"),
+            k["shape"]
+        );
+        rows.push(Row { label, values: per(&same), higher_is_better: Some(true), unit });
+    }
+    let g = |r: &Value, key: &str| r["generation"][key].as_f64();
+    rows.push(Row { label: "generation: frames/s".into(), values: per(&|r| g(r, "frames_per_s")), higher_is_better: Some(true), unit: "" });
+    let chunk = |r: &Value| median(steady_chunks(&r["generation"]));
+    rows.push(Row {
+        label: "generation: median ms per chunk (after the first)".into(),
+        values: per(&chunk),
+        higher_is_better: Some(false),
+        unit: "ms",
+    });
+    let first = |r: &Value| r["generation"]["chunk_ms"].get(0).and_then(Value::as_f64);
+    rows.push(Row {
+        label: "generation: first chunk ms (with compiles)".into(),
+        values: per(&first),
+        higher_is_better: Some(false),
+        unit: "ms",
+    });
+    let mib = |r: &Value| g(r, "peak_gpu_bytes").map(|b| b / 1048576.0);
+    rows.push(Row { label: "generation: GPU memory".into(), values: per(&mib), higher_is_better: Some(false), unit: "MiB" });
+    let share = |r: &Value| g(r, "memory_time_share").map(|s| 100.0 * s);
+    rows.push(Row {
+        label: "generation: SSM memory kernels' share of a call".into(),
+        values: per(&share),
+        higher_is_better: None,
+        unit: "%",
+    });
+    rows
+}
+
+/// The Markdown table of `runs` (at least one): a column per run, then its ratio to the first run.
+pub fn table(runs: &[Value]) -> String {
+    let name =
+        |r: &Value| format!("{} ({})", r["adapter"]["name"].as_str().unwrap_or("?"), r["adapter"]["backend"].as_str().unwrap_or("?"));
+    let mut head = vec!["figure".to_string()];
+    for (i, r) in runs.iter().enumerate() {
+        head.push(name(r));
+        if i > 0 {
+            head.push("vs first".into());
+        }
+    }
+    let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    // Text rows: each run's value, and whether it is the first run's.
+    let text = |label: &str, f: &dyn Fn(&Value) -> String| {
+        let first = f(&runs[0]);
+        let mut cells = vec![label.to_string()];
+        for (i, r) in runs.iter().enumerate() {
+            cells.push(f(r));
+            if i > 0 {
+                cells.push(if f(r) == first { "same" } else { "differs" }.into());
+            }
+        }
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let field = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    s += &text("device type, driver", &|r| format!("{}, {}", field(&r["adapter"]["device_type"]), field(&r["adapter"]["driver"])));
+    s += &text("generation config", &|r| field(&r["generation"]["config"]));
+    for row in rows(runs) {
+        let mut cells = vec![row.label.clone()];
+        for (i, v) in row.values.iter().enumerate() {
+            cells.push(v.map_or("–".into(), |v| format!("{v:.2} {}", row.unit).trim_end().to_string()));
+            if i > 0 {
+                let ratio = match (row.values[0], *v, row.higher_is_better) {
+                    (Some(a), Some(b), Some(higher)) if a > 0.0 && b > 0.0 => format!("{:.2}×", if higher { b / a } else { a / b }),
+                    _ => "–".into(),
+                };
+                cells.push(ratio);
+            }
+        }
+        s += &format!("| {} |\n", cells.join(" | "));
+    }
+    if runs.iter().any(|r| r["generation"]["config"] != runs[0]["generation"]["config"]) {
+        s += "\nThe generation configs differ: compare the generation rows with care.\n";
+    }
+    s
+}
