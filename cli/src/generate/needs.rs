@@ -57,7 +57,8 @@ impl Needs {
         let dtypes = if dtype == DType::F32 { "f32".to_string() } else { format!("{dtype}+f32") };
         *self.weights.entry(("VAE", dtypes)).or_default() += m.weight_bytes;
         self.vae_cache_bytes = m.cache_bytes;
-        self.activations.push(("VAE chunk".into(), m.activation_bytes));
+        let what = if m.bands > 1 { format!("VAE chunk in {} row bands", m.bands) } else { "VAE chunk".into() };
+        self.activations.push((what, m.activation_bytes));
         // The decoder splits a chunk into calls that fit: one latent frame is what must.
         if one_frame.largest_tensor_bytes > self.largest.1 {
             self.largest = ("VAE activation of one latent frame".into(), one_frame.largest_tensor_bytes);

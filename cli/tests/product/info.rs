@@ -31,7 +31,8 @@ fn the_embedded_model_fits() {
 }
 
 /// Bindings too small for the test model: a weight that cannot be split (the load fails
-/// naming it), then, with the weights fitting, a VAE activation the planner finds too large.
+/// naming it); with the weights fitting, the VAE's activations, too large for one binding,
+/// fit in row bands.
 #[test]
 fn a_small_binding_says_what_does_not_fit() {
     let model = model_dir().to_str().unwrap();
@@ -39,7 +40,7 @@ fn a_small_binding_says_what_does_not_fit() {
     let want = "does not fit: storage binding decoder.upsamples.0.residual.2.weight: 110592 bytes requested, the adapter allows 100000";
     assert!(out.contains(want), "{out}");
     let out = info(&["--model", model], Some("120000"));
-    let want = "does not fit: VAE activation of one latent frame is 131072 bytes, over max_storage_buffer_binding_size 120000";
-    assert!(out.contains(want), "{out}");
-    assert!(!out.contains("fits       yes"), "{out}");
+    for part in ["row bands", "fits       yes"] {
+        assert!(out.contains(part), "{part:?} not in {out}");
+    }
 }
