@@ -96,17 +96,17 @@ pub fn score(frames: &[Vec<u8>], prompt: &str) -> Score {
         assert_eq!(f.len(), SIZE * SIZE * 3, "frame {t} is not {SIZE}x{SIZE} RGB");
         for (i, (colour, shape)) in objs.iter().enumerate() {
             let rgb = COLOURS.iter().find(|(c, _)| c == colour).unwrap().1;
-            let mask: Vec<bool> = f
-                .chunks_exact(3)
-                .map(|p| (0..3).map(|k| (p[k] as f32 - rgb[k]).powi(2)).sum::<f32>().sqrt() < COLOUR_TOL)
-                .collect();
+            let mask: Vec<bool> =
+                f.chunks_exact(3).map(|p| (0..3).map(|k| (p[k] as f32 - rgb[k]).powi(2)).sum::<f32>().sqrt() < COLOUR_TOL).collect();
             let count = mask.iter().filter(|&&m| m).count();
             if count < 20 {
                 continue;
             }
-            let (sx, sy) = mask.iter().enumerate().filter(|(_, &m)| m).fold((0.0, 0.0), |(sx, sy), (p, _)| {
-                (sx + (p % SIZE) as f64, sy + (p / SIZE) as f64)
-            });
+            let (sx, sy) = mask
+                .iter()
+                .enumerate()
+                .filter(|(_, &m)| m)
+                .fold((0.0, 0.0), |(sx, sy), (p, _)| (sx + (p % SIZE) as f64, sy + (p / SIZE) as f64));
             let (cx, cy) = (sx / count as f64, sy / count as f64);
             centre[t][i] = (cx, cy);
             present[t][i] = true;

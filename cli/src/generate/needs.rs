@@ -61,7 +61,7 @@ impl Needs {
         self.activations.push((what, m.activation_bytes));
         // The decoder splits a chunk into calls that fit: one latent frame is what must.
         if one_frame.largest_tensor_bytes > self.largest.1 {
-            self.largest = ("VAE activation of one latent frame".into(), one_frame.largest_tensor_bytes);
+            self.largest = ("VAE tensor of a one-latent-frame chunk".into(), one_frame.largest_tensor_bytes);
         }
     }
 

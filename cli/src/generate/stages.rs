@@ -59,7 +59,7 @@ impl DecodeStage {
     }
 
     /// Planned device memory of a call of `frames` latent frames.
-    pub fn memory(&mut self, frames: usize) -> crate::Result<VaeMemory> {
+    pub fn memory(&self, frames: usize) -> crate::Result<VaeMemory> {
         Ok(self.vae.memory(frames)?)
     }
 
