@@ -3,6 +3,8 @@
     python weights/train/eval.py --weights weights/tiny --seconds 60 [--png-dir DIR]
     python weights/train/eval.py --frames video.npy --prompt "..."   # frames from elsewhere
     python weights/train/eval.py --ground-truth                      # the detector on the world itself
+    python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
+    python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
 
 Per frame, each prompted object (colour + shape) counts as found when the pixels of its
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
@@ -11,6 +13,12 @@ above 6 px between frames is a teleport (sprites move <= 2 px/frame), an object 
 moves < 2 px over 16 frames (1 s) is frozen (sprites never stop). A frame is coherent
 when every object is found, none teleported into it and none is frozen.
 Rollouts compare: memory on, memory off (window only), shorter window (memory on).
+
+Two measures separate the failure modes of a rollout (both read the training encoder from
+--work): --reconstruct scores world clips passed through the autoencoder, the best any
+generator can reach through this decoder; --continue K starts rollouts of world clips from
+their first K chunks encoded (the generator's continuation alone, without having to draw
+the first chunk from noise) and scores the frames after them.
 """
 import argparse
 import json
@@ -130,16 +138,58 @@ class Model:
         self.dit.load_state_dict(load_file(f"{wdir}/model.safetensors"))
 
     @torch.no_grad()
-    def video(self, prompt, latent_frames, seed, L=None, memory=True):
+    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
         ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
         ctx = self.t5(ids[None], mask[None])[0]
         g = torch.Generator().manual_seed(seed)
         h, w = self.gen["latent_height"], self.gen["latent_width"]
         noise = torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
         L = self.cfg["local_attn_size"] if L is None else L
-        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed)
-        v = self.vae.decode(lat.transpose(0, 1)[None])[0]  # [3, T, H, W]
-        return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed, prefix=prefix)
+        return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
+
+
+def to_uint8(v):
+    """video [3, T, H, W] in [-1, 1] -> uint8 [T, H, W, 3]."""
+    return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def truth_clips(seconds, n):
+    """The world clips the measures share: seeded, no hiding (the detector counts a hidden
+    sprite as missing)."""
+    return [world.clip(10**8 + s, 1 + 4 * (int(16 * seconds) // 4), hide_prob=0)[:2] for s in range(n)]
+
+
+def mean_scores(rows):
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+@torch.no_grad()
+def reconstructions(work, seconds, n):
+    import train
+
+    vae = train.load_vae(work)
+    rows = []
+    for f, p in truth_clips(seconds, n):
+        rows.append(score(to_uint8(vae.decode_raw(vae.encode_raw(world.to_tensor(f)[None])[0])[0]), p))
+        print("reconstruct", p, rows[-1], flush=True)
+    return mean_scores(rows)
+
+
+@torch.no_grad()
+def continuations(m, work, seconds, n, chunks):
+    import train
+
+    vae = train.load_vae(work)
+    Fc = m.gen["num_frame_per_block"]
+    lf = int(16 * seconds) // 4 // Fc * Fc
+    skip = 1 + 4 * (chunks * Fc - 1)  # video frames of the given chunks
+    rows = []
+    for i, (f, p) in enumerate(truth_clips(seconds, n)):
+        z = vae.normalise(vae.encode_raw(world.to_tensor(f[:skip])[None])[0])[0].transpose(0, 1)
+        rows.append(score(m.video(p, lf, seed=i, prefix=z)[skip:], p))
+        print(f"continue {chunks}", p, rows[-1], flush=True)
+    return mean_scores(rows)
 
 
 def strip(frames, every, path):
@@ -159,6 +209,10 @@ def main():
     ap.add_argument("--frames", help=".npy uint8 [T, H, W, 3] to score instead of a rollout")
     ap.add_argument("--prompt")
     ap.add_argument("--ground-truth", action="store_true")
+    ap.add_argument("--reconstruct", action="store_true", help="score the autoencoder's reconstructions")
+    ap.add_argument("--continue", dest="cont", type=int, metavar="K", help="rollouts continuing K true chunks")
+    ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
+    ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -168,11 +222,11 @@ def main():
         return
     results = {}
     if a.ground_truth:
-        rows = []
-        for s in range(8):
-            f, p, _ = world.clip(10**8 + s, int(16 * a.seconds), hide_prob=0)
-            rows.append(score(f, p))
-        results["world"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        results["world"] = mean_scores([score(f, p) for f, p in truth_clips(a.seconds, a.clips)])
+    elif a.reconstruct:
+        results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
+    elif a.cont:
+        results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:
         m = Model(a.weights)
         lf = int(16 * a.seconds) // 4 // 3 * 3
@@ -190,7 +244,7 @@ def main():
                     strip(f, max(1, len(f) // 16), f"{a.png_dir}/{tag}_{i}.png")
                     strip(f[:48], 3, f"{a.png_dir}/{tag}_{i}_start.png")
                 print(name, p, rows[-1], flush=True)
-            results[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+            results[name] = mean_scores(rows)
         results["window"] = cfgL
     print(json.dumps(results, indent=1))
     if a.json:

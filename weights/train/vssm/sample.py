@@ -20,9 +20,11 @@ def sigmas_from(gen):
 
 
 @torch.no_grad()
-def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=None, seed=0):
+def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=None, seed=0, prefix=None):
     """noise [T, C, h, w]; renoise(c, s) -> [F, C, h, w] or None for a seeded draw.
-    record: optional dict that receives flow.<c>.<s> and x0.<c>.<s>."""
+    record: optional dict that receives flow.<c>.<s> and x0.<c>.<s>.
+    prefix: latents [P, C, h, w] taken as the first P // F chunks instead of sampling them
+    (they go through the context pass like sampled ones): continuation from given frames."""
     T, C, h, w = noise.shape
     Fc = gen["num_frame_per_block"]
     ts, sig = gen.get("timesteps_used"), gen.get("sigmas_used")
@@ -32,17 +34,26 @@ def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=
     cache = ARCache(model, L, sink, P, memory=memory)
     g = torch.Generator().manual_seed(seed)
     out = []
+    given = 0 if prefix is None else prefix.shape[0] // Fc
     for c in range(T // Fc):
-        x = noise[c * Fc:(c + 1) * Fc]
-        for s in range(len(ts)):
-            v = model.step(cache, x, ts[s], c * Fc, ctx, write=False)
-            x0 = x - sig[s] * v
-            if record is not None:
-                record[f"flow.{c}.{s}"] = v.clone()
-                record[f"x0.{c}.{s}"] = x0.clone()
-            if s + 1 < len(ts):
-                eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
-                x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
+        if c < given:
+            x0 = prefix[c * Fc:(c + 1) * Fc]
+        else:
+            x0 = denoise(model, cache, noise[c * Fc:(c + 1) * Fc], ts, sig, c, c * Fc, ctx, renoise, record, g)
         model.step(cache, x0, gen["context_noise"], c * Fc, ctx, write=True)
         out.append(x0)
     return torch.cat(out)
+
+
+def denoise(model, cache, x, ts, sig, c, start, ctx, renoise, record, g):
+    """One chunk of the few-step loop: x0 estimate, fresh noise at the next level."""
+    for s in range(len(ts)):
+        v = model.step(cache, x, ts[s], start, ctx, write=False)
+        x0 = x - sig[s] * v
+        if record is not None:
+            record[f"flow.{c}.{s}"] = v.clone()
+            record[f"x0.{c}.{s}"] = x0.clone()
+        if s + 1 < len(ts):
+            eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
+            x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
+    return x0
