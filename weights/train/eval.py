@@ -5,6 +5,7 @@
     python weights/train/eval.py --ground-truth                      # the detector on the world itself
     python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
     python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
+    python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
 
 Per frame, each prompted object (colour + shape) counts as found when the pixels of its
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
@@ -18,7 +19,11 @@ Two measures separate the failure modes of a rollout (both read the training enc
 --work): --reconstruct scores world clips passed through the autoencoder, the best any
 generator can reach through this decoder; --continue K starts rollouts of world clips from
 their first K chunks encoded (the generator's continuation alone, without having to draw
-the first chunk from noise) and scores the frames after them.
+the first chunk from noise) and scores the frames after them. --teacher-forced is the
+latent-space view of the same (it reads the pool of --work): every chunk of held-out pool
+clips noised to sigma and estimated in one model call from the true context, the error on
+sprite latent pixels per chunk against their variance and against copying the last
+context frame.
 """
 import argparse
 import json
@@ -199,6 +204,27 @@ def strip(frames, every, path):
     Image.fromarray(np.concatenate(list(sel), 1)).resize((sel.shape[0] * 128, 128), Image.NEAREST).save(path)
 
 
+@torch.no_grad()
+def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
+    pool = load_file(os.path.join(work, "pool.safetensors"))
+    z, c, spr = (pool[k][-clips:] for k in ("latents", "context", "sprites"))
+    spr = spr > 0
+    Fc, L, sink = m.gen["num_frame_per_block"], m.cfg["local_attn_size"], m.cfg["sink_size"]
+    g = torch.Generator().manual_seed(5)
+
+    def per_chunk(err, mask):
+        return [round(float(err[:, k:k + Fc][mask[:, k:k + Fc]].mean()), 2) for k in range(0, err.shape[1], Fc)]
+
+    out = {"variance": round(float(z.pow(2).mean(2)[spr].mean()), 2)}
+    last = z[:, Fc - 1:-1:Fc].repeat_interleave(Fc, 1)  # every chunk after the first from the frame before it
+    out["copy"] = [None] + per_chunk(((last - z[:, Fc:]) ** 2).mean(2), spr[:, Fc:])
+    for s in sigmas:
+        x = (1 - s) * z + s * torch.randn(z.shape, generator=g)
+        x0 = x - s * m.dit.forward_train(z, x, torch.full(z.shape[:2], s * 1000.0), c, Fc, L, sink)
+        out[f"sigma {s}"] = per_chunk(((x0 - z) ** 2).mean(2), spr)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="weights/tiny")
@@ -211,6 +237,7 @@ def main():
     ap.add_argument("--ground-truth", action="store_true")
     ap.add_argument("--reconstruct", action="store_true", help="score the autoencoder's reconstructions")
     ap.add_argument("--continue", dest="cont", type=int, metavar="K", help="rollouts continuing K true chunks")
+    ap.add_argument("--teacher-forced", action="store_true", help="sprite latent error per chunk, true context")
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
@@ -225,6 +252,8 @@ def main():
         results["world"] = mean_scores([score(f, p) for f, p in truth_clips(a.seconds, a.clips)])
     elif a.reconstruct:
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
+    elif a.teacher_forced:
+        results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work)
     elif a.cont:
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:
