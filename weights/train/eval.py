@@ -154,6 +154,11 @@ class Model:
         return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
 
 
+def latent_frames(seconds, Fc):
+    """Whole chunks of latent frames (4 video frames each) for a video of `seconds`."""
+    return int(16 * seconds) // 4 // Fc * Fc
+
+
 def to_uint8(v):
     """video [3, T, H, W] in [-1, 1] -> uint8 [T, H, W, 3]."""
     return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
@@ -187,7 +192,7 @@ def continuations(m, work, seconds, n, chunks):
 
     vae = train.load_vae(work)
     Fc = m.gen["num_frame_per_block"]
-    lf = int(16 * seconds) // 4 // Fc * Fc
+    lf = latent_frames(seconds, Fc)
     skip = 1 + 4 * (chunks * Fc - 1)  # video frames of the given chunks
     rows = []
     for i, (f, p) in enumerate(truth_clips(seconds, n)):
@@ -258,7 +263,7 @@ def main():
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:
         m = Model(a.weights)
-        lf = int(16 * a.seconds) // 4 // 3 * 3
+        lf = latent_frames(a.seconds, m.gen["num_frame_per_block"])
         cfgL = m.cfg["local_attn_size"]
         modes = {"on": ("memory on", dict(memory=True)), "off": ("memory off", dict(memory=False)),
                  "short": (f"window {a.short_window}", dict(memory=True, L=a.short_window))}

@@ -36,24 +36,18 @@ def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=
     out = []
     given = 0 if prefix is None else prefix.shape[0] // Fc
     for c in range(T // Fc):
+        x = noise[c * Fc:(c + 1) * Fc]
         if c < given:
             x0 = prefix[c * Fc:(c + 1) * Fc]
-        else:
-            x0 = denoise(model, cache, noise[c * Fc:(c + 1) * Fc], ts, sig, c, c * Fc, ctx, renoise, record, g)
+        for s in range(len(ts) if c >= given else 0):
+            v = model.step(cache, x, ts[s], c * Fc, ctx, write=False)
+            x0 = x - sig[s] * v
+            if record is not None:
+                record[f"flow.{c}.{s}"] = v.clone()
+                record[f"x0.{c}.{s}"] = x0.clone()
+            if s + 1 < len(ts):
+                eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
+                x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
         model.step(cache, x0, gen["context_noise"], c * Fc, ctx, write=True)
         out.append(x0)
     return torch.cat(out)
-
-
-def denoise(model, cache, x, ts, sig, c, start, ctx, renoise, record, g):
-    """One chunk of the few-step loop: x0 estimate, fresh noise at the next level."""
-    for s in range(len(ts)):
-        v = model.step(cache, x, ts[s], start, ctx, write=False)
-        x0 = x - sig[s] * v
-        if record is not None:
-            record[f"flow.{c}.{s}"] = v.clone()
-            record[f"x0.{c}.{s}"] = x0.clone()
-        if s + 1 < len(ts):
-            eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
-            x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
-    return x0
