@@ -6,6 +6,7 @@
     python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
     python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
     python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
+    python weights/train/eval.py --heading                           # does the sprite follow its noise's heading?
 
 Per frame, each prompted object (colour + shape) counts as found when the pixels of its
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
@@ -23,7 +24,9 @@ the first chunk from noise) and scores the frames after them. --teacher-forced i
 latent-space view of the same (it reads the pool of --work): every chunk of held-out pool
 clips noised to sigma and estimated in one model call from the true context, the error on
 sprite latent pixels per chunk against their variance and against copying the last
-context frame.
+context frame. --heading rolls out the one-sprite default prompt from several seeds and
+measures how far the found sprite's centre is from the world's trajectory for the
+heading its first-chunk noise carries (`world.couple_noise`), over 0.5-2 s.
 """
 import argparse
 import json
@@ -143,12 +146,13 @@ class Model:
         self.dit.load_state_dict(load_file(f"{wdir}/model.safetensors"))
 
     @torch.no_grad()
-    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
+    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None, noise=None):
         ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
         ctx = self.t5(ids[None], mask[None])[0]
-        g = torch.Generator().manual_seed(seed)
-        h, w = self.gen["latent_height"], self.gen["latent_width"]
-        noise = torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
+        if noise is None:
+            g = torch.Generator().manual_seed(seed)
+            h, w = self.gen["latent_height"], self.gen["latent_width"]
+            noise = torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
         L = self.cfg["local_attn_size"] if L is None else L
         lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed, prefix=prefix)
         return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
@@ -211,8 +215,11 @@ def strip(frames, every, path):
 
 @torch.no_grad()
 def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
+    import train
+
     pool = load_file(os.path.join(work, "pool.safetensors"))
-    z, c, spr = (pool[k][-clips:] for k in ("latents", "context", "sprites"))
+    idx = torch.arange(len(pool["latents"]) - clips, len(pool["latents"]))
+    z, c, spr = (pool[k][idx] for k in ("latents", "context", "sprites"))
     spr = spr > 0
     Fc, L, sink = m.gen["num_frame_per_block"], m.cfg["local_attn_size"], m.cfg["sink_size"]
     g = torch.Generator().manual_seed(5)
@@ -224,10 +231,31 @@ def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
     last = z[:, Fc - 1:-1:Fc].repeat_interleave(Fc, 1)  # every chunk after the first from the frame before it
     out["copy"] = [None] + per_chunk(((last - z[:, Fc:]) ** 2).mean(2), spr[:, Fc:])
     for s in sigmas:
-        x = (1 - s) * z + s * torch.randn(z.shape, generator=g)
+        x = (1 - s) * z + s * train.noise(pool, idx, z.shape, g)
         x0 = x - s * m.dit.forward_train(z, x, torch.full(z.shape[:2], s * 1000.0), c, Fc, L, sink)
         out[f"sigma {s}"] = per_chunk(((x0 - z) ** 2).mean(2), spr)
     return out
+
+
+@torch.no_grad()
+def heading_error(m, seeds=6, seconds=6.0):
+    prompt = PROMPTS[0]
+    lf = latent_frames(seconds, m.gen["num_frame_per_block"])
+    errs, found_share = [], []
+    for seed in range(seeds):
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.randn(lf, m.cfg["in_dim"], m.gen["latent_height"], m.gen["latent_width"], generator=g)
+        Fc = m.gen["num_frame_per_block"]
+        ang = float(torch.atan2(noise[:Fc, 1].mean(), noise[:Fc, 0].mean()))
+        f = m.video(prompt, lf, seed=seed, noise=noise)
+        found, centres = detect(f, prompt)
+        objs = [{"pos": np.array(world.SLOTS[1][0], float), "vel": world.SPEED * np.array([np.cos(ang), np.sin(ang)]), "r": world.RADIUS}]
+        truth = world.simulate(objs, len(f))[:, 0]
+        d = np.linalg.norm(centres[:, 0] - truth, axis=1)[8:33]  # 0.5-2 s
+        errs.append(float(np.nanmean(d)) if np.isfinite(d).any() else float("nan"))
+        found_share.append(float(found[:, 0].mean()))
+        print("heading seed", seed, "centre error px", round(errs[-1], 1), "found", round(found_share[-1], 2), flush=True)
+    return {"centre error px (0.5-2 s, where found)": float(np.nanmean(errs)), "found": float(np.mean(found_share))}
 
 
 def main():
@@ -243,6 +271,7 @@ def main():
     ap.add_argument("--reconstruct", action="store_true", help="score the autoencoder's reconstructions")
     ap.add_argument("--continue", dest="cont", type=int, metavar="K", help="rollouts continuing K true chunks")
     ap.add_argument("--teacher-forced", action="store_true", help="sprite latent error per chunk, true context")
+    ap.add_argument("--heading", action="store_true", help="centre error against the heading in the noise")
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
@@ -259,6 +288,8 @@ def main():
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
     elif a.teacher_forced:
         results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work)
+    elif a.heading:
+        results["heading"] = heading_error(Model(a.weights))
     elif a.cont:
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:

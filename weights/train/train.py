@@ -3,7 +3,8 @@
     python weights/train/train.py --out weights/tiny
 
 Stages (each resumable: its result is kept in --work): tokenizer + frozen random T5,
-autoencoder, latent pool, decoder fine-tune (encoder frozen), generator, export.
+autoencoder, latent pool, decoder fine-tune (encoder frozen), generator, generator on
+its own rollouts, export.
 Everything is seeded; step counts (not
 wall time) decide the result.
 """
@@ -215,7 +216,7 @@ def stage_pool(work, seed, clips):
     vae = load_vae(work)
     embed = text_encoder(work)
     frames = 1 + 4 * (CLIP_LATENTS - 1)
-    lat, ctx, masks, prompts = [], [], [], []
+    lat, ctx, masks, prompts, heads, counts = [], [], [], [], [], []
     t0 = time.time()
     with torch.no_grad():
         for i in range(0, clips, 8):
@@ -225,13 +226,17 @@ def stage_pool(work, seed, clips):
                 vids.append(world.to_tensor(f))
                 masks.append(sprite_mask(f, gt["bg"]))
                 ps.append(p)
+                hd = [o["heading"] for o in gt["objs"]]
+                heads.append(hd + [0.0] * (3 - len(hd)))
+                counts.append(len(hd))
             mu, _ = vae.encode_raw(torch.stack(vids))
             lat.append(vae.normalise(mu).transpose(1, 2).contiguous())  # [B, T, C, h, w]
             ctx += [embed(p) for p in ps]
             prompts += ps
             if i % 80 == 0:
                 log(f"pool {i}/{clips} ({time.time() - t0:.0f}s)")
-    save_file({"latents": torch.cat(lat), "context": torch.stack(ctx), "sprites": torch.stack(masks)},
+    save_file({"latents": torch.cat(lat), "context": torch.stack(ctx), "sprites": torch.stack(masks),
+               "headings": torch.tensor(heads), "counts": torch.tensor(counts)},
               os.path.join(work, "pool.safetensors"))
     json.dump(prompts, open(os.path.join(work, "pool_prompts.json"), "w"))
     log(f"pool done in {time.time() - t0:.0f}s")
@@ -248,36 +253,49 @@ def init_memory(model):
             mem.gate.bias.fill_(-1.0)
 
 
-def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, self_from=0.25, ema_decay=0.995, tune=False):
-    """Flow matching, two-stream teacher forcing (diffusion forcing: a noise level per
-    chunk). Three additions over plain flow matching, all for the few-step AR loop:
-    sprite tokens weigh 5x in the loss (they are 1/16 of the latent pixels and all of the
-    content); from `self_from` of the run on, half of the sequences see as context the
-    model's own x0 estimates of the clip (from the sampler's last levels, no gradient),
-    which is what the runtime's context pass sees; the exported weights are an EMA.
-    `stop` < steps ends the run early on the same schedule.
+def noise(pool, idx, shape, g):
+    """Normal noise [B, T, C, h, w] for the pool clips idx whose first chunk carries each
+    clip's headings (world.couple_noise): still i.i.d. normal, as the runtime's noise is,
+    but now the noise says where the sprites go, so the first chunk has one answer."""
+    eps = torch.randn(shape, generator=g)
+    Fc = GEN["num_frame_per_block"]
+    for b, i in enumerate(idx.tolist()):
+        n = int(pool["counts"][i])
+        eps[b, :Fc] = world.couple_noise(eps[b, :Fc], pool["headings"][i, :n].tolist())
+    return eps
 
-    tune=True is the second stage (README.md "Recipe"): it starts from the first stage's
-    EMA weights and trains half of the sequences on the sampler's own states: the
-    few-step loop (x0 estimate, fresh noise at the next level) is run on every chunk at
-    once, without gradient, and each chunk is trained at a random step of it to give the
-    clip's true latents. Given the context, the rest of a clip is determined (the
-    sprites move on), so the true latents are the right answer from whatever state the
-    loop reached: this teaches the loop to commit instead of drifting to the mean."""
+
+def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_from=0.4, rollouts=1, ema_decay=0.995,
+              name="dit", init=None):
+    """Flow matching, two-stream teacher forcing (diffusion forcing: a noise level per
+    chunk). Additions over plain flow matching, all for the few-step AR loop: sprite
+    tokens weigh 5x in the loss (they are 1/16 of the latent pixels and all of the
+    content); the first chunk is trained alone as well (first_chunk_loss); from
+    `own_from` of the run on, half of the other sequences see as context the model's own
+    one-call x0 estimates of the clip (from the sampler's last levels, no gradient); from
+    `roll_from` on, `rollouts` sequences per step see as context the runtime's loop run
+    by the model itself from the clip's noise (vssm.sample.generate, no gradient), and
+    learn to give the clip's true latents after it. The noise fixes the headings, so the
+    true clip is the answer the loop should reach: this trains the loop to restore what
+    its own outputs lose chunk by chunk (a dimmer, smaller sprite) instead of compounding
+    it. The exported weights are an EMA. `stop` < steps ends the run early on the same
+    schedule. `init` names the EMA weights of an earlier stage to start from (the
+    `roll` stage starts from this stage's, model_dit.safetensors)."""
+    from vssm.sample import generate
+
     torch.manual_seed(seed)
     pool = load_file(os.path.join(work, "pool.safetensors"))
     lat, ctx, spr = pool["latents"], pool["context"], pool["sprites"]
     model = DiT(DIT_CFG, memory=True)
     init_memory(model)
-    if tune:
-        model.load_state_dict(load_file(os.path.join(work, "model_dit.safetensors")))
+    if init is not None:
+        model.load_state_dict(load_file(os.path.join(work, init)))
         seed += 2
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     ts, _ = sigmas_used()
     levels = torch.tensor(ts) / 1000.0
     g = torch.Generator().manual_seed(seed + 1)
-    name = "tune" if tune else "dit"
     Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
     C = CLIP_LATENTS // Fc
     t0 = time.time()
@@ -285,7 +303,7 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, self_from=0.25, ema_
     stop = steps if stop is None else stop
     for step in range(stop):
         for gq in opt.param_groups:
-            gq["lr"] = cosine(step, steps, lr, warm=20 if tune else 100)
+            gq["lr"] = cosine(step, steps, lr, warm=100 if init is None else 20)
         idx = torch.randint(len(lat), (batch,), generator=g)
         z, c = lat[idx], ctx[idx]
         wgt = (1 + 4 * spr[idx])[:, :, None]  # [B, T, 1, h, w]
@@ -293,28 +311,24 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, self_from=0.25, ema_
         u = torch.rand(batch, C, generator=g)
         pick = levels[torch.randint(len(levels), (batch, C), generator=g)]
         sig = torch.where(torch.rand(batch, C, generator=g) < 0.5, pick, u).repeat_interleave(Fc, 1)
-        eps = torch.randn(z.shape, generator=g)
+        eps = noise(pool, idx, z.shape, g)
         s5 = sig[:, :, None, None, None]
         x = (1 - s5) * z + s5 * eps
         # context robustness: the runtime's context frames are the model's own outputs
         zc = z + 0.05 * torch.rand(batch, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
-        own = torch.rand(batch, generator=g) < (0.5 if step >= self_from * steps else 0.0)
-        if own.any():
-            with torch.no_grad():
+        roll = torch.arange(batch) < (rollouts if step >= roll_from * steps else 0)
+        own = ~roll & (torch.rand(batch, generator=g) < (0.5 if step >= own_from * steps else 0.0))
+        with torch.no_grad():
+            if own.any():
                 sl = levels[-1 - torch.randint(2, (int(own.sum()), C), generator=g)].repeat_interleave(Fc, 1)
                 sl5 = sl[:, :, None, None, None]
                 xs = (1 - sl5) * z[own] + sl5 * torch.randn(z[own].shape, generator=g)
                 zc[own] = xs - sl5 * model.forward_train(z[own], xs, sl * 1000.0, c[own], Fc, L, sink)
-        chain = torch.rand(batch, generator=g) < (0.5 if tune else 0.0)
-        if chain.any():
-            x[chain], sig[chain] = sampler_states(model, z[chain], zc[chain], c[chain], levels, g)
-        s5 = sig[:, :, None, None, None]
+            if roll.any():
+                zc[roll] = generate(model, c[roll], eps[roll], GEN, L, sink, seed=int(torch.randint(2**31, (1,), generator=g)))
         v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
-        # the flow that takes x to the clip's latents: eps - z for the forward process
-        target = torch.where(chain[:, None, None, None, None], (x - z) / s5, eps - z)
-        loss = (wgt * (v - target).pow(2)).mean() / wgt.mean()
-        if tune:
-            loss = loss + first_chunk_loss(model, lat, ctx, spr, levels, 4 * batch, g)
+        loss = (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
+        loss = loss + first_chunk_loss(model, pool, 4 * batch, g)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -329,43 +343,25 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, self_from=0.25, ema_
         if (step + 1) % 250 == 0 or step == stop - 1:
             save_file({k: v.contiguous() for k, v in ema.items()}, os.path.join(work, "model.safetensors"))
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(work, "model_raw.safetensors"))
-    if not tune:
-        save_file({k: v.contiguous() for k, v in ema.items()}, os.path.join(work, "model_dit.safetensors"))
+    save_file({k: v.contiguous() for k, v in ema.items()}, os.path.join(work, f"model_{name}.safetensors"))
     log(f"{name} done in {time.time() - t0:.0f}s")
 
 
-def first_chunk_loss(model, lat, ctx, spr, levels, n, g):
-    """The first chunk at the loop's top levels (1.0, 0.8) or uniform in [0.6, 1]: there
-    nothing but the prompt tells the model what to draw (no context, the input is mostly
-    noise), and in whole sequences it is 1 chunk in 8, so the text is learnt slowly."""
+def first_chunk_loss(model, pool, n, g):
+    """The first chunk alone, half of the time at sigma = 1 (where the loop starts), a
+    quarter at 0.8 and a quarter uniform in [0.5, 1]: there only the prompt and the noise
+    tell the model what to draw, and in whole sequences it is 1 chunk in 8."""
     Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    lat, ctx, spr = pool["latents"], pool["context"], pool["sprites"]
     idx = torch.randint(len(lat), (n,), generator=g)
     z, c, wgt = lat[idx, :Fc], ctx[idx], (1 + 4 * spr[idx, :Fc])[:, :, None]
-    top = levels[torch.randint(2, (n,), generator=g)]
-    sig = torch.where(torch.rand(n, generator=g) < 0.5, top, 0.6 + 0.4 * torch.rand(n, generator=g))
+    r = torch.rand(n, generator=g)
+    sig = torch.where(r < 0.5, 1.0, torch.where(r < 0.75, 0.8, 0.5 + 0.5 * torch.rand(n, generator=g)))
     s5 = sig[:, None, None, None, None]
-    eps = torch.randn(z.shape, generator=g)
+    eps = noise(pool, idx, z.shape, g)
     x = (1 - s5) * z + s5 * eps
     v = model.forward_train(z, x, sig[:, None].expand(n, Fc) * 1000.0, c, Fc, L, sink)
     return (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
-
-
-@torch.no_grad()
-def sampler_states(model, z, zc, c, levels, g):
-    """Each chunk's state at a random step k of the few-step loop, run on all chunks at
-    once with zc as their context: x [B, T, ...] and its noise level sig [B, T]."""
-    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
-    B, T = z.shape[:2]
-    k = torch.randint(len(levels), (B, T // Fc), generator=g).repeat_interleave(Fc, 1)
-    x = torch.randn(z.shape, generator=g)
-    out = x.clone()
-    for s in range(1, len(levels)):
-        x0 = x - levels[s - 1] * model.forward_train(zc, x, torch.full((B, T), levels[s - 1].item() * 1000.0), c, Fc, L, sink)
-        x = (1 - levels[s]) * x0 + levels[s] * torch.randn(z.shape, generator=g)
-        out[k == s] = x[k == s]
-        if s >= int(k.max()):
-            break
-    return out, levels[k]
 
 
 def sigmas_used():
@@ -397,15 +393,16 @@ def main():
     ap.add_argument("--out", default="weights/tiny")
     ap.add_argument("--work", default="weights/train/run")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,tune,export")
+    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,roll,export")
     ap.add_argument("--vae-steps", type=int, default=1200)
     ap.add_argument("--pool-clips", type=int, default=1200)
-    ap.add_argument("--dit-steps", type=int, default=1400)
+    ap.add_argument("--dit-steps", type=int, default=2000)
+    ap.add_argument("--rollouts", type=int, default=1, help="sequences per generator step trained after the loop's own rollout")
     ap.add_argument("--decoder-steps", type=int, default=1500)
     ap.add_argument("--decoder-stop", type=int, help="end the decoder run after this many steps of its schedule")
-    ap.add_argument("--tune-steps", type=int, default=600)
-    ap.add_argument("--tune-stop", type=int, help="end the tuning run after this many steps of its schedule")
     ap.add_argument("--dit-stop", type=int, help="end the generator run after this many steps of its schedule")
+    ap.add_argument("--roll-steps", type=int, default=1000)
+    ap.add_argument("--roll-stop", type=int, help="end the rollout stage after this many steps of its schedule")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
@@ -420,9 +417,12 @@ def main():
     if "pool" in stages:
         stage_pool(a.work, a.seed, a.pool_clips)
     if "dit" in stages:
-        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop)
-    if "tune" in stages:
-        stage_dit(a.work, a.seed, a.tune_steps, a.batch, a.tune_stop, lr=2e-4, self_from=0.0, tune=True)
+        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop, rollouts=a.rollouts)
+    if "roll" in stages:
+        # all but one sequence of each batch after the loop's own rollout; the last one
+        # keeps the true context, so continuation from true frames is not forgotten
+        stage_dit(a.work, a.seed, a.roll_steps, a.batch, a.roll_stop, lr=2e-4, own_from=1.0, roll_from=0.0,
+                  rollouts=a.batch - 1, name="roll", init="model_dit.safetensors")
     if "decoder" in stages:
         stage_decoder(a.work, a.seed, a.decoder_steps, a.decoder_stop)
     if "export" in stages:

@@ -178,12 +178,13 @@ class DiT(nn.Module):
 
     # ---- the runtime's AR path --------------------------------------------------------
     def step(self, cache, x, t, start, ctx, write):
-        """One model call on a chunk x [F, C, h, w] at timestep t (float) starting at
-        latent frame `start`. `write`: the clean context pass (keeps keys/values)."""
-        F_, _, h, w = x.shape
+        """One model call on a chunk x [(B,) F, C, h, w] at timestep t (float) starting at
+        latent frame `start`. `write`: the clean context pass (keeps keys/values). With
+        a batch dimension, ctx is [B, text_len, text_dim] and the cache holds B streams."""
+        F_, _, h, w = x.shape[-4:]
         P = (h // 2) * (w // 2)
         tok = self.embed(x)
-        e, e0 = self.time(torch.full((F_,), float(t)))
+        e, e0 = self.time(torch.full(x.shape[:-3], float(t)))
         ctx = self.text_embedding(ctx)
         ang = rope_angles(self.dim // self.heads, list(range(start, start + F_)), h // 2, w // 2)
         for i, blk in enumerate(self.blocks):
@@ -290,8 +291,17 @@ def chunk_states(kh, v, beta, log_a, plan, P):
     return torch.einsum("bcmh,bmhd,bmhe->bchde", wgt, v, kh)
 
 
+def _rows(t, idx, tail):
+    """t[..., idx, (tail trailing dims)]: cached tokens are rows -3 (keys, values, k̂)
+    or -2 (gates) of tensors that may carry a leading batch dimension."""
+    return t[(Ellipsis, idx) + (slice(None),) * tail]
+
+
 class ARCache:
-    """Per-block token cache of the AR loop (MODEL.md A.5) plus the SSM state."""
+    """Per-block token cache of the AR loop (MODEL.md A.5) plus the SSM state; every
+    tensor may carry a leading batch dimension (B independent streams)."""
+
+    TAILS = (2, 1, 1)  # trailing dims of the cached (k̂, beta, log_a)
 
     def __init__(self, model, L, sink, P, memory=True):
         self.nb = len(model.blocks)
@@ -300,7 +310,7 @@ class ARCache:
         H = model.heads
         d = model.dim // H
         self.d = d
-        self.k = [None] * self.nb  # [n, H, d] after RoPE
+        self.k = [None] * self.nb  # [(B,) n, H, d] after RoPE
         self.v = [None] * self.nb
         self.mem = [None] * self.nb  # (k̂, beta, log_a) per cached token
         self.S = [torch.zeros(H, d, d) for _ in range(self.nb)]
@@ -309,36 +319,37 @@ class ARCache:
         qr, kr = rope(q, ang), rope(k, ang)
         K, V, mem, S = self.k[i], self.v[i], self.mem[i], self.S[i]
         if K is None:
-            K, V = kr[:0], v[:0]
-        n_old, n_new = K.shape[0], q.shape[0]
+            K, V = _rows(kr, slice(0, 0), 2), _rows(v, slice(0, 0), 2)
+        n_old, n_new = K.shape[-3], q.shape[-3]
         over = max(0, n_old + n_new - self.L * self.P) if self.L >= 0 else 0
         if over > 0:
             # the chunk's arrival evicts the oldest non-sink tokens; they enter S
             s0 = min(self.sink * self.P, n_old)
             ev = slice(s0, s0 + over)
             if self.memory:
-                kh, beta, log_a = (m[ev] for m in mem)
-                S = scan(S, kh, V[ev], beta, log_a)
+                kh, beta, log_a = (_rows(m, ev, t) for m, t in zip(mem, self.TAILS))
+                S = scan(S, kh, _rows(V, ev, 2), beta, log_a)
             keep = torch.cat([torch.arange(s0), torch.arange(s0 + over, n_old)])
-            K, V = K[keep], V[keep]
-            mem = tuple(m[keep] for m in mem) if mem is not None else None
-        K, V = torch.cat([K, kr]), torch.cat([V, v])
-        att = torch.einsum("ihd,jhd->hij", qr, K) / math.sqrt(self.d)
-        y = torch.einsum("hij,jhd->ihd", att.softmax(-1), V)
+            K, V = _rows(K, keep, 2), _rows(V, keep, 2)
+            mem = tuple(_rows(m, keep, t) for m, t in zip(mem, self.TAILS)) if mem is not None else None
+        K, V = torch.cat([K, kr], -3), torch.cat([V, v], -3)
+        att = torch.einsum("...ihd,...jhd->...hij", qr, K) / math.sqrt(self.d)
+        y = torch.einsum("...hij,...jhd->...ihd", att.softmax(-1), V)
         if self.memory:
             qh = F.normalize(q, dim=-1) / math.sqrt(self.d)
-            y = y + gates[2].unsqueeze(-1) * torch.einsum("hde,ihe->ihd", S, qh)
+            y = y + gates[2].unsqueeze(-1) * torch.einsum("...hde,...ihe->...ihd", S, qh)
         if write:
             # the clean context pass keeps its keys/values and gates, and the state
             self.k[i], self.v[i], self.S[i] = K, V, S
             if self.memory:
                 new = (F.normalize(k, dim=-1), gates[0], gates[1])
-                self.mem[i] = new if mem is None else tuple(torch.cat([a, b]) for a, b in zip(mem, new))
+                self.mem[i] = new if mem is None else tuple(torch.cat([a, b], -1 - t) for a, b, t in zip(mem, new, self.TAILS))
         return y
 
 
 def scan(S, kh, v, beta, log_a):
-    """Token-by-token S <- a S + beta v k̂ᵀ (per head). kh, v [n, H, d]; beta, log_a [n, H]."""
-    for j in range(kh.shape[0]):
-        S = torch.exp(log_a[j])[:, None, None] * S + beta[j][:, None, None] * torch.einsum("hd,he->hde", v[j], kh[j])
+    """Token-by-token S <- a S + beta v k̂ᵀ (per head). kh, v [(B,) n, H, d]; beta, log_a [(B,) n, H]."""
+    for j in range(kh.shape[-3]):
+        S = torch.exp(log_a[..., j, :])[..., None, None] * S + beta[..., j, :][..., None, None] * torch.einsum(
+            "...hd,...he->...hde", v[..., j, :, :], kh[..., j, :, :])
     return S

@@ -21,11 +21,12 @@ def sigmas_from(gen):
 
 @torch.no_grad()
 def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=None, seed=0, prefix=None):
-    """noise [T, C, h, w]; renoise(c, s) -> [F, C, h, w] or None for a seeded draw.
+    """noise [(B,) T, C, h, w] (with B, ctx is [B, text_len, text_dim]: B videos at once);
+    renoise(c, s) -> [F, C, h, w] or None for a seeded draw.
     record: optional dict that receives flow.<c>.<s> and x0.<c>.<s>.
     prefix: latents [P, C, h, w] taken as the first P // F chunks instead of sampling them
     (they go through the context pass like sampled ones): continuation from given frames."""
-    T, C, h, w = noise.shape
+    T, C, h, w = noise.shape[-4:]
     Fc = gen["num_frame_per_block"]
     ts, sig = gen.get("timesteps_used"), gen.get("sigmas_used")
     if ts is None:
@@ -34,11 +35,11 @@ def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=
     cache = ARCache(model, L, sink, P, memory=memory)
     g = torch.Generator().manual_seed(seed)
     out = []
-    given = 0 if prefix is None else prefix.shape[0] // Fc
+    given = 0 if prefix is None else prefix.shape[-4] // Fc
     for c in range(T // Fc):
-        x = noise[c * Fc:(c + 1) * Fc]
+        x = noise[..., c * Fc:(c + 1) * Fc, :, :, :]
         if c < given:
-            x0 = prefix[c * Fc:(c + 1) * Fc]
+            x0 = prefix[..., c * Fc:(c + 1) * Fc, :, :, :]
         for s in range(len(ts) if c >= given else 0):
             v = model.step(cache, x, ts[s], c * Fc, ctx, write=False)
             x0 = x - sig[s] * v
@@ -50,4 +51,4 @@ def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=
                 x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
         model.step(cache, x0, gen["context_noise"], c * Fc, ctx, write=True)
         out.append(x0)
-    return torch.cat(out)
+    return torch.cat(out, -4)

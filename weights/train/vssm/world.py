@@ -1,10 +1,11 @@
 """A seeded procedural world: 1-3 sprites bouncing off the walls of a plain background.
-The sprites start at fixed slots (by their number and prompt order) and move off in a
-random direction at a random speed.
+The sprites start at fixed slots (by their number and prompt order) and move off at one
+speed in a random heading; `couple_noise` writes the headings into the generator's
+first-chunk noise, so that the noise, not a hidden seed, decides the motion.
 
 `clip(seed, frames)` returns uint8 frames [T, H, W, 3] at 16 fps, the prompt naming what
 is in them, and the ground truth (per frame: centre, visibility of each object). The
-long-horizon event: with probability `hide_prob` one object vanishes for 2-3.5 s (longer
+long-horizon event: with probability `hide_prob` one object vanishes for 3 s (longer
 than the generator's window) while it keeps moving, then comes back with its colour,
 shape and trajectory — only a memory of the evicted frames can get that right.
 """
@@ -30,6 +31,10 @@ def prompt_of(objs, bg):
 # from the prompt, so the generator's first chunk has one answer to commit to (from pure
 # noise, a position drawn anywhere averages out to the background); the motion is random.
 SLOTS = {1: [(32, 32)], 2: [(20, 32), (44, 32)], 3: [(19, 21), (45, 21), (32, 44)]}
+# One size, one speed and one hiding time: given the prompt and the headings a clip has
+# one answer, so the generator can commit to it instead of averaging over choices it
+# cannot see.
+RADIUS, SPEED, HIDE = 9.0, 1.0, 48
 
 
 def sample_scene(rng):
@@ -39,11 +44,9 @@ def sample_scene(rng):
     cols = rng.choice(palette, size=n, replace=False)
     objs = []
     for c, pos in zip(cols, SLOTS[n]):
-        r = rng.uniform(6.5, 8.5)
-        speed = rng.uniform(1.0, 1.8)
         ang = rng.uniform(0, 2 * np.pi)
-        objs.append({"colour": str(c), "shape": str(rng.choice(SHAPES)), "r": r,
-                     "pos": np.array(pos, float), "vel": speed * np.array([np.cos(ang), np.sin(ang)])})
+        objs.append({"colour": str(c), "shape": str(rng.choice(SHAPES)), "r": RADIUS, "heading": ang,
+                     "pos": np.array(pos, float), "vel": SPEED * np.array([np.cos(ang), np.sin(ang)])})
     return objs, str(bg)
 
 
@@ -101,10 +104,27 @@ def clip(seed, frames, hide_prob=0.15, skip=0):
     visible = np.ones((frames, len(objs)), bool)
     if frames > 40 and rng.random() < hide_prob:
         i = rng.integers(len(objs))
-        dur = int(rng.integers(32, 56))
+        dur = HIDE
         start = int(rng.integers(8, max(9, frames - dur - 8)))
         visible[start:start + dur, i] = False
     return render(objs, bg, centres, visible), prompt_of(objs, bg), {"objs": objs, "bg": bg, "centres": centres, "visible": visible}
+
+
+def couple_noise(eps, headings):
+    """eps: i.i.d. normal noise of a first chunk [F, C, h, w]; headings: the n sprites'
+    angles. Rotates the pair (mean of channel 2i, mean of channel 2i+1) to sprite i's
+    heading, keeping its length. The pair's angle is uniform and independent of its
+    length and of the rest of the noise, so for uniform headings the result is still
+    i.i.d. normal: the runtime's own noise is a draw of this, and the generator reads
+    each heading off it."""
+    out = eps.clone()
+    for i, ang in enumerate(headings):
+        a, b = out[:, 2 * i], out[:, 2 * i + 1]
+        ma, mb = a.mean(), b.mean()
+        r = (ma * ma + mb * mb).sqrt()
+        a += r * np.cos(ang) - ma
+        b += r * np.sin(ang) - mb
+    return out
 
 
 def to_tensor(frames):
