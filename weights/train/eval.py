@@ -214,7 +214,7 @@ def strip(frames, every, path):
 
 
 @torch.no_grad()
-def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
+def teacher_forced(m, work, coupling, sigmas=(1.0, 0.8, 0.6), clips=16):
     import train
 
     pool = load_file(os.path.join(work, "pool.safetensors"))
@@ -231,22 +231,21 @@ def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
     last = z[:, Fc - 1:-1:Fc].repeat_interleave(Fc, 1)  # every chunk after the first from the frame before it
     out["copy"] = [None] + per_chunk(((last - z[:, Fc:]) ** 2).mean(2), spr[:, Fc:])
     for s in sigmas:
-        x = (1 - s) * z + s * train.noise(pool, idx, z.shape, g)
+        x = (1 - s) * z + s * train.noise(pool, idx, z.shape, g, coupling)
         x0 = x - s * m.dit.forward_train(z, x, torch.full(z.shape[:2], s * 1000.0), c, Fc, L, sink)
         out[f"sigma {s}"] = per_chunk(((x0 - z) ** 2).mean(2), spr)
     return out
 
 
 @torch.no_grad()
-def heading_error(m, seeds=6, seconds=6.0):
+def heading_error(m, coupling, seeds=6, seconds=6.0):
     prompt = PROMPTS[0]
     lf = latent_frames(seconds, m.gen["num_frame_per_block"])
     errs, found_share = [], []
     for seed in range(seeds):
         g = torch.Generator().manual_seed(seed)
         noise = torch.randn(lf, m.cfg["in_dim"], m.gen["latent_height"], m.gen["latent_width"], generator=g)
-        Fc = m.gen["num_frame_per_block"]
-        ang = float(torch.atan2(noise[:Fc, 1].mean(), noise[:Fc, 0].mean()))
+        ang = world.heading_of(noise[: m.gen["num_frame_per_block"]], 0, 1, coupling)
         f = m.video(prompt, lf, seed=seed, noise=noise)
         found, centres = detect(f, prompt)
         objs = [{"pos": np.array(world.SLOTS[1][0], float), "vel": world.SPEED * np.array([np.cos(ang), np.sin(ang)]), "r": world.RADIUS}]
@@ -272,6 +271,7 @@ def main():
     ap.add_argument("--continue", dest="cont", type=int, metavar="K", help="rollouts continuing K true chunks")
     ap.add_argument("--teacher-forced", action="store_true", help="sprite latent error per chunk, true context")
     ap.add_argument("--heading", action="store_true", help="centre error against the heading in the noise")
+    ap.add_argument("--coupling", choices=["mean", "slot"], default="mean", help="train.py --coupling of the model")
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
@@ -287,9 +287,9 @@ def main():
     elif a.reconstruct:
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
     elif a.teacher_forced:
-        results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work)
+        results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work, a.coupling)
     elif a.heading:
-        results["heading"] = heading_error(Model(a.weights))
+        results["heading"] = heading_error(Model(a.weights), a.coupling)
     elif a.cont:
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:

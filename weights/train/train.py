@@ -253,20 +253,21 @@ def init_memory(model):
             mem.gate.bias.fill_(-1.0)
 
 
-def noise(pool, idx, shape, g):
+def noise(pool, idx, shape, g, coupling="mean"):
     """Normal noise [B, T, C, h, w] for the pool clips idx whose first chunk carries each
     clip's headings (world.couple_noise): still i.i.d. normal, as the runtime's noise is,
-    but now the noise says where the sprites go, so the first chunk has one answer."""
+    but now the noise says where the sprites go, so the first chunk has one answer.
+    coupling: where the headings are written (world.heading_pair)."""
     eps = torch.randn(shape, generator=g)
     Fc = GEN["num_frame_per_block"]
     for b, i in enumerate(idx.tolist()):
         n = int(pool["counts"][i])
-        eps[b, :Fc] = world.couple_noise(eps[b, :Fc], pool["headings"][i, :n].tolist())
+        eps[b, :Fc] = world.couple_noise(eps[b, :Fc], pool["headings"][i, :n].tolist(), coupling)
     return eps
 
 
 def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_from=0.4, rollouts=1, ema_decay=0.995,
-              name="dit", init=None):
+              name="dit", init=None, coupling="mean"):
     """Flow matching, two-stream teacher forcing (diffusion forcing: a noise level per
     chunk). Additions over plain flow matching, all for the few-step AR loop: sprite
     tokens weigh 5x in the loss (they are 1/16 of the latent pixels and all of the
@@ -311,7 +312,7 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
         u = torch.rand(batch, C, generator=g)
         pick = levels[torch.randint(len(levels), (batch, C), generator=g)]
         sig = torch.where(torch.rand(batch, C, generator=g) < 0.5, pick, u).repeat_interleave(Fc, 1)
-        eps = noise(pool, idx, z.shape, g)
+        eps = noise(pool, idx, z.shape, g, coupling)
         s5 = sig[:, :, None, None, None]
         x = (1 - s5) * z + s5 * eps
         # context robustness: the runtime's context frames are the model's own outputs
@@ -328,7 +329,7 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
                 zc[roll] = generate(model, c[roll], eps[roll], GEN, L, sink, seed=int(torch.randint(2**31, (1,), generator=g)))
         v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
         loss = (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
-        loss = loss + first_chunk_loss(model, pool, 4 * batch, g)
+        loss = loss + first_chunk_loss(model, pool, 4 * batch, g, coupling)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -347,7 +348,7 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
     log(f"{name} done in {time.time() - t0:.0f}s")
 
 
-def first_chunk_loss(model, pool, n, g):
+def first_chunk_loss(model, pool, n, g, coupling):
     """The first chunk alone, half of the time at sigma = 1 (where the loop starts), a
     quarter at 0.8 and a quarter uniform in [0.5, 1]: there only the prompt and the noise
     tell the model what to draw, and in whole sequences it is 1 chunk in 8."""
@@ -358,7 +359,7 @@ def first_chunk_loss(model, pool, n, g):
     r = torch.rand(n, generator=g)
     sig = torch.where(r < 0.5, 1.0, torch.where(r < 0.75, 0.8, 0.5 + 0.5 * torch.rand(n, generator=g)))
     s5 = sig[:, None, None, None, None]
-    eps = noise(pool, idx, z.shape, g)
+    eps = noise(pool, idx, z.shape, g, coupling)
     x = (1 - s5) * z + s5 * eps
     v = model.forward_train(z, x, sig[:, None].expand(n, Fc) * 1000.0, c, Fc, L, sink)
     return (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
@@ -404,6 +405,8 @@ def main():
     ap.add_argument("--roll-steps", type=int, default=1000)
     ap.add_argument("--roll-stop", type=int, help="end the rollout stage after this many steps of its schedule")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--coupling", choices=["mean", "slot"], default="mean",
+                    help="where the first chunk's noise carries the headings (vssm/world.py heading_pair)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -417,12 +420,12 @@ def main():
     if "pool" in stages:
         stage_pool(a.work, a.seed, a.pool_clips)
     if "dit" in stages:
-        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop, rollouts=a.rollouts)
+        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop, rollouts=a.rollouts, coupling=a.coupling)
     if "roll" in stages:
         # all but one sequence of each batch after the loop's own rollout; the last one
         # keeps the true context, so continuation from true frames is not forgotten
         stage_dit(a.work, a.seed, a.roll_steps, a.batch, a.roll_stop, lr=2e-4, own_from=1.0, roll_from=0.0,
-                  rollouts=a.batch - 1, name="roll", init="model_dit.safetensors")
+                  rollouts=a.batch - 1, name="roll", init="model_dit.safetensors", coupling=a.coupling)
     if "decoder" in stages:
         stage_decoder(a.work, a.seed, a.decoder_steps, a.decoder_stop)
     if "export" in stages:

@@ -110,21 +110,43 @@ def clip(seed, frames, hide_prob=0.15, skip=0):
     return render(objs, bg, centres, visible), prompt_of(objs, bg), {"objs": objs, "bg": bg, "centres": centres, "visible": visible}
 
 
-def couple_noise(eps, headings):
+LATENT = 8  # pixels per latent pixel (the autoencoder's stride); a token is 2x2 latent pixels
+
+
+def heading_pair(eps, i, n, where="mean"):
+    """The two noise views whose means carry sprite i's heading (of n): channels 2i and
+    2i+1 over the whole first chunk (where="mean"), or over the token of frame 0 under
+    the sprite's start slot (where="slot": a local signal of about 2.5 standard
+    deviations for that token, where the chunk-wide mean is about 0.07)."""
+    if where == "mean":
+        return eps[:, 2 * i], eps[:, 2 * i + 1]
+    x, y = SLOTS[n][i]
+    tx, ty = int(x) // (2 * LATENT), int(y) // (2 * LATENT)
+    rows, cols = slice(2 * ty, 2 * ty + 2), slice(2 * tx, 2 * tx + 2)
+    return eps[0, 2 * i, rows, cols], eps[0, 2 * i + 1, rows, cols]
+
+
+def couple_noise(eps, headings, where="mean"):
     """eps: i.i.d. normal noise of a first chunk [F, C, h, w]; headings: the n sprites'
-    angles. Rotates the pair (mean of channel 2i, mean of channel 2i+1) to sprite i's
-    heading, keeping its length. The pair's angle is uniform and independent of its
-    length and of the rest of the noise, so for uniform headings the result is still
-    i.i.d. normal: the runtime's own noise is a draw of this, and the generator reads
-    each heading off it."""
+    angles. Rotates the pair of means of sprite i's `heading_pair` to its heading,
+    keeping its length. The pair's angle is uniform and independent of its length and of
+    the rest of the noise, so for uniform headings the result is still i.i.d. normal:
+    the runtime's own noise is a draw of this, and the generator reads each heading off
+    it."""
     out = eps.clone()
     for i, ang in enumerate(headings):
-        a, b = out[:, 2 * i], out[:, 2 * i + 1]
+        a, b = heading_pair(out, i, len(headings), where)
         ma, mb = a.mean(), b.mean()
         r = (ma * ma + mb * mb).sqrt()
         a += r * np.cos(ang) - ma
         b += r * np.sin(ang) - mb
     return out
+
+
+def heading_of(eps, i, n, where="mean"):
+    """The heading that first-chunk noise eps carries for sprite i of n."""
+    a, b = heading_pair(eps, i, n, where)
+    return float(np.arctan2(float(b.mean()), float(a.mean())))
 
 
 def to_tensor(frames):
