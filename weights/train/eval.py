@@ -145,14 +145,17 @@ class Model:
         self.dit = DiT(self.cfg)
         self.dit.load_state_dict(load_file(f"{wdir}/model.safetensors"))
 
+    def noise(self, latent_frames, seed):
+        """The rollout noise of `seed` (what `video` draws)."""
+        g = torch.Generator().manual_seed(seed)
+        h, w = self.gen["latent_height"], self.gen["latent_width"]
+        return torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
+
     @torch.no_grad()
-    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None, noise=None):
+    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
         ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
         ctx = self.t5(ids[None], mask[None])[0]
-        if noise is None:
-            g = torch.Generator().manual_seed(seed)
-            h, w = self.gen["latent_height"], self.gen["latent_width"]
-            noise = torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
+        noise = self.noise(latent_frames, seed)
         L = self.cfg["local_attn_size"] if L is None else L
         lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed, prefix=prefix)
         return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
@@ -243,10 +246,8 @@ def heading_error(m, coupling, seeds=6, seconds=6.0):
     lf = latent_frames(seconds, m.gen["num_frame_per_block"])
     errs, found_share = [], []
     for seed in range(seeds):
-        g = torch.Generator().manual_seed(seed)
-        noise = torch.randn(lf, m.cfg["in_dim"], m.gen["latent_height"], m.gen["latent_width"], generator=g)
-        ang = world.heading_of(noise[: m.gen["num_frame_per_block"]], 0, 1, coupling)
-        f = m.video(prompt, lf, seed=seed, noise=noise)
+        ang = world.heading_of(m.noise(lf, seed)[: m.gen["num_frame_per_block"]], 0, 1, coupling)
+        f = m.video(prompt, lf, seed=seed)
         found, centres = detect(f, prompt)
         objs = [{"pos": np.array(world.SLOTS[1][0], float), "vel": world.SPEED * np.array([np.cos(ang), np.sin(ang)]), "r": world.RADIUS}]
         truth = world.simulate(objs, len(f))[:, 0]
