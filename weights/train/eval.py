@@ -6,7 +6,7 @@
     python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
     python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
     python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
-    python weights/train/eval.py --heading                           # does the sprite follow its noise's heading?
+    python weights/train/eval.py --path                              # does the sprite follow the world's trajectory?
 
 Per frame, each prompted object (colour + shape) counts as found when the pixels of its
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
@@ -24,9 +24,9 @@ the first chunk from noise) and scores the frames after them. --teacher-forced i
 latent-space view of the same (it reads the pool of --work): every chunk of held-out pool
 clips noised to sigma and estimated in one model call from the true context, the error on
 sprite latent pixels per chunk against their variance and against copying the last
-context frame. --heading rolls out the one-sprite default prompt from several seeds and
-measures how far the found sprite's centre is from the world's trajectory for the
-heading its first-chunk noise carries (`world.couple_noise`), over 0.5-2 s.
+context frame. --path rolls out the one-sprite default prompt from several seeds and
+measures how far the found sprite's centre is from the world's trajectory for that
+prompt (the prompt fixes it), per 10 s.
 """
 import argparse
 import json
@@ -217,13 +217,14 @@ def strip(frames, every, path):
 
 
 @torch.no_grad()
-def teacher_forced(m, work, coupling, sigmas=(1.0, 0.8, 0.6), clips=16):
+def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
     import train
 
     pool = load_file(os.path.join(work, "pool.safetensors"))
     idx = torch.arange(len(pool["latents"]) - clips, len(pool["latents"]))
     z, c, spr = (pool[k][idx] for k in ("latents", "context", "sprites"))
     spr = spr > 0
+    spr[pool["offsets"][idx] > 0, :m.gen["num_frame_per_block"]] = False  # a later start's first chunk has no answer
     Fc, L, sink = m.gen["num_frame_per_block"], m.cfg["local_attn_size"], m.cfg["sink_size"]
     g = torch.Generator().manual_seed(5)
 
@@ -234,28 +235,26 @@ def teacher_forced(m, work, coupling, sigmas=(1.0, 0.8, 0.6), clips=16):
     last = z[:, Fc - 1:-1:Fc].repeat_interleave(Fc, 1)  # every chunk after the first from the frame before it
     out["copy"] = [None] + per_chunk(((last - z[:, Fc:]) ** 2).mean(2), spr[:, Fc:])
     for s in sigmas:
-        x = (1 - s) * z + s * train.noise(pool, idx, z.shape, g, coupling)
+        x = (1 - s) * z + s * torch.randn(z.shape, generator=g)
         x0 = x - s * m.dit.forward_train(z, x, torch.full(z.shape[:2], s * 1000.0), c, Fc, L, sink)
         out[f"sigma {s}"] = per_chunk(((x0 - z) ** 2).mean(2), spr)
     return out
 
 
 @torch.no_grad()
-def heading_error(m, coupling, seeds=6, seconds=6.0):
+def path_error(m, seeds, seconds):
+    """Centre error (px, where found) against the world's trajectory, per 10 s."""
     prompt = PROMPTS[0]
     lf = latent_frames(seconds, m.gen["num_frame_per_block"])
-    errs, found_share = [], []
+    rows = []
     for seed in range(seeds):
-        ang = world.heading_of(m.noise(lf, seed)[: m.gen["num_frame_per_block"]], 0, 1, coupling)
         f = m.video(prompt, lf, seed=seed)
         found, centres = detect(f, prompt)
-        objs = [{"pos": np.array(world.SLOTS[1][0], float), "vel": world.SPEED * np.array([np.cos(ang), np.sin(ang)]), "r": world.RADIUS}]
-        truth = world.simulate(objs, len(f))[:, 0]
-        d = np.linalg.norm(centres[:, 0] - truth, axis=1)[8:33]  # 0.5-2 s
-        errs.append(float(np.nanmean(d)) if np.isfinite(d).any() else float("nan"))
-        found_share.append(float(found[:, 0].mean()))
-        print("heading seed", seed, "centre error px", round(errs[-1], 1), "found", round(found_share[-1], 2), flush=True)
-    return {"centre error px (0.5-2 s, where found)": float(np.nanmean(errs)), "found": float(np.mean(found_share))}
+        truth = world.simulate(world.objects(parse_prompt(prompt)[0]), len(f))[:, 0]
+        d = np.where(found[:, 0], np.linalg.norm(centres[:, 0] - truth, axis=1), np.nan)
+        rows.append([float(np.nanmean(d[k:k + 160])) if found[k:k + 160, 0].any() else float("nan") for k in range(0, len(f), 160)])
+        print("path seed", seed, "centre error px per 10 s", np.round(rows[-1], 1), "found", round(float(found[:, 0].mean()), 3), flush=True)
+    return {"centre error px per 10 s (where found)": np.round(np.nanmean(rows, 0), 1).tolist()}
 
 
 def main():
@@ -271,8 +270,8 @@ def main():
     ap.add_argument("--reconstruct", action="store_true", help="score the autoencoder's reconstructions")
     ap.add_argument("--continue", dest="cont", type=int, metavar="K", help="rollouts continuing K true chunks")
     ap.add_argument("--teacher-forced", action="store_true", help="sprite latent error per chunk, true context")
-    ap.add_argument("--heading", action="store_true", help="centre error against the heading in the noise")
-    ap.add_argument("--coupling", choices=["mean", "slot"], default="mean", help="train.py --coupling of the model")
+    ap.add_argument("--path", action="store_true", help="centre error against the world's trajectory")
+    ap.add_argument("--seeds", type=int, default=4, help="rollouts of --path")
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
@@ -288,9 +287,9 @@ def main():
     elif a.reconstruct:
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
     elif a.teacher_forced:
-        results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work, a.coupling)
-    elif a.heading:
-        results["heading"] = heading_error(Model(a.weights), a.coupling)
+        results["teacher-forced sprite MSE per chunk"] = teacher_forced(Model(a.weights), a.work)
+    elif a.path:
+        results["path"] = path_error(Model(a.weights), a.seeds, a.seconds)
     elif a.cont:
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:

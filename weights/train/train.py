@@ -38,6 +38,7 @@ GEN = {"num_frame_per_block": 3, "denoising_step_list": [1000, 800, 600, 400, 20
        "timestep_shift": 1.0, "num_train_timestep": 1000, "context_noise": 0,
        "latent_height": 8, "latent_width": 8, "num_latent_frames": 240}
 CLIP_LATENTS = 24  # training sequence: 8 chunks, 93 video frames (5.8 s)
+MINUTE = 16 * 60  # video frames the pool's clips are drawn from
 
 
 def log(*a):
@@ -89,7 +90,7 @@ def vae_batch(seed, batch, frames, crop=32):
     xs, ws = [], []
     rng = np.random.default_rng(seed)
     for b in range(batch):
-        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0, skip=int(rng.integers(200)))
+        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0, skip=int(rng.integers(MINUTE)))
         i = rng.integers(len(gt["objs"]))
         cx, cy = gt["centres"][frames // 2, i] + rng.uniform(-10, 10, 2)
         x0 = int(np.clip(cx - crop / 2, 0, world.SIZE - crop))
@@ -212,31 +213,41 @@ def sprite_mask(f, bg):
     return torch.from_numpy(m.reshape(k, H // 8, 8, W // 8, 8).any((2, 4)).astype(np.float32))
 
 
-def stage_pool(work, seed, clips):
+def stage_pool(work, seed, clips, start_share=0.25):
+    """`start_share` of the clips start the video (the first chunk's examples); the others
+    start at a random latent frame of its first minute, so the generator learns each
+    trajectory all along. Those are encoded with one frame group more and lose their
+    first (single-frame) latent: every latent frame is then the 4-frame group that the
+    runtime's context holds at that point (only a video's first latent is one frame)."""
     vae = load_vae(work)
     embed = text_encoder(work)
     frames = 1 + 4 * (CLIP_LATENTS - 1)
-    lat, ctx, masks, prompts, heads, counts = [], [], [], [], [], []
+    rng = np.random.default_rng(seed + 3)
+    offsets = [0 if rng.random() < start_share else 4 * int(rng.integers(1, (MINUTE - frames) // 4)) for _ in range(clips)]
+    lat, ctx, masks, prompts = [], [], [], []
     t0 = time.time()
     with torch.no_grad():
         for i in range(0, clips, 8):
-            vids, ps = [], []
-            for j in range(i, min(clips, i + 8)):
-                f, p, gt = world.clip(seed * 10**7 + 10**6 + j, frames)
-                vids.append(world.to_tensor(f))
-                masks.append(sprite_mask(f, gt["bg"]))
-                ps.append(p)
-                hd = [o["heading"] for o in gt["objs"]]
-                heads.append(hd + [0.0] * (3 - len(hd)))
-                counts.append(len(hd))
-            mu, _ = vae.encode_raw(torch.stack(vids))
-            lat.append(vae.normalise(mu).transpose(1, 2).contiguous())  # [B, T, C, h, w]
-            ctx += [embed(p) for p in ps]
-            prompts += ps
+            for o, group in ((o, [j for j in range(i, min(clips, i + 8)) if (offsets[j] > 0) == bool(o)]) for o in (0, 1)):
+                if not group:
+                    continue
+                vids = []
+                for j in group:
+                    # from frame s = offsets[j]: the latent after the single-frame one
+                    # covers frames s+1 .. s+4, the video's latent frame s/4 + 1
+                    f, p, gt = world.clip(seed * 10**7 + 10**6 + j, frames + 4 * o, skip=offsets[j])
+                    vids.append(world.to_tensor(f))
+                    masks.append(sprite_mask(f, gt["bg"])[o:])
+                    prompts.append(p)
+                    ctx.append(embed(p))
+                mu, _ = vae.encode_raw(torch.stack(vids))
+                lat.append(vae.normalise(mu).transpose(1, 2)[:, o:].contiguous())  # [B, T, C, h, w]
             if i % 80 == 0:
                 log(f"pool {i}/{clips} ({time.time() - t0:.0f}s)")
+    # the loop above put each batch's starts first
+    order = [j for i in range(0, clips, 8) for j in sorted(range(i, min(clips, i + 8)), key=lambda j: offsets[j] > 0)]
     save_file({"latents": torch.cat(lat), "context": torch.stack(ctx), "sprites": torch.stack(masks),
-               "headings": torch.tensor(heads), "counts": torch.tensor(counts)},
+               "offsets": torch.tensor([offsets[j] for j in order])},
               os.path.join(work, "pool.safetensors"))
     json.dump(prompts, open(os.path.join(work, "pool_prompts.json"), "w"))
     log(f"pool done in {time.time() - t0:.0f}s")
@@ -253,21 +264,8 @@ def init_memory(model):
             mem.gate.bias.fill_(-1.0)
 
 
-def noise(pool, idx, shape, g, coupling="mean"):
-    """Normal noise [B, T, C, h, w] for the pool clips idx whose first chunk carries each
-    clip's headings (world.couple_noise): still i.i.d. normal, as the runtime's noise is,
-    but now the noise says where the sprites go, so the first chunk has one answer.
-    coupling: where the headings are written (world.heading_pair)."""
-    eps = torch.randn(shape, generator=g)
-    Fc = GEN["num_frame_per_block"]
-    for b, i in enumerate(idx.tolist()):
-        n = int(pool["counts"][i])
-        eps[b, :Fc] = world.couple_noise(eps[b, :Fc], pool["headings"][i, :n].tolist(), coupling)
-    return eps
-
-
 def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_from=0.4, rollouts=1, ema_decay=0.995,
-              name="dit", init=None, coupling="mean"):
+              name="dit", init=None):
     """Flow matching, two-stream teacher forcing (diffusion forcing: a noise level per
     chunk). Additions over plain flow matching, all for the few-step AR loop: sprite
     tokens weigh 5x in the loss (they are 1/16 of the latent pixels and all of the
@@ -275,11 +273,13 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
     `own_from` of the run on, half of the other sequences see as context the model's own
     one-call x0 estimates of the clip (from the sampler's last levels, no gradient); from
     `roll_from` on, `rollouts` sequences per step see as context the runtime's loop run
-    by the model itself from the clip's noise (vssm.sample.generate, no gradient), and
-    learn to give the clip's true latents after it. The noise fixes the headings, so the
-    true clip is the answer the loop should reach: this trains the loop to restore what
-    its own outputs lose chunk by chunk (a dimmer, smaller sprite) instead of compounding
-    it. The exported weights are an EMA. `stop` < steps ends the run early on the same
+    by the model itself after the clip's true first chunk (vssm.sample.generate, no
+    gradient), and learn to give the clip's true latents after it. The prompt fixes the
+    trajectories, so the true clip is the answer the loop should reach: this trains the
+    loop to restore what its own outputs lose chunk by chunk (a dimmer, smaller sprite)
+    instead of compounding it. A clip that starts later than the video's first frame
+    has no loss on its first chunk (it has no context to tell where on its trajectories
+    it is). The exported weights are an EMA. `stop` < steps ends the run early on the same
     schedule. `init` names the EMA weights of an earlier stage to start from (the
     `roll` stage starts from this stage's, model_dit.safetensors)."""
     from vssm.sample import generate
@@ -308,11 +308,12 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
         idx = torch.randint(len(lat), (batch,), generator=g)
         z, c = lat[idx], ctx[idx]
         wgt = (1 + 4 * spr[idx])[:, :, None]  # [B, T, 1, h, w]
+        wgt[pool["offsets"][idx] > 0, :Fc] = 0
         # per-chunk noise level (diffusion forcing): half on the sampler's levels
         u = torch.rand(batch, C, generator=g)
         pick = levels[torch.randint(len(levels), (batch, C), generator=g)]
         sig = torch.where(torch.rand(batch, C, generator=g) < 0.5, pick, u).repeat_interleave(Fc, 1)
-        eps = noise(pool, idx, z.shape, g, coupling)
+        eps = torch.randn(z.shape, generator=g)
         s5 = sig[:, :, None, None, None]
         x = (1 - s5) * z + s5 * eps
         # context robustness: the runtime's context frames are the model's own outputs
@@ -326,10 +327,11 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
                 xs = (1 - sl5) * z[own] + sl5 * torch.randn(z[own].shape, generator=g)
                 zc[own] = xs - sl5 * model.forward_train(z[own], xs, sl * 1000.0, c[own], Fc, L, sink)
             if roll.any():
-                zc[roll] = generate(model, c[roll], eps[roll], GEN, L, sink, seed=int(torch.randint(2**31, (1,), generator=g)))
+                zc[roll] = generate(model, c[roll], eps[roll], GEN, L, sink, seed=int(torch.randint(2**31, (1,), generator=g)),
+                                    prefix=z[roll, :Fc])
         v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
         loss = (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
-        loss = loss + first_chunk_loss(model, pool, 4 * batch, g, coupling)
+        loss = loss + first_chunk_loss(model, pool, 4 * batch, g)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -348,18 +350,20 @@ def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_
     log(f"{name} done in {time.time() - t0:.0f}s")
 
 
-def first_chunk_loss(model, pool, n, g, coupling):
-    """The first chunk alone, half of the time at sigma = 1 (where the loop starts), a
-    quarter at 0.8 and a quarter uniform in [0.5, 1]: there only the prompt and the noise
-    tell the model what to draw, and in whole sequences it is 1 chunk in 8."""
+def first_chunk_loss(model, pool, n, g):
+    """The video's first chunk alone, half of the time at sigma = 1 (where the loop
+    starts), a quarter at 0.8 and a quarter uniform in [0.5, 1]: there only the prompt
+    tells the model what to draw, and in whole sequences it is 1 chunk in 8 of a quarter
+    of the clips."""
     Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
     lat, ctx, spr = pool["latents"], pool["context"], pool["sprites"]
-    idx = torch.randint(len(lat), (n,), generator=g)
+    starts = (pool["offsets"] == 0).nonzero()[:, 0]
+    idx = starts[torch.randint(len(starts), (n,), generator=g)]
     z, c, wgt = lat[idx, :Fc], ctx[idx], (1 + 4 * spr[idx, :Fc])[:, :, None]
     r = torch.rand(n, generator=g)
     sig = torch.where(r < 0.5, 1.0, torch.where(r < 0.75, 0.8, 0.5 + 0.5 * torch.rand(n, generator=g)))
     s5 = sig[:, None, None, None, None]
-    eps = noise(pool, idx, z.shape, g, coupling)
+    eps = torch.randn(z.shape, generator=g)
     x = (1 - s5) * z + s5 * eps
     v = model.forward_train(z, x, sig[:, None].expand(n, Fc) * 1000.0, c, Fc, L, sink)
     return (wgt * (v - (eps - z)).pow(2)).mean() / wgt.mean()
@@ -394,7 +398,7 @@ def main():
     ap.add_argument("--out", default="weights/tiny")
     ap.add_argument("--work", default="weights/train/run")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,roll,export")
+    ap.add_argument("--stages", default="text,vae,pool,decoder,dit,export")
     ap.add_argument("--vae-steps", type=int, default=1200)
     ap.add_argument("--pool-clips", type=int, default=1200)
     ap.add_argument("--dit-steps", type=int, default=2000)
@@ -405,8 +409,6 @@ def main():
     ap.add_argument("--roll-steps", type=int, default=1000)
     ap.add_argument("--roll-stop", type=int, help="end the rollout stage after this many steps of its schedule")
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--coupling", choices=["mean", "slot"], default="mean",
-                    help="where the first chunk's noise carries the headings (vssm/world.py heading_pair)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -420,12 +422,12 @@ def main():
     if "pool" in stages:
         stage_pool(a.work, a.seed, a.pool_clips)
     if "dit" in stages:
-        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop, rollouts=a.rollouts, coupling=a.coupling)
+        stage_dit(a.work, a.seed, a.dit_steps, a.batch, a.dit_stop, rollouts=a.rollouts)
     if "roll" in stages:
         # all but one sequence of each batch after the loop's own rollout; the last one
         # keeps the true context, so continuation from true frames is not forgotten
         stage_dit(a.work, a.seed, a.roll_steps, a.batch, a.roll_stop, lr=2e-4, own_from=1.0, roll_from=0.0,
-                  rollouts=a.batch - 1, name="roll", init="model_dit.safetensors", coupling=a.coupling)
+                  rollouts=a.batch - 1, name="roll", init="model_dit.safetensors")
     if "decoder" in stages:
         stage_decoder(a.work, a.seed, a.decoder_steps, a.decoder_stop)
     if "export" in stages:

@@ -1,7 +1,7 @@
 """A seeded procedural world: 1-3 sprites bouncing off the walls of a plain background.
-The sprites start at fixed slots (by their number and prompt order) and move off at one
-speed in a random heading; `couple_noise` writes the headings into the generator's
-first-chunk noise, so that the noise, not a hidden seed, decides the motion.
+The sprites start at fixed slots and move off in fixed headings (both by their number
+and prompt order), at one speed: the prompt decides the whole motion, so the generator
+has one answer to give for every chunk, the first one included.
 
 `clip(seed, frames)` returns uint8 frames [T, H, W, 3] at 16 fps, the prompt naming what
 is in them, and the ground truth (per frame: centre, visibility of each object). The
@@ -27,14 +27,24 @@ def prompt_of(objs, bg):
     return f"{head} bouncing on {bg}"
 
 
-# Where the sprites of an n-sprite scene start, in prompt order: the first frame follows
-# from the prompt, so the generator's first chunk has one answer to commit to (from pure
-# noise, a position drawn anywhere averages out to the background); the motion is random.
+# Where the sprites of an n-sprite scene start and where they head (radians, y down), in
+# prompt order. A choice the prompt does not name is one the generator cannot see: its
+# estimate is then the average over the choices, a sprite smeared out (from pure noise,
+# the background), which the few-step loop blurs further chunk by chunk. So the prompt
+# fixes the trajectory; the headings are off the axes and unequal, so that over a minute
+# each sprite sweeps the frame instead of retracing one line.
 SLOTS = {1: [(32, 32)], 2: [(20, 32), (44, 32)], 3: [(19, 21), (45, 21), (32, 44)]}
-# One size, one speed and one hiding time: given the prompt and the headings a clip has
-# one answer, so the generator can commit to it instead of averaging over choices it
-# cannot see.
+HEADINGS = {1: [0.6435], 2: [-0.6435, 2.2143], 3: [0.4636, 2.0344, -1.249]}
+# One size, one speed and one hiding time, for the same reason.
 RADIUS, SPEED, HIDE = 9.0, 1.0, 48
+
+
+def objects(named):
+    """The sprites of a scene from its (colour, shape) pairs in prompt order."""
+    n = len(named)
+    return [{"colour": c, "shape": sh, "r": RADIUS, "pos": np.array(pos, float),
+             "vel": SPEED * np.array([np.cos(ang), np.sin(ang)])}
+            for (c, sh), pos, ang in zip(named, SLOTS[n], HEADINGS[n])]
 
 
 def sample_scene(rng):
@@ -42,12 +52,7 @@ def sample_scene(rng):
     n = int(rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
     palette = [c for c in COLOURS if c != bg]
     cols = rng.choice(palette, size=n, replace=False)
-    objs = []
-    for c, pos in zip(cols, SLOTS[n]):
-        ang = rng.uniform(0, 2 * np.pi)
-        objs.append({"colour": str(c), "shape": str(rng.choice(SHAPES)), "r": RADIUS, "heading": ang,
-                     "pos": np.array(pos, float), "vel": SPEED * np.array([np.cos(ang), np.sin(ang)])})
-    return objs, str(bg)
+    return objects([(str(c), str(rng.choice(SHAPES))) for c in cols]), str(bg)
 
 
 def simulate(objs, frames):
@@ -96,8 +101,8 @@ def render(objs, bg, centres, visible):
 
 
 def clip(seed, frames, hide_prob=0.15, skip=0):
-    """skip: drop that many frames from the start (the autoencoder's short clips then show
-    sprites anywhere, not only at their start slots)."""
+    """skip: start that many frames into the scene (the autoencoder's short clips then
+    show sprites anywhere, the generator's clips any part of a minute's trajectories)."""
     rng = np.random.default_rng(seed)
     objs, bg = sample_scene(rng)
     centres = simulate(objs, skip + frames)[skip:]
@@ -108,45 +113,6 @@ def clip(seed, frames, hide_prob=0.15, skip=0):
         start = int(rng.integers(8, max(9, frames - dur - 8)))
         visible[start:start + dur, i] = False
     return render(objs, bg, centres, visible), prompt_of(objs, bg), {"objs": objs, "bg": bg, "centres": centres, "visible": visible}
-
-
-LATENT = 8  # pixels per latent pixel (the autoencoder's stride); a token is 2x2 latent pixels
-
-
-def heading_pair(eps, i, n, where="mean"):
-    """The two noise views whose means carry sprite i's heading (of n): channels 2i and
-    2i+1 over the whole first chunk (where="mean"), or over the token of frame 0 under
-    the sprite's start slot (where="slot": a local signal of about 2.5 standard
-    deviations for that token, where the chunk-wide mean is about 0.07)."""
-    if where == "mean":
-        return eps[:, 2 * i], eps[:, 2 * i + 1]
-    x, y = SLOTS[n][i]
-    tx, ty = int(x) // (2 * LATENT), int(y) // (2 * LATENT)
-    rows, cols = slice(2 * ty, 2 * ty + 2), slice(2 * tx, 2 * tx + 2)
-    return eps[0, 2 * i, rows, cols], eps[0, 2 * i + 1, rows, cols]
-
-
-def couple_noise(eps, headings, where="mean"):
-    """eps: i.i.d. normal noise of a first chunk [F, C, h, w]; headings: the n sprites'
-    angles. Rotates the pair of means of sprite i's `heading_pair` to its heading,
-    keeping its length. The pair's angle is uniform and independent of its length and of
-    the rest of the noise, so for uniform headings the result is still i.i.d. normal:
-    the runtime's own noise is a draw of this, and the generator reads each heading off
-    it."""
-    out = eps.clone()
-    for i, ang in enumerate(headings):
-        a, b = heading_pair(out, i, len(headings), where)
-        ma, mb = a.mean(), b.mean()
-        r = (ma * ma + mb * mb).sqrt()
-        a += r * np.cos(ang) - ma
-        b += r * np.sin(ang) - mb
-    return out
-
-
-def heading_of(eps, i, n, where="mean"):
-    """The heading that first-chunk noise eps carries for sprite i of n."""
-    a, b = heading_pair(eps, i, n, where)
-    return float(np.arctan2(float(b.mean()), float(a.mean())))
 
 
 def to_tensor(frames):
