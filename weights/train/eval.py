@@ -218,14 +218,12 @@ def strip(frames, every, path):
 
 @torch.no_grad()
 def teacher_forced(m, work, sigmas=(1.0, 0.8, 0.6), clips=16):
-    import train
-
     pool = load_file(os.path.join(work, "pool.safetensors"))
     idx = torch.arange(len(pool["latents"]) - clips, len(pool["latents"]))
     z, c, spr = (pool[k][idx] for k in ("latents", "context", "sprites"))
-    spr = spr > 0
-    spr[pool["offsets"][idx] > 0, :m.gen["num_frame_per_block"]] = False  # a later start's first chunk has no answer
     Fc, L, sink = m.gen["num_frame_per_block"], m.cfg["local_attn_size"], m.cfg["sink_size"]
+    spr = spr > 0
+    spr[pool["offsets"][idx] > 0, :Fc] = False  # a later start's first chunk has no answer
     g = torch.Generator().manual_seed(5)
 
     def per_chunk(err, mask):

@@ -224,14 +224,15 @@ def stage_pool(work, seed, clips, start_share=0.25):
     frames = 1 + 4 * (CLIP_LATENTS - 1)
     rng = np.random.default_rng(seed + 3)
     offsets = [0 if rng.random() < start_share else 4 * int(rng.integers(1, (MINUTE - frames) // 4)) for _ in range(clips)]
-    lat, ctx, masks, prompts = [], [], [], []
+    lat, ctx, masks, prompts, kept = [], [], [], [], []
     t0 = time.time()
     with torch.no_grad():
         for i in range(0, clips, 8):
-            for o, group in ((o, [j for j in range(i, min(clips, i + 8)) if (offsets[j] > 0) == bool(o)]) for o in (0, 1)):
+            for later in (False, True):  # one encoder call per clip length
+                group = [j for j in range(i, min(clips, i + 8)) if (offsets[j] > 0) == later]
                 if not group:
                     continue
-                vids = []
+                o, vids = int(later), []
                 for j in group:
                     # from frame s = offsets[j]: the latent after the single-frame one
                     # covers frames s+1 .. s+4, the video's latent frame s/4 + 1
@@ -240,14 +241,13 @@ def stage_pool(work, seed, clips, start_share=0.25):
                     masks.append(sprite_mask(f, gt["bg"])[o:])
                     prompts.append(p)
                     ctx.append(embed(p))
+                    kept.append(offsets[j])
                 mu, _ = vae.encode_raw(torch.stack(vids))
                 lat.append(vae.normalise(mu).transpose(1, 2)[:, o:].contiguous())  # [B, T, C, h, w]
             if i % 80 == 0:
                 log(f"pool {i}/{clips} ({time.time() - t0:.0f}s)")
-    # the loop above put each batch's starts first
-    order = [j for i in range(0, clips, 8) for j in sorted(range(i, min(clips, i + 8)), key=lambda j: offsets[j] > 0)]
     save_file({"latents": torch.cat(lat), "context": torch.stack(ctx), "sprites": torch.stack(masks),
-               "offsets": torch.tensor([offsets[j] for j in order])},
+               "offsets": torch.tensor(kept)},
               os.path.join(work, "pool.safetensors"))
     json.dump(prompts, open(os.path.join(work, "pool_prompts.json"), "w"))
     log(f"pool done in {time.time() - t0:.0f}s")
