@@ -232,8 +232,10 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     let pipeline = Pipeline::load(&a.model.dir()?, &plan.options)?;
     let fpb = pipeline.chunk_frames();
     let start = plan.resume.as_ref().map_or(0, |s| s.chunk);
+    // Frames a saved run made but did not deliver come first (see `Session::hold`).
+    let held = plan.resume.as_ref().map_or(0, |s| s.held.count());
     // Chunks to run: enough for `frames` new frames after `start`.
-    let (mut chunks, mut n) = (0, 0);
+    let (mut chunks, mut n) = (0, held);
     while n < plan.frames {
         n += chunk_video_frames(start + chunks, fpb);
         chunks += 1;
@@ -294,6 +296,14 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     // the VAE caches, to keep the copy cheap: a state saved after a fault is latents-exact.
     let mut last = session.snapshot_latents().context("reading the initial session state")?;
     let mut failed = None;
+    if chunks == 0 {
+        // The held frames alone are enough: deliver what was asked, hold the rest again.
+        let mut frames = session.take_held();
+        session.hold(frames.split_off(plan.frames));
+        writer.write(&frames).with_context(|| format!("writing {} held frames", frames.len()))?;
+        written = frames.len();
+        last = session.snapshot_latents()?;
+    }
     for i in 0..chunks {
         let c = start + i;
         let mut next = cues.iter().rev().find(|(at, _)| *at == c && c != start).map(|(_, p)| p.clone());
@@ -305,16 +315,21 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
             }
         }
         say(format!("chunk {c}: prompt {:?}", next.as_deref().unwrap_or(session.prompt())));
-        let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| Ok((session.next_frames()?, session.snapshot_latents()?)));
-        let (chunk, state) = match step {
+        // Frames past the asked length are held in the session (and its state), not dropped.
+        let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| {
+            let mut frames = session.next_frames()?.frames;
+            session.hold(frames.split_off(frames.len().min(plan.frames - written)));
+            Ok((frames, session.snapshot_latents()?))
+        });
+        let (frames, state) = match step {
             Ok(done) => done,
             Err(e) => {
                 failed = Some((c, e));
                 break;
             }
         };
-        let keep = chunk.frames.len().min(plan.frames - written);
-        match writer.write(&chunk.frames[..keep]) {
+        let keep = frames.len();
+        match writer.write(&frames) {
             // A player reading stdout was closed: the viewer is done, not an error.
             Err(videossm::Error::Io { source, .. }) if plan.target == Target::Stdout && source.kind() == std::io::ErrorKind::BrokenPipe => {
                 say(format!("stdout was closed after {written} frames: stopping"));

@@ -5,7 +5,8 @@
 //! checked without a GPU.
 //!
 //! Format 2 added the decoder caches (`decoder.<conv>.cache` tensors, metadata
-//! `decoder = caches`); format 1 files still load, without them.
+//! `decoder = caches`); format 3 the frames of the last chunk not yet delivered
+//! (`held_frames`, u8 `[n, height, width, 3]`). Formats 1 and 2 still load, without them.
 use crate::error::{io, Result, WeightsError};
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,6 +53,24 @@ pub struct SessionState {
     /// are the same pixels. `None` in a state saved without them (format 1, or after a
     /// lost device, whose caches could no longer be read): the latents are still exact.
     pub decoder: Option<Vec<StateTensor>>,
+    /// Decoded frames of the last chunk that were not delivered (the run asked for fewer
+    /// frames than the chunk made): a resume delivers them first, so a saved and resumed
+    /// video equals the straight one frame for frame.
+    pub held: HeldFrames,
+}
+
+/// RGB8 frames, rows top to bottom, 3 bytes per pixel, one after the other.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeldFrames {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl HeldFrames {
+    pub fn count(&self) -> usize {
+        self.rgb.len().checked_div(self.width * self.height * 3).unwrap_or(0)
+    }
 }
 
 impl Snapshot {
@@ -116,9 +135,11 @@ impl SessionState {
     }
 }
 
-const FORMAT: &str = "videossm-snapshot-2";
-/// Formats this version reads: 1 has no decoder caches.
-const READS: [&str; 2] = ["videossm-snapshot-1", FORMAT];
+const FORMAT: &str = "videossm-snapshot-3";
+/// Formats this version reads: 1 has no decoder caches, 1 and 2 no held frames.
+const READS: [&str; 3] = ["videossm-snapshot-1", "videossm-snapshot-2", FORMAT];
+/// The tensor of [`SessionState::held`].
+const HELD: &str = "held_frames";
 /// Metadata keys of a generation session on top of the generator's.
 const SESSION_KEYS: [&str; 6] = ["rng", "seed", "chunk", "prompt", "capacity", "shape"];
 /// Metadata `decoder` of a session whose `decoder.*` tensors are the VAE caches.
@@ -126,7 +147,7 @@ const DECODER: (&str, &str) = ("decoder", "caches");
 
 /// Writes a generator snapshot.
 pub fn save(path: &Path, s: &Snapshot) -> Result<()> {
-    save_with(path, s, HashMap::new(), &[])
+    save_with(path, s, HashMap::new(), &[], &HeldFrames::default())
 }
 
 /// Writes a generation session: the generator snapshot, the session fields and the decoder caches.
@@ -137,10 +158,10 @@ pub fn save_session(path: &Path, s: &SessionState) -> Result<()> {
     if s.decoder.is_some() {
         meta.insert(DECODER.0.into(), DECODER.1.into());
     }
-    save_with(path, &s.generator, meta, s.decoder.as_deref().unwrap_or_default())
+    save_with(path, &s.generator, meta, s.decoder.as_deref().unwrap_or_default(), &s.held)
 }
 
-fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>, decoder: &[StateTensor]) -> Result<()> {
+fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>, decoder: &[StateTensor], held: &HeldFrames) -> Result<()> {
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("tokens_written".to_string(), s.tokens_written.to_string());
     meta.insert("frame0".to_string(), s.frame0.to_string());
@@ -152,6 +173,7 @@ fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>, decod
         .iter()
         .map(|(k, shape, v)| (format!("state.{k}"), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
         .collect();
+    let frames = (!held.rgb.is_empty()).then(|| (HELD.to_string(), vec![held.count(), held.height, held.width, 3], held.rgb.clone()));
     data.extend(
         decoder.iter().map(|(k, shape, v)| (format!("decoder.{k}"), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect())),
     );
@@ -165,6 +187,10 @@ fn save_with(path: &Path, s: &Snapshot, mut meta: HashMap<String, String>, decod
             let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).map_err(|e| bad(e.to_string()))?;
             Ok((k.clone(), view))
         })
+        .chain(frames.iter().map(|(k, shape, b)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape.clone(), b).map_err(|e| bad(e.to_string()))?;
+            Ok((k.clone(), view))
+        }))
         .collect::<Result<Vec<_>>>()?;
     // Write beside the target and rename, so an interrupted save never leaves half a snapshot.
     let tmp = path.with_extension("partial");
@@ -181,7 +207,7 @@ pub fn load(path: &Path) -> Result<Snapshot> {
 
 /// Reads a generation session written by [`save_session`].
 pub fn load_session(path: &Path) -> Result<SessionState> {
-    let (generator, meta, decoder) = load_with(path)?;
+    let (generator, meta, decoder, held) = load_with(path)?;
     let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata {k} missing: a generator snapshot, not a generation session")));
     let num = |k: &str| field(k).and_then(|v| v.parse::<u64>().map_err(|e| bad(format!("{k} {v:?}: {e}"))));
@@ -202,11 +228,12 @@ pub fn load_session(path: &Path) -> Result<SessionState> {
             None if decoder.is_empty() => None,
             v => return Err(bad(format!("decoder {v:?} with {} decoder tensors: expected {:?} or none", decoder.len(), DECODER.1))),
         },
+        held,
     })
 }
 
-/// The generator snapshot, the metadata and the `decoder.*` tensors (sorted by name).
-fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>, Vec<StateTensor>)> {
+/// The generator snapshot, the metadata, the `decoder.*` tensors (sorted by name) and the held frames.
+fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>, Vec<StateTensor>, HeldFrames)> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -245,7 +272,16 @@ fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>, Vec<Stat
     let int = |k: &str| field(k).and_then(|v| v.parse::<u64>().map_err(|e| bad(format!("{k} {v:?}: {e}"))));
     let context_t = field("context_t")?.parse::<f32>().map_err(|e| bad(format!("context_t: {e}")))?;
     let frame0 = usize::try_from(int("frame0")?).map_err(|e| bad(format!("frame0: {e}")))?;
-    Ok((Snapshot { tokens_written: int("tokens_written")?, frame0, context_t, history, tensors }, meta, decoder))
+    let held = match st.tensor(HELD) {
+        Err(_) => HeldFrames::default(),
+        Ok(t) => match (t.dtype(), t.shape()) {
+            (safetensors::Dtype::U8, &[n, height, width, 3]) if n > 0 && height > 0 && width > 0 => {
+                HeldFrames { width, height, rgb: t.data().to_vec() }
+            }
+            (dtype, shape) => return Err(bad(format!("{HELD} is {dtype:?} {shape:?}: expected u8 [frames, height, width, 3]"))),
+        },
+    };
+    Ok((Snapshot { tokens_written: int("tokens_written")?, frame0, context_t, history, tensors }, meta, decoder, held))
 }
 
 /// Sort key giving the session's state order: block number, then the fixed field order.

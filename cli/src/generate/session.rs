@@ -4,7 +4,7 @@
 use super::needs::Needs;
 use super::pipeline::Pipeline;
 use super::stages::DecodeStage;
-use super::Frame;
+use super::{chunk_video_frames, Frame};
 use crate::error::{invalid, Result};
 use crate::synthetic::Rng;
 use graph::models::dit::sampler::denoise_chunk;
@@ -12,8 +12,10 @@ use graph::models::dit::session::Generator;
 use graph::models::dit::DitDims;
 use graph::CompileOptions;
 pub use weights::snapshot::SessionState;
+use weights::snapshot::HeldFrames;
 
-/// One generated chunk: its clean latents `[F, C, h, w]` and its decoded frames.
+/// One generated chunk: its clean latents `[F, C, h, w]` and its decoded frames (after
+/// the frames a restored session still held from the chunk before, if any).
 #[derive(Clone, Debug)]
 pub struct Chunk {
     pub index: usize,
@@ -36,6 +38,8 @@ pub struct Session<'p> {
     capacity: usize,
     timesteps: Vec<f32>,
     sigmas: Vec<f32>,
+    /// Decoded frames not delivered yet, owed before the next chunk's (see [`Session::hold`]).
+    held: Vec<Frame>,
 }
 
 /// The cache size for a video of `chunks` chunks (known up front only with an unbounded window).
@@ -79,6 +83,7 @@ impl<'p> Session<'p> {
             capacity,
             timesteps,
             sigmas,
+            held: Vec::new(),
         })
     }
 
@@ -111,7 +116,13 @@ impl<'p> Session<'p> {
         if state.chunk > 0 {
             s.decoder.resume(state.decoder.as_deref(), state.generator.history.last().map_or(&[][..], |h| &h.latents))?;
         }
+        s.held = held_frames(&state.held, pipeline.frame_size(), s.chunk_frames_max())?;
         Ok(s)
+    }
+
+    /// The most video frames one chunk decodes to (the first chunk makes fewer).
+    fn chunk_frames_max(&self) -> usize {
+        chunk_video_frames(1, self.generator.dims.frames)
     }
 
     fn shape(&self) -> [usize; 4] {
@@ -139,11 +150,29 @@ impl<'p> Session<'p> {
         let context_t = self.pipeline.generation.context_noise as f32;
         let latents =
             denoise_chunk(&mut self.generator, &self.timesteps, &self.sigmas, context_t, noise, |_| rng.normals(len, 1.0), |_, _, _| {})?;
-        let frames = self.decoder.decode(&latents)?;
+        let mut frames = std::mem::take(&mut self.held);
+        frames.extend(self.decoder.decode(&latents)?);
         let (width, height) = self.pipeline.frame_size();
         let index = self.chunk;
         self.chunk += 1;
         Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone() })
+    }
+
+    /// Keeps `frames` (the undelivered tail of the last chunk) to be delivered first: by
+    /// [`Session::take_held`] or ahead of the next chunk's frames, and carried by
+    /// [`Session::snapshot`], so a video cut at any frame continues at the next one.
+    pub fn hold(&mut self, frames: Vec<Frame>) {
+        self.held.splice(0..0, frames);
+    }
+
+    /// The frames held back (see [`Session::hold`]), handed over.
+    pub fn take_held(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// Frames held back, delivered before any new chunk's.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
 
     /// The state between chunks (downloads the device state, the VAE caches included):
@@ -165,6 +194,11 @@ impl<'p> Session<'p> {
             capacity: self.capacity,
             shape: self.shape(),
             decoder: None,
+            held: HeldFrames {
+                width: self.held.first().map_or(0, |f| f.width),
+                height: self.held.first().map_or(0, |f| f.height),
+                rgb: self.held.iter().flat_map(|f| f.rgb.iter().copied()).collect(),
+            },
         })
     }
 
@@ -193,4 +227,19 @@ impl<'p> Session<'p> {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+}
+
+/// The held frames of a snapshot, checked against this pipeline's frame size and a chunk's length.
+fn held_frames(h: &HeldFrames, (width, height): (usize, usize), most: usize) -> Result<Vec<Frame>> {
+    if h.rgb.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = h.count();
+    if (h.width, h.height) != (width, height) || n * width * height * 3 != h.rgb.len() || n >= most {
+        return Err(invalid(
+            "snapshot",
+            format!("{n} held frames of {}x{} do not fit this run's {width}x{height} chunks of {most} frames", h.width, h.height),
+        ));
+    }
+    Ok(h.rgb.chunks_exact(width * height * 3).map(|rgb| Frame { width, height, rgb: rgb.to_vec() }).collect())
 }

@@ -1,6 +1,7 @@
 //! Prompt schedules, interactive prompts, Ctrl-C and killed runs, resume from the CLI.
 use super::support::*;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 
@@ -114,19 +115,55 @@ fn ctrl_c_stops_cleanly_and_saves_a_resumable_state() {
     assert_eq!(read_y4m(&std::fs::read(&more).unwrap()), (32, 32, 12));
 }
 
-/// Resuming from the CLI continues the video pixel for pixel: the straight run's y4m is
-/// the first run's followed by the resumed run's frames (its header dropped).
+/// Resuming from the CLI continues the video pixel for pixel at any length: the straight
+/// run's y4m is the first run's followed by the resumed run's frames (header dropped), with
+/// cuts on a chunk boundary (21 = 9 + 12), inside a chunk (the rest of it is held in the
+/// state and delivered first), and a resume shorter than what the state holds.
 #[test]
 fn cli_resume_continues_a_straight_run() {
     let dir = scratch("resume");
     let path = |n: &str| dir.join(n).to_str().unwrap().to_string();
     ok(generate(&["a red ball", "--frames", "45", "-q", "-o", &path("all.y4m")]));
-    ok(generate(&["a red ball", "--frames", "21", "-q", "--save-state", &path("s.safetensors"), "-o", &path("a.y4m")]));
-    ok(generate(&["--resume", &path("s.safetensors"), "--frames", "24", "-q", "-o", &path("b.y4m")]));
     let all = std::fs::read(path("all.y4m")).unwrap();
-    let (a, b) = (std::fs::read(path("a.y4m")).unwrap(), std::fs::read(path("b.y4m")).unwrap());
-    assert_eq!((read_y4m(&a).2, read_y4m(&b).2, read_y4m(&all).2), (21, 24, 45));
-    let header = b.iter().position(|&c| c == b'\n').unwrap() + 1;
-    assert!(all.starts_with(&a), "the first 21 frames differ from the straight run's");
-    assert!(all[a.len()..] == b[header..], "the resumed frames differ from the straight run's");
+    let header = all.iter().position(|&c| c == b'\n').unwrap() + 1;
+    let frame = (all.len() - header) / 45;
+    for (first, second) in [(21, 24), (5, 6), (16, 29), (10, 3)] {
+        let (a, b, s) = (path(&format!("a{first}.y4m")), path(&format!("b{first}.y4m")), path(&format!("s{first}.safetensors")));
+        ok(generate(&["a red ball", "--frames", &first.to_string(), "-q", "--save-state", &s, "-o", &a]));
+        ok(generate(&["--resume", &s, "--frames", &second.to_string(), "-q", "-o", &b]));
+        let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!((read_y4m(&a).2, read_y4m(&b).2), (first, second));
+        assert!(all[..header + first * frame] == a[..], "{first} + {second}: the first run differs from the straight one");
+        let straight = &all[header + first * frame..header + (first + second) * frame];
+        assert!(straight == &b[header..], "{first} + {second}: the resumed frames differ from the straight run's");
+    }
+}
+
+/// The seam holds for every output: PNG folders pixel for pixel; MP4, GIF and y4m on
+/// stdout frame for frame in count (MP4 and GIF encode lossily, each file on its own).
+#[test]
+fn cli_resume_loses_no_frame_in_any_format() {
+    let dir = scratch("resume-formats");
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    ok(generate(&["a red ball", "--frames", "14", "-q", "-o", &path("all")]));
+    let png = |d: &str, i: usize| std::fs::read(Path::new(d).join(format!("frame_{i:06}.png"))).unwrap();
+    ok(generate(&["a red ball", "--frames", "5", "-q", "--save-state", &path("s.safetensors"), "-o", &path("a")]));
+    ok(generate(&["--resume", &path("s.safetensors"), "--frames", "9", "-q", "-o", &path("b")]));
+    assert_eq!((read_pngs(Path::new(&path("a"))).2, read_pngs(Path::new(&path("b"))).2), (5, 9));
+    for i in 0..14 {
+        let (d, j) = if i < 5 { (path("a"), i) } else { (path("b"), i - 5) };
+        assert!(png(&path("all"), i) == png(&d, j), "PNG frame {i} differs from the straight run's");
+    }
+    for ext in ["mp4", "gif"] {
+        let (a, b, s) = (path(&format!("a.{ext}")), path(&format!("b.{ext}")), path(&format!("s.{ext}.safetensors")));
+        ok(generate(&["a red ball", "--frames", "5", "-q", "--save-state", &s, "-o", &a]));
+        ok(generate(&["--resume", &s, "--frames", "9", "-q", "-o", &b]));
+        let count = |f: &str| if ext == "mp4" { read_mp4(Path::new(f)).2 } else { read_gif(Path::new(f)).2 };
+        assert_eq!((count(&a), count(&b)), (5, 9), "{ext}");
+    }
+    // On stdout the same bytes as in a file; both start with the 4 frames the state held.
+    ok(generate(&["--resume", &path("s.safetensors"), "--frames", "9", "-q", "-o", &path("b.y4m")]));
+    let out = ok(generate(&["--resume", &path("s.safetensors"), "--frames", "9", "-q", "-o", "-"]));
+    assert_eq!(read_y4m(&out.stdout).2, 9);
+    assert!(out.stdout == std::fs::read(path("b.y4m")).unwrap(), "y4m on stdout differs from the file");
 }

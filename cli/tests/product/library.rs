@@ -64,6 +64,37 @@ fn snapshot_resume_continues_the_same_video() {
     assert!(again.iter().zip(&straight[4..]).all(|(a, b)| a.0 == b.0), "latents-only resume changed the latents");
 }
 
+/// A video cut inside a chunk loses no frame across a snapshot: the undelivered frames
+/// are held by the session, carried by the snapshot file and delivered first after a
+/// restore, so frames 0..n of the straight video = the first session's + the restored one's.
+#[test]
+fn held_frames_cross_a_snapshot() {
+    let p = pipeline();
+    let straight: Vec<Frame> = video(&mut Session::new(&p, "a red ball", 4).unwrap(), 3).into_iter().flat_map(|c| c.1).collect();
+    let mut first = Session::new(&p, "a red ball", 4).unwrap();
+    let mut got = first.next_frames().unwrap().frames;
+    let mut chunk = first.next_frames().unwrap().frames;
+    first.hold(chunk.split_off(5));
+    got.extend(chunk);
+    assert_eq!((got.len(), first.held()), (14, 7));
+    let file = scratch("held").join("state.safetensors");
+    videossm::snapshot::save_session(&file, &first.snapshot().unwrap()).unwrap();
+    let state = videossm::snapshot::load_session(&file).unwrap();
+    assert_eq!(state.held.count(), 7);
+    let mut second = Session::restore(&p, &state).unwrap();
+    assert_eq!(second.held(), 7);
+    let next = second.next_frames().unwrap();
+    assert_eq!((next.index, next.frames.len()), (2, 19));
+    got.extend(next.frames);
+    assert!(got == straight, "frames were lost or changed at the seam");
+    // Held frames of another size are refused, naming the sizes.
+    let mut bad = state.clone();
+    bad.held.width = 16;
+    bad.held.rgb.truncate(7 * 16 * 32 * 3);
+    let e = Session::restore(&p, &bad).err().expect("held frames of another size restored").to_string();
+    assert!(e.contains("held frames of 16x32") && e.contains("32x32"), "{e}");
+}
+
 /// VAE caches of another size or model are refused, naming the cache and both shapes.
 #[test]
 fn vae_caches_of_another_model_are_refused() {
