@@ -52,7 +52,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = folded_index(gid, nwg, 256u);
 #ifdef GATHER
     if i >= p.rows * p.d {
         return;

@@ -1,14 +1,13 @@
 // Elementwise ops over flat f32 tensors: y[i] = op(a[i], b[i mod len_b]).
 // Broadcasting b with a modulus covers bias rows and per-channel vectors
-// without a separate kernel. 2D dispatch so large tensors stay under the
-// 65535 workgroups-per-dimension limit.
+// without a separate kernel. Grids past 65535 workgroups fold into y.
 #include "common.wgsl"
 
 struct Params {
     n: u32,
     len_b: u32,
-    row_groups: u32,
     alpha: f32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,8 +16,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * p.row_groups * 256u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = folded_index(gid, nwg, 256u);
     if i >= p.n {
         return;
     }

@@ -83,7 +83,7 @@ fn load(base: u32, c: u32, shift: f32) -> f32 {
 #ifdef SERIAL
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * WG;
+    let row = folded_index(gid, nwg, WG);
     let lane = 0u;
     let stride = 1u;
 #else
@@ -103,7 +103,7 @@ fn main(
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
 #endif
-    let row = wid.x + wid.y * nwg.x;
+    let row = folded_index(wid, nwg, 1u);
     let lane = lid;
     let stride = WG;
 #endif

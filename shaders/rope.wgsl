@@ -7,6 +7,7 @@
 // IN_PLACE binds only y and rotates the y view itself: each invocation reads its
 // pair before writing it, and no two invocations share a pair, so nothing races.
 // Dispatches past 65535 workgroups fold into y; `num_workgroups` rebuilds the index.
+#include "common.wgsl"
 
 struct Params {
     tokens: u32, heads: u32, d: u32, c0: u32,
@@ -29,7 +30,7 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     // One invocation per (token, head, pair).
     let pairs = p.d / 2u;
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = folded_index(gid, nwg, 64u);
     if i >= p.tokens * p.heads * pairs {
         return;
     }

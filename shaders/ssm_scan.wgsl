@@ -108,8 +108,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x + gid.y * 65535u * 64u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = folded_index(gid, nwg, 64u);
     let width = p.heads * p.d;
     if e >= p.tokens * width {
         return;

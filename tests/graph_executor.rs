@@ -1,5 +1,6 @@
 //! The static graph executor: planning, replay, debug readback and limits.
 use graph::{Builder, CompileOptions, GraphError};
+use runtime::kernels::copy;
 use runtime::kernels::elementwise::{self, Op};
 use runtime::DType;
 use videossm_suite::{assert_close, gpu, Rng};
@@ -110,4 +111,26 @@ fn wrong_argument_count_is_a_build_error() {
     let x = g.input("x", &[4], DType::F32);
     let e = g.dispatch("bad", elementwise::Elementwise { op: Op::Add }, &elementwise::Params::new(4, 4, 1.0), &[x, x]).unwrap_err();
     assert!(e.to_string().contains("bad"), "{e}");
+}
+
+/// A kernel's own bounds check runs when the graph is compiled (in release builds too,
+/// whose shader modules are unclamped), and the runtime's typed error reaches the caller
+/// with the op's label.
+#[test]
+fn out_of_range_op_is_a_typed_compile_error() {
+    let gpu = gpu();
+    let mut g = Builder::new(gpu.caps);
+    let x = g.input("x", &[4, 8], DType::F32);
+    let y = g.input("y", &[4, 8], DType::F32);
+    // Five rows of eight from a four-row tensor.
+    g.dispatch("rows", copy::Copy, &copy::Params::rows(5, 8, 0, 0), &[x, y]).unwrap();
+    g.output(y, "y");
+    match g.compile(gpu, CompileOptions::default()) {
+        Err(GraphError::Op { op, source: runtime::RuntimeError::Tensor { message, .. } }) => {
+            assert_eq!(op, "rows");
+            assert!(message.contains("32-element source"), "{message}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a copy past its source compiled"),
+    }
 }

@@ -3,7 +3,7 @@
 //! generic reference; row gather (f32 and bf16, out-of-range ids, table slices); fill.
 //! Copies move bits, so every comparison is exact.
 use runtime::kernels::copy::{gather_reference, reference, Copy, Fill, FillParams, Gather, GatherParams, Params};
-use runtime::DType;
+use runtime::{DType, Kernel};
 use videossm_suite::{gpu, Rng};
 
 fn run(p: &Params, src: &[f32], dst_len: usize) -> Vec<f32> {
@@ -131,9 +131,15 @@ fn split_frames_matches_the_vae_reshape() {
 fn check_rejects_copies_past_either_end() {
     let p = Params::rows(7, 64, 3, 11);
     assert_eq!(p.extents(), (10 * 64, 18 * 64));
-    assert!(p.check("ok", 10 * 64, 18 * 64).is_ok());
-    assert!(p.check("src", 10 * 64 - 1, 18 * 64).is_err());
-    assert!(p.check("dst", 10 * 64, 18 * 64 - 1).is_err());
+    let f32s = |src: usize, dst: usize| [(DType::F32, src), (DType::F32, dst)];
+    assert!(Copy.check(&p, &f32s(10 * 64, 18 * 64)).is_ok());
+    assert!(Copy.check(&p, &f32s(10 * 64 - 1, 18 * 64)).is_err());
+    assert!(Copy.check(&p, &f32s(10 * 64, 18 * 64 - 1)).is_err());
+    // Recording the dispatch runs the same check, in every build (release shaders are unclamped).
+    let gpu = gpu();
+    let (src, dst) = (gpu.empty("src", &[10 * 64], DType::F32).unwrap(), gpu.empty("dst", &[18 * 64 - 1], DType::F32).unwrap());
+    let e = gpu.program().push(&Copy, &p, &[&src, &dst]).err().expect("an out-of-range copy was recorded").to_string();
+    assert!(e.contains("copy_strided") && e.contains("1151-element destination"), "{e}");
     assert_eq!(Params::rows(0, 64, 3, 11).extents(), (0, 0));
     // Contiguous rows merge into one dim; a transpose keeps its two.
     assert_eq!(p.dims, 1);

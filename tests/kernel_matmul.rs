@@ -1,5 +1,6 @@
 //! Matmul against its f64 CPU reference over shapes on and off the tile, every
 //! epilogue, every weight dtype, strided views and batches.
+use runtime::Kernel;
 use runtime::kernels::matmul::{column_blocks, reference, Act, Matmul, Params, RefArgs, Residual, Tiling, VARIANTS};
 use runtime::Gpu;
 use runtime::{Capabilities, DType, DeviceKind, Tensor};

@@ -66,7 +66,7 @@ fn fits(dir: &std::path::Path, options: &videossm::PipelineOptions) -> videossm:
 /// Errors that say the adapter is too small, rather than the model or flags bad.
 fn resources(e: &Error) -> bool {
     let runtime = match e {
-        Error::Runtime(r) | Error::Graph(GraphError::Runtime(r)) => r,
+        Error::Runtime(r) | Error::Graph(GraphError::Runtime(r)) | Error::Graph(GraphError::Op { source: r, .. }) => r,
         _ => return false,
     };
     matches!(runtime, RuntimeError::LimitExceeded { .. } | RuntimeError::OutOfMemory { .. } | RuntimeError::RequestDevice { .. })

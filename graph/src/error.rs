@@ -26,6 +26,11 @@ pub enum GraphError {
 
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+
+    /// The runtime refused one op of a graph (its params, bindings or the adapter's
+    /// limits); the typed cause is kept for callers that act on it (`LimitExceeded`).
+    #[error("op {op}: {source}")]
+    Op { op: String, source: runtime::RuntimeError },
 }
 
 impl GraphError {

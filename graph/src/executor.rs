@@ -97,7 +97,7 @@ impl Builder {
         for n in &graph.nodes {
             let args: Vec<&Tensor> = n.args.iter().map(|t| &tensors[t.0]).collect();
             b.push_dyn(n.kernel.clone(), &n.params, &args)
-                .map_err(|e| GraphError::Shape { op: n.label.clone(), message: e.to_string() })?;
+                .map_err(|source| GraphError::Op { op: n.label.clone(), source })?;
         }
         let program = b.build()?;
         Ok(Compiled { graph, plan, tensors, program })

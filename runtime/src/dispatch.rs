@@ -6,13 +6,15 @@
 use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, AnyKernel, Kernel, Pipeline};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use std::sync::Arc;
 
 pub struct Step {
     pub label: String,
-    /// Kept so that new params can recompute the workgroup count.
+    /// Kept so that new params can recompute the workgroup count and be checked.
     kernel: Arc<dyn AnyKernel>,
+    /// (dtype, elements) of each bound tensor, for [`AnyKernel::check_raw`].
+    operands: Vec<(DType, usize)>,
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     params_offset: u32,
@@ -73,6 +75,10 @@ fn check_grid(label: &str, workgroups: [u32; 3], max: u32) -> Result<[u32; 3]> {
     }
 }
 
+fn operands(tensors: &[&Tensor]) -> Vec<(DType, usize)> {
+    tensors.iter().map(|t| (t.dtype, t.numel())).collect()
+}
+
 /// Rejects the one usage conflict WebGPU forbids inside a dispatch: a buffer bound
 /// writable together with any other binding of the same buffer.
 fn check_aliasing(label: &str, bindings: &[Access], tensors: &[&Tensor]) -> Result<()> {
@@ -123,6 +129,7 @@ impl ProgramBuilder<'_> {
             }
         }
         check_aliasing(label, &pipeline.bindings, tensors)?;
+        kernel.check_raw(params, &operands(tensors))?;
         let workgroups = checked_workgroups(gpu, kernel.as_ref(), params)?;
         let align = gpu.uniform_alignment() as usize;
         let params_offset = self.params.len().div_ceil(align) * align;
@@ -159,6 +166,7 @@ impl ProgramBuilder<'_> {
                 });
                 Step {
                     label: s.pipeline.label.clone(),
+                    operands: operands(&s.tensors.iter().collect::<Vec<_>>()),
                     kernel: s.kernel,
                     pipeline: s.pipeline,
                     bind_group,
@@ -197,6 +205,7 @@ impl Program {
 
     pub fn set_params_raw(&mut self, i: usize, bytes: &[u8]) -> Result<()> {
         let s = &mut self.steps[i];
+        s.kernel.check_raw(bytes, &s.operands)?;
         s.workgroups = check_grid(&s.label, s.kernel.workgroups_raw(bytes), self.max_workgroups)?;
         let off = self.steps[i].params_offset as usize;
         assert_eq!(bytes.len() as u64, self.steps[i].pipeline.params_size, "params type of step {}", self.steps[i].label);

@@ -6,6 +6,7 @@
 //! uniform (dynamic offset); bindings 1.. are storage buffers in `bindings()` order.
 use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
+use crate::tensor::DType;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,15 @@ pub trait Kernel: Display {
 
     /// Workgroup counts for one dispatch with `params`.
     fn workgroups(&self, params: &Self::Params) -> [u32; 3];
+
+    /// Checks `params` against the bound tensors (dtype, element count; binding order) so
+    /// that no index the kernel computes leaves its tensor. Run whenever a dispatch is
+    /// recorded or its params change, in every build: release builds create unchecked
+    /// shader modules, where an out-of-range access is not clamped. Families whose
+    /// indexing the graph's shapes already bound keep the default.
+    fn check(&self, _params: &Self::Params, _operands: &[(DType, usize)]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Object-safe view of a [`Kernel`], so graphs can hold heterogeneous ops.
@@ -39,6 +49,8 @@ pub trait AnyKernel: Send + Sync {
     fn params_size(&self) -> usize;
     /// Workgroups for params given as raw bytes of `Self::Params`.
     fn workgroups_raw(&self, params: &[u8]) -> [u32; 3];
+    /// [`Kernel::check`] for params given as raw bytes.
+    fn check_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> Result<()>;
 }
 
 impl<K: Kernel + Send + Sync> AnyKernel for K {
@@ -56,6 +68,9 @@ impl<K: Kernel + Send + Sync> AnyKernel for K {
     }
     fn workgroups_raw(&self, params: &[u8]) -> [u32; 3] {
         self.workgroups(&bytemuck::pod_read_unaligned(params))
+    }
+    fn check_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> Result<()> {
+        self.check(&bytemuck::pod_read_unaligned(params), operands)
     }
 }
 

@@ -173,21 +173,6 @@ impl Gpu {
         Ok(t)
     }
 
-    /// Uploads raw bytes already in `dtype`'s encoding.
-    pub fn upload_bytes(&self, label: &str, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Tensor> {
-        let t = self.empty(label, shape, dtype)?;
-        if bytes.len() as u64 > t.bytes() || (bytes.len() as u64) < (t.numel() * dtype.size()) as u64 {
-            return Err(RuntimeError::Tensor {
-                label: label.into(),
-                message: format!("{} bytes do not hold {:?} {}", bytes.len(), shape, dtype),
-            });
-        }
-        let mut padded = bytes.to_vec();
-        padded.resize(t.bytes() as usize, 0);
-        self.queue.write_buffer(&t.buffer, t.offset, &padded);
-        Ok(t)
-    }
-
     /// Overwrites a tensor's contents with f32 host data.
     pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
         if t.numel() != data.len() {

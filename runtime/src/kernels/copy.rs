@@ -3,6 +3,7 @@
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
+use crate::tensor::DType;
 use std::fmt;
 
 /// Strided copy: bindings `[src, dst]`, [`Params`].
@@ -156,15 +157,6 @@ impl Params {
         (reach(self.src_off, &self.src_stride), reach(self.dst_off, &self.dst_stride))
     }
 
-    /// Checks this copy stays inside tensors of `src_len` and `dst_len` elements.
-    pub fn check(&self, label: &str, src_len: usize, dst_len: usize) -> Result<()> {
-        let (s, d) = self.extents();
-        if s > src_len as u64 || d > dst_len as u64 {
-            let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");
-            return Err(RuntimeError::Tensor { label: label.into(), message });
-        }
-        Ok(())
-    }
 }
 
 impl GatherParams {
@@ -212,6 +204,19 @@ impl Kernel for Copy {
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
         super::grid_1d(p.numel.div_ceil(256))
+    }
+
+    /// The copy stays inside its source and destination.
+    fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
+        let (s, d) = p.extents();
+        let [(_, src_len), (_, dst_len)] = operands else {
+            return Err(RuntimeError::Validation { label: self.to_string(), message: format!("{} operands bound, 2 expected", operands.len()) });
+        };
+        if s > *src_len as u64 || d > *dst_len as u64 {
+            let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");
+            return Err(RuntimeError::Tensor { label: self.to_string(), message });
+        }
+        Ok(())
     }
 }
 

@@ -38,16 +38,15 @@ pub struct Elementwise {
 pub struct Params {
     pub n: u32,
     pub len_b: u32,
-    pub row_groups: u32,
     pub alpha: f32,
+    pub _pad: u32,
 }
 
 const WG: u32 = 256;
 
 impl Params {
     pub fn new(n: usize, len_b: usize, alpha: f32) -> Params {
-        let groups = super::grid_1d((n as u32).div_ceil(WG));
-        Params { n: n as u32, len_b: len_b.max(1) as u32, row_groups: groups[0], alpha }
+        Params { n: n as u32, len_b: len_b.max(1) as u32, alpha, _pad: 0 }
     }
 }
 
@@ -88,7 +87,7 @@ pub fn reference(op: Op, a: &[f32], b: &[f32], alpha: f32) -> Vec<f32> {
                 Op::Add => x + alpha as f64 * w,
                 Op::Mul => x * w,
                 Op::Silu => x / (1.0 + (-x).exp()),
-                Op::Gelu => 0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh()),
+                Op::Gelu => super::gelu_tanh(x),
             }) as f32
         })
         .collect()

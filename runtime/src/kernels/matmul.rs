@@ -219,11 +219,36 @@ impl Matmul {
         let gate = take(self.residual == Residual::Gated);
         (bias, res, gate, next)
     }
+}
 
-    /// Checks `p` against the operands (dtype, element count) in binding order, so that
-    /// no index the kernel computes leaves its tensor: release builds run unchecked
-    /// shader modules, where an out-of-range read is not clamped.
-    pub fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
+impl fmt::Display for Matmul {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.tiling {
+            Tiling::Naive => write!(f, "matmul_f32x{}_naive", self.w_dtype)?,
+            Tiling::Register(tm, tn) => write!(f, "matmul_f32x{}_r{tm}x{tn}", self.w_dtype)?,
+            Tiling::Workgroup => write!(f, "matmul_f32x{}_t64x64x16_r4x4{}", self.w_dtype, if self.x_vec4 { "_v4" } else { "" })?,
+        }
+        if self.bias {
+            f.write_str("_bias")?;
+        }
+        match self.act {
+            Act::None => {}
+            Act::Gelu => f.write_str("_gelu")?,
+            Act::Silu => f.write_str("_silu")?,
+        }
+        match self.residual {
+            Residual::None => Ok(()),
+            Residual::Add => f.write_str("_res"),
+            Residual::Gated => f.write_str("_gated"),
+        }
+    }
+}
+
+impl Kernel for Matmul {
+    type Params = Params;
+
+    /// Every operand's last index from the offsets, strides and sizes in `p`.
+    fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
         let fail = |message: String| Err(RuntimeError::Validation { label: self.to_string(), message });
         let mut names = vec![("X", DType::F32), ("W", self.w_dtype)];
         names.extend(self.bias.then_some(("bias", DType::F32)));
@@ -267,33 +292,7 @@ impl Matmul {
         }
         Ok(())
     }
-}
 
-impl fmt::Display for Matmul {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.tiling {
-            Tiling::Naive => write!(f, "matmul_f32x{}_naive", self.w_dtype)?,
-            Tiling::Register(tm, tn) => write!(f, "matmul_f32x{}_r{tm}x{tn}", self.w_dtype)?,
-            Tiling::Workgroup => write!(f, "matmul_f32x{}_t64x64x16_r4x4{}", self.w_dtype, if self.x_vec4 { "_v4" } else { "" })?,
-        }
-        if self.bias {
-            f.write_str("_bias")?;
-        }
-        match self.act {
-            Act::None => {}
-            Act::Gelu => f.write_str("_gelu")?,
-            Act::Silu => f.write_str("_silu")?,
-        }
-        match self.residual {
-            Residual::None => Ok(()),
-            Residual::Add => f.write_str("_res"),
-            Residual::Gated => f.write_str("_gated"),
-        }
-    }
-}
-
-impl Kernel for Matmul {
-    type Params = Params;
 
     fn wgsl(&self) -> String {
         let (b_bias, b_res, b_gate, b_y) = self.slots();
@@ -385,7 +384,7 @@ pub fn reference(k: &Matmul, p: &Params, a: &RefArgs, y: &mut [f32]) {
                 }
                 v = match k.act {
                     Act::None => v,
-                    Act::Gelu => 0.5 * v * (1.0 + (0.7978845608028654 * (v + 0.044715 * v * v * v)).tanh()),
+                    Act::Gelu => super::gelu_tanh(v),
                     Act::Silu => v / (1.0 + (-v).exp()),
                 };
                 if let Some(g) = a.gate {

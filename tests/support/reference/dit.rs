@@ -2,6 +2,7 @@
 //! written from ../shared/spec as the spec reads: a literal list of cached tokens
 //! (append, evict the oldest non-sink ones, fold them token by token into S),
 //! dense attention, no kernels. The GPU generator is tested against it.
+use runtime::kernels::gelu_tanh;
 use std::collections::BTreeMap;
 
 pub struct Config {
@@ -77,10 +78,6 @@ fn matvec_rows(x: &[f64], rows: usize, w: &[f64], b: Option<&[f64]>, n: usize) -
     y
 }
 
-fn gelu(x: f64) -> f64 {
-    0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
-}
-
 fn silu(x: f64) -> f64 {
     x / (1.0 + (-x).exp())
 }
@@ -131,7 +128,7 @@ impl Reference {
         let c = &self.cfg;
         let ctx: Vec<f64> = context.iter().map(|&v| v as f64).collect();
         let mut h = self.lin(&ctx, c.text_len, "text_embedding.0");
-        h.iter_mut().for_each(|v| *v = gelu(*v));
+        h.iter_mut().for_each(|v| *v = gelu_tanh(*v));
         let e = self.lin(&h, c.text_len, "text_embedding.2");
         self.ctx = (0..c.layers)
             .map(|n| {
@@ -381,7 +378,7 @@ impl Reference {
             hx.iter_mut().zip(&co).for_each(|(h, o)| *h += o);
             let xn = modulated(self, &hx, 3, 4);
             let mut fh = self.lin(&xn, n, &format!("{p}.ffn.0"));
-            fh.iter_mut().for_each(|v| *v = gelu(*v));
+            fh.iter_mut().for_each(|v| *v = gelu_tanh(*v));
             let fo = self.lin(&fh, n, &format!("{p}.ffn.2"));
             for i in 0..n * dim {
                 hx[i] += fo[i] * md(i / dim, 5, i % dim);

@@ -2,6 +2,7 @@
 //! and ../shared/parity/FORMAT.md as they read: a dense L×L score matrix per head
 //! with the relative-position bias looked up entry by entry, padding keys
 //! dropped from the softmax, padding rows zeroed at the end. No kernels.
+use runtime::kernels::gelu_tanh;
 use std::collections::BTreeMap;
 
 pub struct Config {
@@ -49,10 +50,6 @@ fn rms_norm(x: &[f64], w: &[f64]) -> Vec<f64> {
             row.iter().zip(w).map(move |(v, g)| v * inv * g)
         })
         .collect()
-}
-
-fn gelu_tanh(x: f64) -> f64 {
-    0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
 }
 
 /// `context [L, dim]` for `ids`, `mask` (`weights` by checkpoint key, as f32).
