@@ -130,8 +130,22 @@ fn replay(gpu: &GpuOptions, dir: &Path, output: &Path, dtype: &str, no_memory: b
     Ok(())
 }
 
+/// On a headless Linux box Mesa's Vulkan device-select layer looks for a Wayland and an X
+/// display on every instance and prints `error: XDG_RUNTIME_DIR is invalid…` itself,
+/// which reads as a failed run. With no display it has nothing to select by, so it is
+/// turned off unless the user set `NODEVICE_SELECT` (before any thread exists).
+fn quiet_headless_probes() {
+    let headless = ["WAYLAND_DISPLAY", "DISPLAY"].iter().all(|k| std::env::var_os(k).is_none());
+    if cfg!(target_os = "linux") && headless && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    quiet_headless_probes();
+    // EGL reports a hardware driver it could not load before falling back to llvmpipe,
+    // on every GL probe: noise unless asked for with RUST_LOG.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal::gles::egl=off")).init();
     let cli = Cli::parse();
     let mut gpu = GpuOptions::from_env();
     gpu.backend = cli.backend.or(gpu.backend);

@@ -117,27 +117,38 @@ fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance(backends).enumerate_adapters(backends))
 }
 
-fn adapters(opts: &GpuOptions) -> Result<(wgpu::Backends, Vec<wgpu::Adapter>)> {
-    let backends = opts.backends()?;
-    // Unless GL was asked for, look at it only when nothing better exists: probing it
-    // is slow and noisy on headless machines, and it lacks f16 and subgroups.
-    if backends.contains(wgpu::Backends::PRIMARY) && backends.contains(wgpu::Backends::GL) {
-        let primary = enumerate(backends - wgpu::Backends::GL);
-        if !primary.is_empty() {
-            return Ok((backends - wgpu::Backends::GL, primary));
-        }
+/// The adapters of `backends` in listing order (the indices `videossm info` shows):
+/// Vulkan/Metal/DX12 first, then GL. GL is probed only when `with_gl`: probing it is slow
+/// and noisy on headless machines, and it lacks f16 and subgroups, so it is looked at
+/// when listing, when asked for, or when nothing better exists.
+fn adapters(backends: wgpu::Backends, with_gl: bool) -> Vec<wgpu::Adapter> {
+    let primary = backends - wgpu::Backends::GL;
+    let mut list = if primary.is_empty() { Vec::new() } else { enumerate(primary) };
+    if with_gl && backends.contains(wgpu::Backends::GL) {
+        list.extend(enumerate(wgpu::Backends::GL));
     }
-    Ok((backends, enumerate(backends)))
+    list
 }
 
-/// Every adapter the chosen backends expose (GL included).
+/// Every adapter the chosen backends expose (GL included), in the order `--adapter N` counts.
 pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<AdapterReport>> {
-    let list = enumerate(opts.backends()?);
+    let list = adapters(opts.backends()?, true);
     Ok(list
         .iter()
         .enumerate()
         .map(|(index, a)| AdapterReport { index, info: a.get_info(), features: a.features(), limits: a.limits() })
         .collect())
+}
+
+/// The adapter `wanted` names (index in listing order, or a name substring) in `list`.
+fn find<'a>(list: &'a [wgpu::Adapter], wanted: &str) -> Option<&'a wgpu::Adapter> {
+    match wanted.parse::<usize>() {
+        Ok(i) => list.get(i),
+        Err(_) => {
+            let w = wanted.to_lowercase();
+            list.iter().find(|a| a.get_info().name.to_lowercase().contains(&w))
+        }
+    }
 }
 
 /// Higher is better when nobody asked for a specific adapter: real GPUs first,
@@ -162,24 +173,24 @@ fn describe(a: &wgpu::Adapter) -> String {
 impl Gpu {
     /// Open the adapter `opts` selects (best available when none is named).
     pub fn new(opts: &GpuOptions) -> Result<Gpu> {
-        let (backends, list) = adapters(opts)?;
+        let backends = opts.backends()?;
+        let mut list = adapters(backends, false);
+        // GL only where the primary backends do not have what was asked for.
+        let missing = match &opts.adapter {
+            Some(want) => find(&list, want).is_none(),
+            None => list.is_empty(),
+        };
+        if missing && backends.contains(wgpu::Backends::GL) {
+            list = adapters(backends, true);
+        }
         if list.is_empty() {
             return Err(RuntimeError::NoAdapter { backends: format!("{backends:?}"), hint: INSTALL_HINT.into() });
         }
         let adapter = match &opts.adapter {
-            Some(want) => {
-                let found = match want.parse::<usize>() {
-                    Ok(i) => list.get(i),
-                    Err(_) => {
-                        let w = want.to_lowercase();
-                        list.iter().find(|a| a.get_info().name.to_lowercase().contains(&w))
-                    }
-                };
-                found.ok_or_else(|| RuntimeError::AdapterNotFound {
-                    wanted: want.clone(),
-                    available: list.iter().enumerate().map(|(i, a)| format!("[{i}] {}", describe(a))).collect::<Vec<_>>().join(", "),
-                })?
-            }
+            Some(want) => find(&list, want).ok_or_else(|| RuntimeError::AdapterNotFound {
+                wanted: want.clone(),
+                available: list.iter().enumerate().map(|(i, a)| format!("[{i}] {}", describe(a))).collect::<Vec<_>>().join(", "),
+            })?,
             None => list.iter().max_by_key(|a| preference(&a.get_info())).expect("list is not empty"),
         };
         Self::open(adapter, opts)

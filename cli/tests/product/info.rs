@@ -44,3 +44,30 @@ fn a_small_binding_says_what_does_not_fit() {
         assert!(out.contains(part), "{part:?} not in {out}");
     }
 }
+
+/// On this machine's whole adapter list (all Vulkan drivers probed, GL included, no
+/// display): `info` reports every adapter it lists and exits 0, and neither it nor
+/// `generate` prints the display probes' `XDG_RUNTIME_DIR` noise.
+#[test]
+fn info_reports_every_listed_adapter_quietly() {
+    let headless = |mut c: std::process::Command| {
+        for k in ["VK_ICD_FILENAMES", "VIDEOSSM_BACKEND", "VIDEOSSM_ADAPTER", "XDG_RUNTIME_DIR", "WAYLAND_DISPLAY", "DISPLAY", "RUST_LOG"] {
+            c.env_remove(k);
+        }
+        c
+    };
+    let mut c = videossm();
+    c.arg("info");
+    let out = ok(headless(c));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let sections: Vec<&str> = stdout.split("\n[").collect();
+    assert!(stdout.starts_with("[0] ") && !sections.is_empty(), "{stdout}");
+    for s in &sections {
+        assert!(s.contains("    model        "), "an adapter without its model report:\n{s}");
+    }
+    assert!(!stderr.contains("XDG_RUNTIME_DIR") && !stderr.contains("error"), "{stderr}");
+    let file = scratch("headless").join("a.y4m");
+    let out = ok(headless(generate(&["a red ball", "--frames", "9", "-q", "-o", file.to_str().unwrap()])));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
