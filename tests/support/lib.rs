@@ -68,15 +68,11 @@ pub fn err_over_std(got: &[f32], want: &[f32]) -> f64 {
     max / std
 }
 
-/// `../shared/parity/NAME` beside the checkout; panics with instructions when missing.
+/// The parity bundle `NAME` (`../shared/parity/NAME`, or under `VIDEOSSM_PARITY`; the
+/// build script stops the suite with instructions when the folder is missing).
 pub fn parity_dir(name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/parity");
-    let dir = root.join(name);
-    assert!(
-        dir.is_dir(),
-        "parity bundle {} is missing: the tests expect the project's shared/ folder beside the checkout (../shared/parity)",
-        dir.display()
-    );
+    let dir = PathBuf::from(env!("VIDEOSSM_PARITY_DIR")).join(name);
+    assert!(dir.is_dir(), "parity bundle {name} is missing from {}", env!("VIDEOSSM_PARITY_DIR"));
     dir
 }
 

@@ -3,9 +3,13 @@
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 
+/// A bundle of `../shared/parity` beside the checkout (or under `VIDEOSSM_PARITY`).
 pub fn parity(name: &str) -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/parity")).join(name);
-    assert!(dir.is_dir(), "parity bundle {} is missing: /work/shared/parity must sit two levels above weights/", dir.display());
+    let root = std::env::var_os("VIDEOSSM_PARITY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/parity")));
+    let dir = root.join(name);
+    assert!(dir.is_dir(), "parity bundle {} is missing: the project's shared/ folder must sit beside the checkout (or set VIDEOSSM_PARITY)", dir.display());
     dir
 }
 
