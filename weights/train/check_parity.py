@@ -106,7 +106,7 @@ def write_bundles(wdir, out, prompt, latent_frames, seed):
     ctx = t5(ids[None], mask[None])
     os.makedirs(f"{out}/t5", exist_ok=True)
     json.dump(tcfg, open(f"{out}/t5/config.json", "w"), indent=1)
-    save_file(load_file(f"{wdir}/t5.safetensors"), f"{out}/t5/t5.safetensors")
+    link_weights(f"{wdir}/t5.safetensors", f"{out}/t5/t5.safetensors")
     save_file({"ids": ids[None].contiguous(), "mask": mask[None].contiguous()}, f"{out}/t5/inputs.safetensors")
     save_file({"context": ctx.contiguous()}, f"{out}/t5/expected.safetensors")
 
@@ -125,7 +125,7 @@ def write_bundles(wdir, out, prompt, latent_frames, seed):
     os.makedirs(f"{out}/dit", exist_ok=True)
     json.dump(cfg, open(f"{out}/dit/config.json", "w"), indent=1)
     json.dump(gen_b, open(f"{out}/dit/generation.json", "w"), indent=1)
-    save_file(load_file(f"{wdir}/model.safetensors"), f"{out}/dit/model.safetensors")
+    link_weights(f"{wdir}/model.safetensors", f"{out}/dit/model.safetensors")
     save_file(dict(renoise, context=ctx[0].contiguous(), noise=noise), f"{out}/dit/inputs.safetensors")
     save_file({k: v.contiguous() for k, v in rec.items()}, f"{out}/dit/expected.safetensors")
 
@@ -135,11 +135,18 @@ def write_bundles(wdir, out, prompt, latent_frames, seed):
     video = vae.decode(lat.transpose(0, 1)[None])[0].transpose(0, 1).contiguous()
     os.makedirs(f"{out}/vae", exist_ok=True)
     json.dump(dict(vcfg, streamed_chunks=[1, 4]), open(f"{out}/vae/config.json", "w"), indent=1)
-    save_file(load_file(f"{wdir}/vae.safetensors"), f"{out}/vae/vae.safetensors")
+    link_weights(f"{wdir}/vae.safetensors", f"{out}/vae/vae.safetensors")
     save_file({"latents": lat.contiguous()}, f"{out}/vae/inputs.safetensors")
     save_file({"video": video, "video_streamed": video.clone()}, f"{out}/vae/expected.safetensors")
     json.dump({"prompt": prompt, "seed": seed}, open(f"{out}/prompt.json", "w"), indent=1)
     return out
+
+
+def link_weights(src, dst):
+    """The bundle's weights as a relative link to the shipped file, not a second copy."""
+    if os.path.lexists(dst):
+        os.remove(dst)
+    os.symlink(os.path.relpath(os.path.abspath(src), os.path.dirname(os.path.abspath(dst))), dst)
 
 
 def main():
