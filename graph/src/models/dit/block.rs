@@ -34,15 +34,15 @@ pub(super) fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: 
 /// q or k: projection then RMSNorm over the full width (before heads are split).
 pub(super) fn normed_projection(
     g: &mut Builder,
-    name: &str,
+    (attn, p): (&str, &str),
     x: TensorId,
     l: &Linear,
     norm: &runtime::Tensor,
     eps: f64,
 ) -> Result<TensorId> {
-    let y = linear(g, name, x, l, Epilogue::None)?;
-    let w = g.param(&format!("{name}_norm.weight"), norm);
-    g.norm(&format!("{name}_norm"), y, Norm::Rms { weight: w }, eps)
+    let y = linear(g, &format!("{attn}.{p}"), x, l, Epilogue::None)?;
+    let w = g.param(&format!("{attn}.norm_{p}.weight"), norm);
+    g.norm(&format!("{attn}.norm_{p}"), y, Norm::Rms { weight: w }, eps)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -67,8 +67,8 @@ pub(super) fn block(
     // 1. Self-attention over sinks + window (+ the global memory).
     let a = format!("{p}.self_attn");
     let xn = g.norm(&format!("{p}.norm1"), x, Norm::Modulated { modulation: m, shift: SHIFT1, scale: SCALE1, frame_rows }, eps)?;
-    let q = normed_projection(g, &format!("{a}.q"), xn, &w.self_attn.q, &w.self_attn.norm_q, eps)?;
-    let k = normed_projection(g, &format!("{a}.k"), xn, &w.self_attn.k, &w.self_attn.norm_k, eps)?;
+    let q = normed_projection(g, (&a, "q"), xn, &w.self_attn.q, &w.self_attn.norm_q, eps)?;
+    let k = normed_projection(g, (&a, "k"), xn, &w.self_attn.k, &w.self_attn.norm_k, eps)?;
     let v = linear(g, &format!("{a}.v"), xn, &w.self_attn.v, Epilogue::None)?;
     let grid = (dims.frames, dims.rows, dims.cols);
     let qr = g.rope(&format!("{a}.q_rope"), q, sh.rope, grid, heads)?;
@@ -95,7 +95,7 @@ pub(super) fn block(
         }
         None => x,
     };
-    let cq = normed_projection(g, &format!("{c}.q"), xc, &w.cross_attn.q, &w.cross_attn.norm_q, eps)?;
+    let cq = normed_projection(g, (&c, "q"), xc, &w.cross_attn.q, &w.cross_attn.norm_q, eps)?;
     let ctx_k = g.state(&format!("{p}.ctx_k"), &st.ctx_k);
     let ctx_v = g.state(&format!("{p}.ctx_v"), &st.ctx_v);
     let cy = g.attention(&format!("{c}.attn"), cq, ctx_k, ctx_v, sh.ranges_text, heads, scale)?;

@@ -34,7 +34,7 @@ pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &Dit
     let c = linear(&mut g, "text_embedding.2", h, &w.text_embedding[1], Epilogue::None)?;
     for (n, (b, st)) in w.blocks.iter().zip(states).enumerate() {
         let a = format!("blocks.{n}.cross_attn");
-        let k = normed_projection(&mut g, &format!("{a}.k"), c, &b.cross_attn.k, &b.cross_attn.norm_k, dims.eps)?;
+        let k = normed_projection(&mut g, (&a, "k"), c, &b.cross_attn.k, &b.cross_attn.norm_k, dims.eps)?;
         let v = linear(&mut g, &format!("{a}.v"), c, &b.cross_attn.v, Epilogue::None)?;
         let all = copy::Params::rows(dims.text_len, dims.dim, 0, 0);
         let ck = g.state(&format!("blocks.{n}.ctx_k"), &st.ctx_k);
