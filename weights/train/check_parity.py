@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vssm.dit import DiT, ARCache  # noqa: E402
+from vssm.dit import DiT, ARCache, delta_chunked, scan_delta  # noqa: E402
 from vssm.sample import generate  # noqa: E402
 from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
 from vssm.vae import WanVAE  # noqa: E402
@@ -26,7 +26,8 @@ def rel_err(got, exp):
     return max(((got[k] - exp[k]).abs().max() / exp[k].std()).item() for k in exp)
 
 
-def run_dit(d):
+def run_dit(d, memory=True):
+    """memory=False: the same weights with the memory switched off (window only)."""
     cfg = json.load(open(f"{d}/config.json"))
     gen = json.load(open(f"{d}/generation.json"))
     sd = load_file(f"{d}/model.safetensors")
@@ -35,8 +36,66 @@ def run_dit(d):
     inp = load_file(f"{d}/inputs.safetensors")
     rec = {}
     rec["latents"] = generate(model, inp["context"], inp["noise"], gen, cfg["local_attn_size"], cfg["sink_size"],
-                              renoise=lambda c, s: inp[f"renoise.{c}.{s}"], record=rec)
+                              renoise=lambda c, s: inp[f"renoise.{c}.{s}"], record=rec, memory=memory)
     return rec
+
+
+def memory_off_check(d):
+    """MEMORY.md B.5/B.6: before the first eviction S = 0, so the bundle's chunks 0-2 equal
+    the model run without memory; returns (worst error over chunks 0-2, smallest
+    difference over the later chunks' flows: it must be far above the tolerance, or the
+    bundle would not test the memory at all)."""
+    off = run_dit(d, memory=False)
+    exp = load_file(f"{d}/expected.safetensors")
+    Fc = json.load(open(f"{d}/generation.json"))["num_frame_per_block"]
+
+    def err(k, sl=slice(None)):
+        return ((off[k][sl] - exp[k][sl]).abs().max() / exp[k].std()).item()
+
+    early = max(err(k) for k in exp if k.startswith(("flow.", "x0.")) and int(k.split(".")[1]) < 3)
+    early = max(early, err("latents", slice(0, 3 * Fc)))
+    late = min(err(k) for k in exp if k.startswith("flow.") and int(k.split(".")[1]) >= 3)
+    return early, late
+
+
+@torch.no_grad()
+def delta_rule_check():
+    """The chunked WY/UT form of B.6 (delta_chunked, used by forward_train) equals the
+    token-by-token rule (scan_delta, used by the AR loop): f64 and f32, block sizes that do
+    and do not divide the length (1 token included), state read at block and non-block
+    boundaries, a nonzero starting state, beta near 0 and near 1, repeated keys, strong
+    decay (prod a underflows within a block). Returns the worst error / max|S| in f32 and
+    f64, and whether gradients through the chunked form are finite."""
+    g = torch.Generator().manual_seed(0)
+    worst = {torch.float32: 0.0, torch.float64: 0.0}
+    for dt in worst:
+        for case in ["mid", "beta0", "beta1", "repeat", "strong"]:
+            B, M, H, d = 2, 37, 3, 8
+            kh = torch.nn.functional.normalize(torch.randn(B, M, H, d, generator=g, dtype=dt), dim=-1)
+            if case == "repeat":
+                kh[:, 1::2] = kh[:, :1]
+            v = torch.randn(B, M, H, d, generator=g, dtype=dt)
+            beta = torch.sigmoid(torch.randn(B, M, H, generator=g, dtype=dt) + {"beta0": -14.0, "beta1": 14.0}.get(case, 0.0))
+            log_a = -torch.rand(B, M, H, generator=g, dtype=dt) * (80.0 if case == "strong" else 0.3)
+            S0 = torch.randn(B, H, d, d, generator=g, dtype=dt)
+            at = [0, 3, 16, 20, 37]
+            ref = torch.stack([scan_delta(S0, kh[:, :n], v[:, :n], beta[:, :n], log_a[:, :n]) for n in at], 1)
+            scale = ref.abs().max().item()
+            for block in [1, 5, 16, 64]:
+                got = delta_chunked(S0, kh, v, beta, log_a, block=block, at=at)
+                worst[dt] = max(worst[dt], (got - ref).abs().max().item() / scale)
+            # across calls: chunk-by-chunk (the AR loop's evictions) == one call
+            S = S0
+            for a, b in [(0, 7), (7, 8), (8, 30), (30, 37)]:
+                S = delta_chunked(S, kh[:, a:b], v[:, a:b], beta[:, a:b], log_a[:, a:b], block=4)
+            worst[dt] = max(worst[dt], (S - ref[:, -1]).abs().max().item() / scale)
+    with torch.enable_grad():
+        x = [torch.randn(1, 20, 2, 4).requires_grad_() for _ in range(4)]
+        kh = torch.nn.functional.normalize(x[0], dim=-1)
+        out = delta_chunked(torch.zeros(2, 4, 4), kh, x[1], torch.sigmoid(x[2][..., 0]), -80 * torch.sigmoid(x[3][..., 0]), block=8)
+        out.square().sum().backward()
+        finite = all(torch.isfinite(t.grad).all().item() for t in x)
+    return worst[torch.float32], worst[torch.float64], finite
 
 
 @torch.no_grad()
@@ -75,7 +134,7 @@ def train_form_check(d):
     ctx = load_file(f"{d}/inputs.safetensors")["context"]
     g = torch.Generator().manual_seed(0)
     worst = 0.0
-    for L, sink in [(9, 3), (9, 0), (7, 1), (-1, 0)]:
+    for L, sink in [(9, 3), (9, 0), (7, 1), (6, 3), (-1, 0)]:
         T, h, w = 18, 4, 4
         z, x = torch.randn(2, T, 16, h, w, generator=g), torch.randn(2, T, 16, h, w, generator=g)
         t = (torch.rand(2, T // 3, generator=g) * 1000).repeat_interleave(3, 1)
@@ -170,12 +229,23 @@ def main():
         d = os.path.join(a.parity, n)
         err = rel_err(run_bundle(d), load_file(f"{d}/expected.safetensors"))
         ok &= err <= a.tol
-        print(f"{n:12s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'}")
-    mem = os.path.join(a.parity, "dit-memory")
-    if os.path.isdir(mem):
+        print(f"{n:17s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'}")
+    for n in ["dit-memory", "dit-memory-gd"]:
+        mem = os.path.join(a.parity, n)
+        if not os.path.isdir(mem):
+            continue
+        early, late = memory_off_check(mem)
+        ok &= early <= a.tol and late > 100 * a.tol
+        print(f"{n + ' off':17s} chunks 0-2 without memory max|err|/std = {early:.2e}, chunks 3+ differ by >= {late:.2e} "
+              f"{'ok' if early <= a.tol and late > 100 * a.tol else 'FAIL'}")
         err = train_form_check(mem)
         ok &= err <= a.tol
-        print(f"{'train-form':12s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'} (forward_train vs AR loop)")
+        print(f"{'train-form':17s} max|err|/std = {err:.2e} {'ok' if err <= a.tol else 'FAIL'} (forward_train vs AR loop, {n})")
+    e32, e64, finite = delta_rule_check()
+    good = e32 <= 1e-5 and e64 <= 1e-12 and finite
+    ok &= good
+    print(f"{'delta-rule':17s} chunked WY/UT vs token by token: max|err|/max|S| = {e32:.2e} (f32), {e64:.2e} (f64), "
+          f"grads {'finite' if finite else 'NOT finite'} {'ok' if good else 'FAIL'}")
     if a.weights:
         out = write_bundles(a.weights, a.bundle_out, a.prompt, a.latent_frames, seed=1)
         for k in ["dit", "vae", "t5"]:

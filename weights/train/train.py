@@ -258,10 +258,13 @@ def init_memory(model):
     for blk in model.blocks:
         mem = blk.self_attn.memory
         with torch.no_grad():
-            mem.beta.bias.fill_(-2.0)    # weak writes to start with
             mem.alpha.bias.fill_(0.0)
             mem.A_log.fill_(math.log(0.005))  # ~0.9 decay per latent frame (16 tokens)
-            mem.gate.bias.fill_(-1.0)
+            if mem.rule == "gated_linear":
+                mem.beta.bias.fill_(-2.0)    # weak writes to start with
+                mem.gate.bias.fill_(-1.0)
+            else:  # gated_delta (B.6): beta has no bias; the router starts mostly closed
+                mem.router.bias.fill_(-1.0)
 
 
 def stage_dit(work, seed, steps, batch, stop=None, lr=5e-4, own_from=0.25, roll_from=0.4, rollouts=1, ema_decay=0.995,
