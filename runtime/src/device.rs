@@ -61,6 +61,22 @@ pub struct Capabilities {
     pub device_type: DeviceKind,
 }
 
+impl Capabilities {
+    /// An adapter of `device_type` without any optional feature: for building and
+    /// planning graphs where no device is open.
+    pub fn baseline(device_type: DeviceKind) -> Capabilities {
+        Capabilities {
+            f16: false,
+            subgroups: false,
+            subgroup_min: 0,
+            subgroup_max: 0,
+            timestamps: false,
+            timestamps_in_passes: false,
+            device_type,
+        }
+    }
+}
+
 /// Coarse adapter class used by kernels to choose a tiling strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviceKind {

@@ -11,6 +11,6 @@ pub mod tensor;
 pub use device::{list_adapters, AdapterReport, Capabilities, DeviceKind, Gpu, GpuMemory, GpuOptions};
 pub use dispatch::{Program, ProgramBuilder};
 pub use error::{Result, RuntimeError};
-pub use pipeline::{Access, AnyKernel, Kernel, Pipeline};
+pub use pipeline::{Access, AnyKernel, Kernel, ParamsLayout, Pipeline};
 pub use shader::Defines;
 pub use tensor::{DType, Tensor};

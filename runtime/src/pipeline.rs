@@ -18,9 +18,30 @@ pub enum Access {
     ReadWrite,
 }
 
+/// Field names and byte offsets of a params struct declared with [`params!`](crate::params),
+/// for the tier-1 test that each WGSL `struct Params` mirrors its Rust twin.
+pub trait ParamsLayout: bytemuck::Pod {
+    const FIELDS: &'static [(&'static str, usize)];
+}
+
+/// Declares a kernel's uniform params struct: `#[repr(C)]` and its [`ParamsLayout`].
+#[macro_export]
+macro_rules! params {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        pub struct $name { $($(#[$fm])* pub $f: $t),* }
+
+        impl $crate::pipeline::ParamsLayout for $name {
+            const FIELDS: &'static [(&'static str, usize)] = &[$((stringify!($f), std::mem::offset_of!($name, $f))),*];
+        }
+    };
+}
+
 pub trait Kernel: Display {
-    /// Uniform parameters, `#[repr(C)]`, mirrored field for field by the WGSL `struct Params`.
-    type Params: bytemuck::Pod;
+    /// Uniform parameters, declared with [`params!`](crate::params) and mirrored field for
+    /// field by the WGSL `struct Params`.
+    type Params: ParamsLayout;
 
     /// The specialised WGSL of this variant.
     fn wgsl(&self) -> String;

@@ -89,3 +89,21 @@ pub fn validate(label: &str, wgsl: &str) -> Result<(), String> {
         .map_err(|e| format!("{label}: {}", e.emit_to_string(wgsl)))?;
     Ok(())
 }
+
+/// The members (name, byte offset) and size of the WGSL `struct Params`, read by naga,
+/// to compare with the Rust twin's [`ParamsLayout`](crate::pipeline::ParamsLayout).
+pub fn params_layout(label: &str, wgsl: &str) -> Result<(Vec<(String, usize)>, usize), String> {
+    let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| format!("{label}: {}", e.emit_to_string(wgsl)))?;
+    let layout = module
+        .types
+        .iter()
+        .find_map(|(_, t)| match &t.inner {
+            naga::TypeInner::Struct { members, span } if t.name.as_deref() == Some("Params") => Some((
+                members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect(),
+                *span as usize,
+            )),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{label}: no struct Params"));
+    layout
+}

@@ -19,28 +19,29 @@ impl Attention {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub tq: u32,
-    pub heads: u32,
-    pub d: u32,
-    /// Ranges per list; the ranges tensor holds `ceil(tq / q_block)` lists.
-    pub n_ranges: u32,
-    /// Queries sharing one list: a multiple of 64 (the workgroup), or ≥ tq for one list.
-    pub q_block: u32,
-    pub scale: f32,
-    pub q_off: u32,
-    pub q_row: u32,
-    pub k_off: u32,
-    pub k_row: u32,
-    pub v_off: u32,
-    pub v_row: u32,
-    pub o_off: u32,
-    pub o_row: u32,
-    /// Key rows the bias table spans: each head's table has `tq + tk − 1` entries.
-    pub tk: u32,
-    pub _pad: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub tq: u32,
+        pub heads: u32,
+        pub d: u32,
+        /// Ranges per list; the ranges tensor holds `ceil(tq / q_block)` lists.
+        pub n_ranges: u32,
+        /// Queries sharing one list: a multiple of 64 (the workgroup), or ≥ tq for one list.
+        pub q_block: u32,
+        pub scale: f32,
+        pub q_off: u32,
+        pub q_row: u32,
+        pub k_off: u32,
+        pub k_row: u32,
+        pub v_off: u32,
+        pub v_row: u32,
+        pub o_off: u32,
+        pub o_row: u32,
+        /// Key rows the bias table spans: each head's table has `tq + tk − 1` entries.
+        pub tk: u32,
+        pub _pad: u32,
+    }
 }
 
 impl Params {

@@ -38,24 +38,25 @@ impl Conv3d {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    /// Frames of the chunk (outputs) and the input size.
-    pub frames: u32,
-    pub h: u32,
-    pub w: u32,
-    pub cin: u32,
-    pub cout: u32,
-    pub kt: u32,
-    pub kh: u32,
-    pub kw: u32,
-    /// The band of output rows computed by this dispatch (outputs are band-relative).
-    pub y0: u32,
-    pub rows: u32,
-    /// Multipliers of the two cache frames (0 makes a frame count as zero).
-    pub cache_scale0: f32,
-    pub cache_scale1: f32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        /// Frames of the chunk (outputs) and the input size.
+        pub frames: u32,
+        pub h: u32,
+        pub w: u32,
+        pub cin: u32,
+        pub cout: u32,
+        pub kt: u32,
+        pub kh: u32,
+        pub kw: u32,
+        /// The band of output rows computed by this dispatch (outputs are band-relative).
+        pub y0: u32,
+        pub rows: u32,
+        /// Multipliers of the two cache frames (0 makes a frame count as zero).
+        pub cache_scale0: f32,
+        pub cache_scale1: f32,
+    }
 }
 
 impl Params {

@@ -21,41 +21,44 @@ pub struct Gather {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fill;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub numel: u32,
-    pub src_off: u32,
-    pub dst_off: u32,
-    /// Dimensions left after merging (the last `dims` entries of the arrays are live).
-    pub dims: u32,
-    pub size: [u32; 8],
-    pub src_stride: [u32; 8],
-    pub dst_stride: [u32; 8],
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub numel: u32,
+        pub src_off: u32,
+        pub dst_off: u32,
+        /// Dimensions left after merging (the last `dims` entries of the arrays are live).
+        pub dims: u32,
+        pub size: [u32; 8],
+        pub src_stride: [u32; 8],
+        pub dst_stride: [u32; 8],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct GatherParams {
-    pub rows: u32,
-    pub d: u32,
-    pub ids_off: u32,
-    /// First vocabulary row held by the bound table slice.
-    pub id_base: u32,
-    pub table_rows: u32,
-    /// Ids at or past this give zero rows.
-    pub vocab: u32,
-    pub out_off: u32,
-    pub out_row: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct GatherParams {
+        pub rows: u32,
+        pub d: u32,
+        pub ids_off: u32,
+        /// First vocabulary row held by the bound table slice.
+        pub id_base: u32,
+        pub table_rows: u32,
+        /// Ids at or past this give zero rows.
+        pub vocab: u32,
+        pub out_off: u32,
+        pub out_row: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct FillParams {
-    pub numel: u32,
-    pub dst_off: u32,
-    pub value: f32,
-    pub _pad: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct FillParams {
+        pub numel: u32,
+        pub dst_off: u32,
+        pub value: f32,
+        pub _pad: u32,
+    }
 }
 
 pub const MAX_DIMS: usize = 8;

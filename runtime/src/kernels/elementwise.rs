@@ -33,13 +33,14 @@ pub struct Elementwise {
     pub op: Op,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub n: u32,
-    pub len_b: u32,
-    pub alpha: f32,
-    pub _pad: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub n: u32,
+        pub len_b: u32,
+        pub alpha: f32,
+        pub _pad: u32,
+    }
 }
 
 const WG: u32 = 256;

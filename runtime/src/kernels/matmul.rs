@@ -50,33 +50,34 @@ pub struct Matmul {
     pub x_vec4: bool,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub batch: u32,
-    pub x_off: u32,
-    pub x_row: u32,
-    pub x_batch: u32,
-    pub w_off: u32,
-    /// Stride between the k rows of W (`[K, N]` layout): N, or more for a column block.
-    pub w_row: u32,
-    pub w_batch: u32,
-    pub y_off: u32,
-    pub y_row: u32,
-    pub y_batch: u32,
-    pub r_off: u32,
-    pub r_row: u32,
-    pub g_off: u32,
-    pub g_row: u32,
-    pub rows_per_gate: u32,
-    /// Element offset into the bias (a column block reads its slice of a full bias).
-    pub b_off: u32,
-    /// Row of the gate's row numbering at which this call's first output row sits
-    /// (a row block of a longer product, see [`Params::row_block`]).
-    pub gate_row0: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub batch: u32,
+        pub x_off: u32,
+        pub x_row: u32,
+        pub x_batch: u32,
+        pub w_off: u32,
+        /// Stride between the k rows of W (`[K, N]` layout): N, or more for a column block.
+        pub w_row: u32,
+        pub w_batch: u32,
+        pub y_off: u32,
+        pub y_row: u32,
+        pub y_batch: u32,
+        pub r_off: u32,
+        pub r_row: u32,
+        pub g_off: u32,
+        pub g_row: u32,
+        pub rows_per_gate: u32,
+        /// Element offset into the bias (a column block reads its slice of a full bias).
+        pub b_off: u32,
+        /// Row of the gate's row numbering at which this call's first output row sits
+        /// (a row block of a longer product, see [`Params::row_block`]).
+        pub gate_row0: u32,
+    }
 }
 
 impl Params {

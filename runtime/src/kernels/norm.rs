@@ -71,23 +71,24 @@ impl Norm {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub rows: u32,
-    pub d: u32,
-    pub in_off: u32,
-    pub in_row: u32,
-    pub out_off: u32,
-    pub out_row: u32,
-    /// Rows sharing one modulation row (tokens per frame).
-    pub frame_rows: u32,
-    /// Stride between frames of the modulation tensor.
-    pub mod_row: u32,
-    pub shift_off: u32,
-    pub scale_off: u32,
-    pub eps: f32,
-    pub gain: f32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub rows: u32,
+        pub d: u32,
+        pub in_off: u32,
+        pub in_row: u32,
+        pub out_off: u32,
+        pub out_row: u32,
+        /// Rows sharing one modulation row (tokens per frame).
+        pub frame_rows: u32,
+        /// Stride between frames of the modulation tensor.
+        pub mod_row: u32,
+        pub shift_off: u32,
+        pub scale_off: u32,
+        pub eps: f32,
+        pub gain: f32,
+    }
 }
 
 impl Params {

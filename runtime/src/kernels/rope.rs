@@ -11,27 +11,30 @@ pub struct Rope;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RopeInPlace;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub tokens: u32,
-    pub heads: u32,
-    pub d: u32,
-    /// Pairs rotated by the frame index.
-    pub c0: u32,
-    /// Pairs rotated by the patch row, and again by the patch column.
-    pub c1: u32,
-    /// Patch-grid height and width.
-    pub rows: u32,
-    pub cols: u32,
-    pub x_off: u32,
-    pub x_row: u32,
-    pub y_off: u32,
-    pub y_row: u32,
-    /// Table offsets (in pairs) of the row and column parts.
-    pub row_table: u32,
-    pub col_table: u32,
-    pub _pad: [u32; 3],
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub tokens: u32,
+        pub heads: u32,
+        pub d: u32,
+        /// Pairs rotated by the frame index.
+        pub c0: u32,
+        /// Pairs rotated by the patch row, and again by the patch column.
+        pub c1: u32,
+        /// Patch-grid height and width.
+        pub rows: u32,
+        pub cols: u32,
+        pub x_off: u32,
+        pub x_row: u32,
+        pub y_off: u32,
+        pub y_row: u32,
+        /// Table offsets (in pairs) of the row and column parts.
+        pub row_table: u32,
+        pub col_table: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
+    }
 }
 
 /// Group sizes (frame, row, column) in pairs for head dim `d`: c − 2⌊c/3⌋, ⌊c/3⌋, ⌊c/3⌋.

@@ -13,19 +13,20 @@ pub enum Ssm {
     Read,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
-    pub heads: u32,
-    pub d: u32,
-    pub tokens: u32,
-    /// Scan: tokens `0..count0` sit at slots `start0..`, the rest at `start1..`.
-    pub count0: u32,
-    pub start0: u32,
-    pub start1: u32,
-    /// Scan: row stride of the k̂ and v caches (H·d).
-    pub row: u32,
-    pub _pad: u32,
+crate::params! {
+    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Params {
+        pub heads: u32,
+        pub d: u32,
+        pub tokens: u32,
+        /// Scan: tokens `0..count0` sit at slots `start0..`, the rest at `start1..`.
+        pub count0: u32,
+        pub start0: u32,
+        pub start1: u32,
+        /// Scan: row stride of the k̂ and v caches (H·d).
+        pub row: u32,
+        pub _pad: u32,
+    }
 }
 
 impl Params {
