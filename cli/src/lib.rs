@@ -10,7 +10,8 @@ pub mod replay_t5;
 pub mod replay_vae;
 pub mod serve;
 pub mod soak;
-pub mod synthetic;
+/// Seeded noise and random-weight models (they live in the weights crate, so tests link no CLI).
+pub use weights::synthetic;
 
 pub use error::{Error, Result};
 pub use generate::{Chunk, Frame, Pipeline, PipelineOptions, Session, SessionState};

@@ -306,15 +306,7 @@ fn check_rejects_params_that_leave_a_tensor() {
 
 #[test]
 fn for_device_picks_register_tiles_on_cpus_and_workgroup_tiles_on_gpus() {
-    let caps = |device_type| Capabilities {
-        f16: false,
-        subgroups: false,
-        subgroup_min: 0,
-        subgroup_max: 0,
-        timestamps: false,
-        timestamps_in_passes: false,
-        device_type,
-    };
+    let caps = Capabilities::baseline;
     let pick = |kind, p: &Params| Matmul::for_device(&caps(kind), DType::BF16, false, Act::None, Residual::None, p);
     assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1024, 1024, 1024)).tiling, Tiling::Register(16, 32)));
     assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1, 64, 64)).tiling, Tiling::Register(_, _)));

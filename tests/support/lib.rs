@@ -34,7 +34,7 @@ pub fn gpu_unchecked() -> &'static Arc<Gpu> {
     })
 }
 
-pub use videossm::synthetic::Rng;
+pub use weights::synthetic::Rng;
 
 /// Asserts |got − want| ≤ atol + rtol·|want| everywhere, naming the worst index.
 #[track_caller]
@@ -98,4 +98,4 @@ pub fn load_host(path: &std::path::Path) -> std::collections::BTreeMap<String, (
         .collect()
 }
 
-pub use videossm::synthetic::random_vae_checkpoint;
+pub use weights::synthetic::random_vae_checkpoint;

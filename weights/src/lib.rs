@@ -13,6 +13,7 @@ pub mod prompts;
 mod pth;
 mod safetensors_file;
 pub mod snapshot;
+pub mod synthetic;
 pub mod tensor;
 pub mod validate;
 

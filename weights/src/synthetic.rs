@@ -1,6 +1,6 @@
 //! Random-weight models for benchmarks and long-run tests, scaled like trained
 //! ones so activations stay in range over hundreds of chunks.
-use weights::{Checkpoint, DType, DitConfig, Expected, HostTensor, T5Config, VaeConfig};
+use crate::{Checkpoint, DType, DitConfig, Expected, HostTensor, T5Config, VaeConfig};
 
 /// Deterministic random numbers (splitmix64, Box–Muller normals) without a
 /// dependency, so benches, synthetic models and failing tests reproduce.
@@ -183,7 +183,7 @@ pub fn small_vae_config(dim: usize, z_dim: usize) -> VaeConfig {
 pub fn write_small_model_folder(dir: &std::path::Path) -> std::io::Result<()> {
     let mut cfg = small_config();
     (cfg.dim, cfg.ffn_dim, cfg.freq_dim, cfg.num_heads, cfg.num_layers, cfg.text_len, cfg.text_dim) = (64, 128, 32, 4, 2, 16, 48);
-    let gen = weights::GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..weights::GenerationConfig::default() };
+    let gen = crate::GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..crate::GenerationConfig::default() };
     write_model_folder(dir, &cfg, &gen, &small_vae_config(8, 16), true, 11)
 }
 
@@ -194,7 +194,7 @@ pub fn write_small_model_folder(dir: &std::path::Path) -> std::io::Result<()> {
 pub fn write_model_folder(
     dir: &std::path::Path,
     cfg: &DitConfig,
-    gen: &weights::GenerationConfig,
+    gen: &crate::GenerationConfig,
     vae: &VaeConfig,
     memory: bool,
     seed: u64,

@@ -1,0 +1,6 @@
+//! Tier 1, no adapter needed: naga validation of every shader variant and the params
+//! layouts, the tokenizer wrapper, the sprite detector, planner invariants.
+mod planner;
+mod shaders;
+mod sprite_detector;
+mod tokenizer_t5;

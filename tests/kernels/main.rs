@@ -1,0 +1,11 @@
+//! Tier 2: every kernel family against its f64 CPU reference (shapes below, on and off
+//! the tile sizes, grids folded past 65535 workgroups), and the graph executor.
+mod attention;
+mod conv3d;
+mod copy;
+mod elementwise;
+mod graph_executor;
+mod matmul;
+mod norm;
+mod rope;
+mod ssm_scan;
