@@ -2,14 +2,10 @@
 //! weights are repacked for the conv3d kernel and converted to the device dtype;
 //! norms and biases stay f32.
 use super::weights::{AttentionBlock, Conv, Decoder, Linear, Resample, ResidualBlock, Upsample, VaeWeights};
-use crate::error::{GraphError, Result};
+use crate::error::Result;
 use runtime::kernels::conv3d;
 use runtime::{DType, Gpu, Tensor};
 use weights::{Checkpoint, Prefix, VaeConfig, VaeUpsample};
-
-pub(super) fn weights_err(e: weights::WeightsError) -> GraphError {
-    GraphError::Binding { name: "checkpoint".into(), message: e.to_string() }
-}
 
 struct Loader<'a> {
     gpu: &'a Gpu,
@@ -18,7 +14,7 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn f32(&self, p: &Prefix, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let data = p.get(name, shape).map_err(weights_err)?.to_f32();
+        let data = p.get(name, shape)?.to_f32();
         Ok(self.gpu.upload(&p.key(name), &[shape.iter().product()], DType::F32, &data)?)
     }
 
@@ -26,8 +22,8 @@ impl Loader<'_> {
     fn conv(&self, p: &Prefix, cin: usize, cout: usize, kernel: (usize, usize, usize), conv2d: bool) -> Result<Conv> {
         let (kt, kh, kw) = kernel;
         let shape: Vec<usize> = if conv2d { vec![cout, cin, kh, kw] } else { vec![cout, cin, kt, kh, kw] };
-        let w = p.get("weight", &shape).map_err(weights_err)?.to_f32();
-        self.packed(p, w, p.get("bias", &[cout]).map_err(weights_err)?.to_f32(), cin, cout, kernel)
+        let w = p.get("weight", &shape)?.to_f32();
+        self.packed(p, w, p.get("bias", &[cout])?.to_f32(), cin, cout, kernel)
     }
 
     fn packed(&self, p: &Prefix, w: Vec<f32>, bias: Vec<f32>, cin: usize, cout: usize, kernel: (usize, usize, usize)) -> Result<Conv> {
@@ -43,7 +39,7 @@ impl Loader<'_> {
     }
 
     fn linear(&self, p: &Prefix, cin: usize, cout: usize) -> Result<Linear> {
-        let w = p.get("weight", &[cout, cin, 1, 1]).map_err(weights_err)?.to_f32();
+        let w = p.get("weight", &[cout, cin, 1, 1])?.to_f32();
         Linear::upload(self.gpu, &p.key("weight"), cout, cin, self.wdtype, &w, Some(self.f32(p, "bias", &[cout])?))
     }
 
@@ -69,17 +65,15 @@ impl Loader<'_> {
 
 /// Validates `ck` against `cfg` (every problem at once) and uploads the decoder.
 pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Result<VaeWeights> {
-    ck.validate(&cfg.expected_tensors()).map_err(weights_err)?;
-    ck.check_finite().map_err(weights_err)?;
-    let loader = weights::Loader::new(ck);
+    let loader = weights::Loader::validated(ck, cfg.expected_tensors())?;
     let root = loader.root();
     let l = Loader { gpu, wdtype };
     let z = cfg.z_dim;
 
     // conv2 with z·std + mean folded in (see VaeWeights::conv2), in f64.
     let p = root.pp("conv2");
-    let w = p.get("weight", &[z, z, 1, 1, 1]).map_err(weights_err)?.to_f32();
-    let b = p.get("bias", &[z]).map_err(weights_err)?.to_f32();
+    let w = p.get("weight", &[z, z, 1, 1, 1])?.to_f32();
+    let b = p.get("bias", &[z])?.to_f32();
     let (mean, std) = (&cfg.latent_mean, &cfg.latent_std);
     let folded: Vec<f32> = (0..z * z).map(|i| (w[i] as f64 * std[i % z] as f64) as f32).collect();
     let bias: Vec<f32> = (0..z).map(|o| (b[o] as f64 + (0..z).map(|i| w[o * z + i] as f64 * mean[i] as f64).sum::<f64>()) as f32).collect();
@@ -113,5 +107,6 @@ pub fn load(gpu: &Gpu, cfg: &VaeConfig, ck: &Checkpoint, wdtype: DType) -> Resul
         head_0: l.f32(&d, "head.0.gamma", &[last, 1, 1, 1])?,
         head_2: l.conv(&d.pp("head.2"), last, 3, (3, 3, 3), false)?,
     };
+    loader.finish();
     Ok(VaeWeights { conv2, decoder })
 }
