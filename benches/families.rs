@@ -69,7 +69,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_read", &shape),
         Throughput::Elements((2 * t * h * d * d) as u64),
-        &Ssm::Read,
+        &Ssm::Read { delta: false },
         &read,
         &[&y, &state, &khat, &beta, &out],
     );

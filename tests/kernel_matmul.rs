@@ -313,6 +313,7 @@ fn for_device_picks_register_tiles_on_cpus_and_workgroup_tiles_on_gpus() {
         timestamps: false,
         timestamps_in_passes: false,
         device_type,
+        workgroup_storage: 16384,
     };
     let pick = |kind, p: &Params| Matmul::for_device(&caps(kind), DType::BF16, false, Act::None, Residual::None, p);
     assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1024, 1024, 1024)).tiling, Tiling::Register(16, 32)));

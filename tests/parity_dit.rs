@@ -1,7 +1,7 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
 use graph::models::dit::graph::pass_graph;
-use graph::models::dit::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, Norm, SelfAttn};
+use graph::models::dit::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, MemoryForm, Norm, SelfAttn};
 use graph::models::dit::{BlockState, DitDims, MemoryState};
 use graph::{Builder, CompileOptions, GraphError, Kind};
 use runtime::{DType, Gpu, GpuOptions, RuntimeError, Tensor};
@@ -43,6 +43,32 @@ fn dit_window_evicting_with_sinks() {
 #[test]
 fn dit_memory_hybrid() {
     check("dit-memory", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_memory_gated_delta() {
+    // MEMORY.md B.6: gated delta rule, normed and gated read after `o`, router.
+    check("dit-memory-gd", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_memory_gated_delta_equals_no_memory_before_the_first_eviction() {
+    // 9-frame window, 3 sinks, 3-frame chunks: chunk 3 is the first to evict. Before,
+    // S = 0 and the read adds m·γ·Swish(0) = 0 exactly, so the bits must agree.
+    let dir = parity_dir("dit-memory-gd");
+    let on = replay(gpu().clone(), &dir, ReplayOptions::default()).unwrap();
+    let off = replay(gpu().clone(), &dir, ReplayOptions { memory: false, ..Default::default() }).unwrap();
+    for c in 0..8 {
+        for s in 0..4 {
+            let key = format!("flow.{c}.{s}");
+            if c < 3 {
+                assert_eq!(on[&key].1, off[&key].1, "{key}: no token has left the window yet");
+            } else if s == 0 {
+                let e = err_over_std(&off[&key].1, &on[&key].1);
+                assert!(e > 1e-2, "{key}: only {e:.3e} × std away without the memory, which should matter after evictions");
+            }
+        }
+    }
 }
 
 #[test]
@@ -147,11 +173,12 @@ impl Planned {
             text_len: 512,
             text_dim: 4096,
             eps: 1e-6,
+            memory_horizon: 1,
         };
         let attn = || (self.linear(d, d), self.linear(d, d), self.linear(d, d), self.linear(d, d), self.f32(&[d]), self.f32(&[d]));
         let block = |_| {
             let (q, k, v, o, norm_q, norm_k) = attn();
-            let memory = Some(Memory { gates: self.linear(d, 3 * heads), a_log: self.f32(&[heads]) });
+            let memory = Some(Memory { gates: self.linear(d, 3 * heads), a_log: self.f32(&[heads]), form: MemoryForm::GatedLinear });
             let self_attn = SelfAttn { q, k, v, o, norm_q, norm_k, memory };
             let (q, k, v, o, norm_q, norm_k) = attn();
             Block {

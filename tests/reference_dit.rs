@@ -121,10 +121,20 @@ fn prompt_switches_refresh_the_window_like_the_reference() {
 
 #[test]
 fn snapshot_and_resume_continue_the_same_video() {
-    // 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more.
+    for memory_type in ["gated_linear", "gated_delta"] {
+        snapshot_and_resume(memory_type);
+    }
+}
+
+/// 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more;
+/// and = the same 7 chunks with a switch to the same prompt before chunk 5, which
+/// re-caches the window but must keep S and the frame index (MEMORY.md B.4).
+fn snapshot_and_resume(memory_type: &str) {
     let cfg = {
         let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
         (c.local_attn_size, c.sink_size) = (7, 2);
+        // B.6: a horizon of 9 frames, so the router still opens after the resume point.
+        (c.memory_type, c.memory_horizon) = (memory_type.into(), Some(9));
         c
     };
     let (fpb, h, w) = (2, 4, 4);
@@ -146,13 +156,21 @@ fn snapshot_and_resume_continue_the_same_video() {
     let mut first = new_session();
     first.set_context(&context).unwrap();
     let mut resumed = run(&mut first, 0..3);
-    let path = std::env::temp_dir().join(format!("videossm-snapshot-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("videossm-snapshot-{memory_type}-{}.safetensors", std::process::id()));
     videossm::snapshot::save(&path, &first.snapshot().unwrap()).unwrap();
     drop(first);
     let mut second = new_session();
     second.restore(&videossm::snapshot::load(&path).unwrap()).unwrap();
+    assert_eq!(second.frame0(), 6, "{memory_type}: the frame index travels with the snapshot");
     resumed.extend(run(&mut second, 3..7));
-    assert_eq!(resumed, all, "a resumed video must be bit-identical to the straight one");
+    assert_eq!(resumed, all, "{memory_type}: a resumed video must be bit-identical to the straight one");
+    let mut switched = new_session();
+    switched.set_context(&context).unwrap();
+    let mut same = run(&mut switched, 0..5);
+    switched.switch_prompt(&context).unwrap();
+    assert_eq!(switched.frame0(), 10, "{memory_type}: a prompt switch keeps the frame index");
+    same.extend(run(&mut switched, 5..7));
+    assert_eq!(same, all, "{memory_type}: re-caching under the same prompt must keep S and change nothing");
     // A snapshot of another shape is refused with the tensor at fault.
     let other = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, 4, 6), 7, 2, Default::default());
     let e = other.unwrap().restore(&videossm::snapshot::load(&path).unwrap()).unwrap_err().to_string();

@@ -147,6 +147,8 @@ pub fn small_config() -> DitConfig {
         window_size: [-1, -1],
         local_attn_size: 9,
         sink_size: 3,
+        memory_type: "gated_linear".into(),
+        memory_horizon: None,
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Capabilities {
     pub timestamps: bool,
     pub timestamps_in_passes: bool,
     pub device_type: DeviceKind,
+    /// `max_compute_workgroup_storage_size`: bytes of workgroup memory a kernel may use.
+    pub workgroup_storage: u32,
 }
 
 /// Coarse adapter class used by kernels to choose a tiling strategy.
@@ -224,6 +226,7 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => DeviceKind::Cpu,
                 _ => DeviceKind::Gpu,
             },
+            workgroup_storage: limits.max_compute_workgroup_storage_size,
         };
         let uncaptured: Arc<Mutex<Option<RuntimeError>>> = Arc::default();
         let lost: Arc<Mutex<Option<String>>> = Arc::default();
