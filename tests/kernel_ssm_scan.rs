@@ -38,7 +38,8 @@ fn up(gpu: &Gpu, n: &str, v: &[f32]) -> Tensor {
 /// Folds `calls` (each a list of ≤ 2 slot runs) on the GPU into a state starting at `s0`.
 fn gpu_scan(c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>]) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v, b, a, s) = (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
+    let (k, v, b, a, s) =
+        (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
         gpu.run(&Ssm::Scan, &Params::scan(heads, d, runs), &[&k, &v, &b, &a, &s]).unwrap();
     }
@@ -156,7 +157,8 @@ fn hows(gpu: &Gpu) -> Vec<How> {
 
 fn gpu_delta(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>]) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v, b, a, s) = (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
+    let (k, v, b, a, s) =
+        (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
         let p = Params::scan(heads, d, runs);
         match how {
@@ -299,7 +301,8 @@ fn read_matches_reference_for_both_forms() {
         // B.3: y + g ⊙ S q̂ with g [T, H].
         let g: Vec<f32> = (0..tokens * heads).map(|_| rng.uniform() as f32).collect();
         let p = Params::tokens(tokens, heads, d);
-        gpu.run(&Ssm::Read { delta: false }, &p, &[&up(gpu, "y", &y), &up(gpu, "S", &s), &up(gpu, "q", &q), &up(gpu, "g", &g), &o]).unwrap();
+        gpu.run(&Ssm::Read { delta: false }, &p, &[&up(gpu, "y", &y), &up(gpu, "S", &s), &up(gpu, "q", &q), &up(gpu, "g", &g), &o])
+            .unwrap();
         // d-term f32 dots of O(1) values: 1e-5.
         assert_close(&format!("read d={d}"), &gpu.download(&o).unwrap(), &reference_read(&p, &y, &s, &q, &g), 1e-5, 1e-5);
 

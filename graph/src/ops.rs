@@ -480,7 +480,11 @@ impl Builder {
         if frame_rows == 0 || rho_frames < frames || mf < frames || mrow < (slot + 1) * width {
             return Err(self.shape_error(
                 name,
-                format!("ln ρ {:?} / modulation {:?} do not cover {frames} frames, slot {slot}", self.shape(ln_rho), self.shape(modulation)),
+                format!(
+                    "ln ρ {:?} / modulation {:?} do not cover {frames} frames, slot {slot}",
+                    self.shape(ln_rho),
+                    self.shape(modulation)
+                ),
             ));
         }
         let p = ssm_scan::Params::read_delta(t, h, d, frame_rows, mrow, slot * width, eps as f32);

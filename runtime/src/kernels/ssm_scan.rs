@@ -101,13 +101,7 @@ impl Params {
     /// The B.6 read of `tokens` rows, `frame_rows` a frame; the modulation gate of
     /// frame f is `modulation[f·mod_row + mod_off ..]`.
     pub fn read_delta(tokens: usize, heads: usize, d: usize, frame_rows: usize, mod_row: usize, mod_off: usize, eps: f32) -> Params {
-        Params {
-            frame_rows: frame_rows as u32,
-            mod_row: mod_row as u32,
-            mod_off: mod_off as u32,
-            eps,
-            ..Params::tokens(tokens, heads, d)
-        }
+        Params { frame_rows: frame_rows as u32, mod_row: mod_row as u32, mod_off: mod_off as u32, eps, ..Params::tokens(tokens, heads, d) }
     }
 }
 
