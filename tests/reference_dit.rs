@@ -164,7 +164,8 @@ fn snapshot_and_resume(memory_type: &str) {
     resumed.extend(run(&mut second, 3..7));
     assert_eq!(resumed, all, "{memory_type}: a resumed video must be bit-identical to the straight one");
     let states = |g: &Generator| -> Vec<(String, Vec<f32>)> {
-        g.snapshot().unwrap().tensors.into_iter().filter(|(k, ..)| k.ends_with("memory.state")).map(|(k, _, v)| (k, v)).collect()
+        let state = |k: &str| k.ends_with("memory.state") || k.ends_with("memory.delta_state");
+        g.snapshot().unwrap().tensors.into_iter().filter(|(k, ..)| state(k)).map(|(k, _, v)| (k, v)).collect()
     };
     let before = states(&second);
     assert!(before.len() == 2 && before.iter().all(|(_, s)| s.iter().any(|&x| x != 0.0)), "{memory_type}: S after 7 chunks");
@@ -178,4 +179,20 @@ fn snapshot_and_resume(memory_type: &str) {
     std::fs::write(&path, b"not a snapshot").unwrap();
     assert!(videossm::snapshot::load(&path).is_err());
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_snapshot_of_the_other_memory_form_is_refused() {
+    // Same shapes, other meaning of S: restoring B.3's state into B.6 names the tensor.
+    let session = |memory_type: &str| {
+        let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
+        (c.memory_type, c.memory_horizon) = (memory_type.into(), Some(9));
+        let w = load::load(gpu(), &c, &videossm::synthetic::random_checkpoint(&c, true, 4), runtime::DType::F32, true).unwrap();
+        Generator::new(gpu().clone(), &w, DitDims::new(&c, 3, 4, 4), 9, 3, Default::default()).unwrap()
+    };
+    let (mut b3, mut b6) = (session("gated_linear"), session("gated_delta"));
+    let e = b6.restore(&b3.snapshot().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("blocks.0.memory.delta_state"), "{e}");
+    let e = b3.restore(&b6.snapshot().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("blocks.0.memory.state"), "{e}");
 }

@@ -102,7 +102,8 @@ impl Generator {
         self.frame0
     }
 
-    /// The device state tensors with stable names (`blocks.N.cache_k`, ...).
+    /// The device state tensors with stable names (`blocks.N.cache_k`, ...,
+    /// `blocks.N.memory.state` for B.3, `blocks.N.memory.delta_state` for B.6).
     fn state_tensors(&self) -> Vec<(String, &runtime::Tensor)> {
         let mut v = Vec::new();
         for (n, s) in self.states.iter().enumerate() {
@@ -111,8 +112,10 @@ impl Generator {
                     .map(|(k, t)| (format!("blocks.{n}.{k}"), t)),
             );
             if let Some(m) = &s.memory {
+                // The two forms' S mean different things: a B.3 snapshot must not restore into B.6.
+                let state = if self.router { "delta_state" } else { "state" };
                 v.extend(
-                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), ("state", &m.state)]
+                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), (state, &m.state)]
                         .map(|(k, t)| (format!("blocks.{n}.memory.{k}"), t)),
                 );
             }
