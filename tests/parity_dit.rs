@@ -52,6 +52,12 @@ fn dit_memory_gated_delta() {
 }
 
 #[test]
+fn dit_memory_gated_delta_with_f16_weights() {
+    // As dit_memory_with_f16_weights; B.6 adds the [D, D] out_gate in f16.
+    check("dit-memory-gd", ReplayOptions { wdtype: runtime::DType::F16, memory: true, ..Default::default() }, 2e-2);
+}
+
+#[test]
 fn dit_memory_gated_delta_equals_no_memory_before_the_first_eviction() {
     // 9-frame window, 3 sinks, 3-frame chunks: chunk 3 is the first to evict. Before,
     // S = 0 and the read adds m·γ·Swish(0) = 0 exactly, so the bits must agree.
