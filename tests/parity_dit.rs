@@ -161,8 +161,8 @@ impl Planned {
         Linear { weight: blocks.iter().map(|c| self.t(&[inp, c.len()], DType::BF16)).collect(), bias: Some(self.f32(&[out])) }
     }
 
-    /// Wan2.1-T2V-1.3B with VideoSSM memory, a 3-frame chunk at 480×832 (60×104
-    /// latents, 4680 tokens), a 9-frame window.
+    /// Wan2.1-T2V-1.3B with VideoSSM's gated delta memory, a 3-frame chunk at 480×832
+    /// (60×104 latents, 4680 tokens), a 9-frame window.
     fn wan_1_3b(&self) -> (DitWeights, Vec<BlockState>, DitDims) {
         let (d, ffn, heads, layers) = (1536, 8960, 12, 30);
         let dims = DitDims {
@@ -179,12 +179,14 @@ impl Planned {
             text_len: 512,
             text_dim: 4096,
             eps: 1e-6,
-            memory_horizon: 1,
+            memory_horizon: 21,
         };
         let attn = || (self.linear(d, d), self.linear(d, d), self.linear(d, d), self.linear(d, d), self.f32(&[d]), self.f32(&[d]));
         let block = |_| {
             let (q, k, v, o, norm_q, norm_k) = attn();
-            let memory = Some(Memory { gates: self.linear(d, 3 * heads), a_log: self.f32(&[heads]), form: MemoryForm::GatedLinear });
+            // The paper's memory (MEMORY.md B.6): β | α gates, out_gate [D, D], norm + router.
+            let form = MemoryForm::GatedDelta { out_gate: self.linear(d, d), consts: self.f32(&[d / heads + 2 * d]) };
+            let memory = Some(Memory { gates: self.linear(d, 2 * heads), a_log: self.f32(&[heads]), form });
             let self_attn = SelfAttn { q, k, v, o, norm_q, norm_k, memory };
             let (q, k, v, o, norm_q, norm_k) = attn();
             Block {
@@ -250,6 +252,13 @@ fn full_size_chunk_pass_plans_within_128_mib_bindings() {
     );
     assert!(largest.bytes() <= gpu.max_binding(), "{} is {} bytes", largest.name, largest.bytes());
     assert_eq!(hidden.len(), 2, "{hidden:?}");
+    // Each block folds its evictions by the chunked delta rule where the adapter allows
+    // (lavapipe: blocks of 64), into W and Ũ scratch of one chunk's tokens.
+    let scans: Vec<&str> = graph.nodes.iter().filter(|n| n.label == "blocks.29.self_attn.memory.scan").map(|n| n.label.as_str()).collect();
+    let chunked = matches!(runtime::kernels::ssm_scan::DeltaScan::for_device(&gpu.caps), runtime::kernels::ssm_scan::DeltaScan::Chunked(_));
+    assert_eq!(scans.len(), if chunked { 2 } else { 1 });
+    let w = graph.tensors.iter().find(|t| t.name == "blocks.29.self_attn.memory.scan.w");
+    assert_eq!(w.map(|t| t.shape.clone()), chunked.then(|| vec![4680, 1536]));
     assert_eq!(graph.nodes.iter().filter(|n| n.label == "blocks.29.ffn.2").count(), 2);
 
     // Bindings of 16 MiB: the split still fits the hidden (35 KiB a row), the token
