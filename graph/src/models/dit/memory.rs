@@ -11,7 +11,7 @@ use super::graph::PassNodes;
 use super::weights::{Memory, MemoryForm};
 use super::{DitDims, MemoryState};
 use crate::builder::Builder;
-use crate::error::Result;
+use crate::error::{GraphError, Result};
 use crate::ir::TensorId;
 use crate::ops::Epilogue;
 
@@ -99,12 +99,14 @@ pub(super) fn read_after_o(
     st: &MemoryState,
     dims: &DitDims,
 ) -> Result<TensorId> {
-    let (MemoryForm::GatedDelta { consts, .. }, Some(ln_rho)) = (&w.form, at.ln_rho) else {
+    let MemoryForm::GatedDelta { consts, .. } = &w.form else {
         return Ok(at.x);
     };
+    let name = format!("{a}.memory.read");
+    let ln_rho =
+        at.ln_rho.ok_or_else(|| GraphError::Shape { op: name.clone(), message: "the graph has no ln_rho input for the router".into() })?;
     let state = g.state(&format!("{a}.memory.state_read"), &st.state);
     let consts = g.param(&format!("{a}.memory.norm_router"), consts);
-    let name = format!("{a}.memory.read");
     let frame_rows = dims.tokens_per_frame();
     g.ssm_read_delta(&name, at.x, state, r.qhat, r.gate, consts, ln_rho, at.modulation, at.slot, frame_rows, dims.eps)
 }
