@@ -5,7 +5,9 @@
 //!   window of 1560-token frames (tk = 14040), 12 heads of 128: 403 GFLOP per call;
 //!   here 780 queries (3 frames of 260 tokens) over 9 frames (2340 keys), 12 × 128.
 //! - SSM scan: 4·T·H·d² (decay + rank-1 update per evicted token): one chunk of 780
-//!   evicted tokens; read: 2·T·H·d².
+//!   evicted tokens; read: 2·T·H·d². B.6's delta rule: 4·T·H·d² too (S k̂, then the
+//!   rank-1 update), token by token or chunked (prepare ≈ 2.5·T·C·H·d for the C×C
+//!   solve and W, Ũ; update 4·T·H·d²); its read adds the RMSNorm, gate and router.
 //! - conv3d: 2·F·H·W·Cin·Cout·27 for the VAE's 3×3×3 convs: the last decoder stage's
 //!   96 → 96 channels on a 30×52 tile of 4 frames (the full 480×832 frame is 256 tiles).
 mod common;
@@ -69,9 +71,59 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_read", &shape),
         Throughput::Elements((2 * t * h * d * d) as u64),
-        &Ssm::Read,
+        &Ssm::Read { delta: false },
         &read,
         &[&y, &state, &khat, &beta, &out],
+    );
+    let delta = 4 * t * h * d * d;
+    common::time(
+        c,
+        "families",
+        BenchmarkId::new("ssm_delta_step", &shape),
+        Throughput::Elements(delta as u64),
+        &Ssm::DeltaStep,
+        &scan,
+        &[&khat, &v, &beta, &decay, &state],
+    );
+    let chunk = 64;
+    let (w, u, g) = (up("w", t * h * d, rng, 0.0), up("u", t * h * d, rng, 0.0), up("g", t * h, rng, 0.0));
+    let prepare = Ssm::DeltaPrepare { chunk };
+    let flops = (5 * t * chunk as usize * h * d / 2) as u64;
+    common::time(
+        c,
+        "families",
+        BenchmarkId::new(prepare.to_string(), &shape),
+        Throughput::Elements(flops),
+        &prepare,
+        &scan,
+        &[&khat, &v, &beta, &decay, &w, &u, &g],
+    );
+    let update = Ssm::DeltaUpdate { chunk };
+    common::time(
+        c,
+        "families",
+        BenchmarkId::new(update.to_string(), &shape),
+        Throughput::Elements(delta as u64),
+        &update,
+        &scan,
+        &[&khat, &w, &u, &g, &state],
+    );
+    // B.6 read: 3-frame chunk (260 tokens a frame), gate slot 2 of a [3, 6D] modulation.
+    let (gate, consts, ln_rho, modulation) = (
+        up("gate", t * h * d, rng, 1.0),
+        up("consts", d + 2 * h * d, rng, 1.0),
+        up("ln_rho", 3, rng, 1.0),
+        up("mod", 3 * 6 * h * d, rng, 1.0),
+    );
+    let read = SsmParams::read_delta(t, h, d, t / 3, 6 * h * d, 2 * h * d, 1e-6);
+    common::time(
+        c,
+        "families",
+        BenchmarkId::new("ssm_read_delta", &shape),
+        Throughput::Elements((2 * t * h * d * d) as u64),
+        &Ssm::Read { delta: true },
+        &read,
+        &[&y, &state, &khat, &gate, &consts, &ln_rho, &modulation, &out],
     );
 }
 

@@ -59,7 +59,17 @@ pub fn run(opts: &GpuOptions, model: &ModelArgs) -> anyhow::Result<()> {
 fn fits(dir: &std::path::Path, options: &videossm::PipelineOptions) -> videossm::Result<Needs> {
     let p = Pipeline::load(dir, options)?;
     let (w, h) = p.frame_size();
-    println!("    model        {} at {w}x{h}, {} weights, window {} latent frames", dir.display(), p.dtype, p.config.local_attn_size);
+    let memory = match p.memory() {
+        Some(weights::MemoryType::GatedDelta) => format!("gated_delta (B.6), horizon {} frames", p.config.memory_horizon.unwrap_or(0)),
+        Some(m) => format!("{m} (B.3)"),
+        None => "off".into(),
+    };
+    println!(
+        "    model        {} at {w}x{h}, {} weights, window {} latent frames, memory {memory}",
+        dir.display(),
+        p.dtype,
+        p.config.local_attn_size
+    );
     Session::new(&p, "a red ball", 0)?.needs()
 }
 

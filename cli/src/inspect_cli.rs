@@ -39,6 +39,22 @@ pub fn run(path: &Path) -> Result<()> {
         ck = ck.strip_prefix(&s.prefix)?;
     }
     let mut ok = true;
+    if s.kind == Kind::DitMemory {
+        // The keys tell the forms apart: B.6 alone has an output gate, B.3 alone a router gate.
+        let form = if ck.contains("blocks.0.self_attn.memory.out_gate.weight") {
+            "gated_delta keys (MEMORY.md B.6)"
+        } else {
+            "gated_linear keys (MEMORY.md B.3)"
+        };
+        let config = path.parent().unwrap_or(Path::new(".")).join("config.json");
+        match DitConfig::load(&config) {
+            Ok(c) if c.memory() == weights::MemoryType::GatedDelta => {
+                println!("  memory      {form}; config: gated_delta, horizon {} latent frames", c.memory_horizon.unwrap_or(0))
+            }
+            Ok(c) => println!("  memory      {form}; config: {}", c.memory()),
+            Err(_) => println!("  memory      {form}"),
+        }
+    }
     match expected(path, s.kind)? {
         Some((want, config)) => match ck.validate(&want) {
             Ok(()) => println!("  layout      matches {config}"),

@@ -53,6 +53,7 @@ pub fn replay_generator(gpu: Arc<Gpu>, dir: &Path, ck: &Checkpoint, opts: Replay
         _ => bail!("{}: generation.json lacks num_latent_frames / latent_height / latent_width", dir.display()),
     };
     let fpb = gen.num_frame_per_block;
+    cfg.check_chunk(&dir.join("config.json"), fpb)?;
     if frames % fpb != 0 {
         bail!("{}: {frames} latent frames are not whole chunks of {fpb}", dir.display());
     }

@@ -345,19 +345,32 @@ impl Builder {
     }
 }
 
-/// VideoSSM memory ops (MEMORY.md B.3).
+/// The gates of one call (MEMORY.md B.3/B.6), each `[T, H]`.
+pub struct MemoryGates {
+    pub beta: TensorId,
+    pub decay: TensorId,
+    /// B.3's router gate g; B.6 routes with γ in the read instead.
+    pub router: Option<TensorId>,
+}
+
+/// VideoSSM memory ops (MEMORY.md B.3, B.6).
 impl Builder {
-    /// Raw gate projections `[T, 3H]` + `A_log [H]` → (β, decay a, router g), each `[T, H]`.
-    pub fn memory_gates(&mut self, name: &str, raw: TensorId, a_log: TensorId, heads: usize) -> Result<(TensorId, TensorId, TensorId)> {
+    /// Raw gate projections `[T, G·H]` + `A_log [H]` → β, decay a and, with `router`
+    /// (G = 3, B.3), the router gate g; without it G = 2 (B.6).
+    pub fn memory_gates(&mut self, name: &str, raw: TensorId, a_log: TensorId, heads: usize, router: bool) -> Result<MemoryGates> {
         let (t, w) = rows_of(self.shape(raw));
-        if w != 3 * heads {
-            return Err(self.shape_error(name, format!("raw gates {:?} are not [T, 3·{heads}]", self.shape(raw))));
+        let groups = if router { 3 } else { 2 };
+        if w != groups * heads {
+            return Err(self.shape_error(name, format!("raw gates {:?} are not [T, {groups}·{heads}]", self.shape(raw))));
         }
         self.expect_shape(name, "A_log", a_log, &[heads])?;
-        let out: Vec<TensorId> =
-            ["beta", "decay", "gate"].iter().map(|s| self.activation(&format!("{name}.{s}"), &[t, heads], DType::F32)).collect();
-        self.dispatch(name, ssm_scan::Ssm::Gates, &ssm_scan::Params::tokens(t, heads, 0), &[raw, a_log, out[0], out[1], out[2]])?;
-        Ok((out[0], out[1], out[2]))
+        let mut out: Vec<TensorId> =
+            ["beta", "decay", "gate"][..groups].iter().map(|s| self.activation(&format!("{name}.{s}"), &[t, heads], DType::F32)).collect();
+        let mut args = vec![raw, a_log];
+        args.extend(&out);
+        self.dispatch(name, ssm_scan::Ssm::Gates { router }, &ssm_scan::Params::tokens(t, heads, 0), &args)?;
+        let router = if router { out.pop() } else { None };
+        Ok(MemoryGates { beta: out[0], decay: out[1], router })
     }
 
     /// Per-head `scale · x_h / max(‖x_h‖, 1e-12)` of `x [T, heads·d]` (F.normalize).
@@ -370,23 +383,113 @@ impl Builder {
         Ok(y)
     }
 
-    /// Folds cached slots into `state [H, d, d]`; which slots is set per run with
-    /// [`ssm_scan::Params::scan`] (it starts with none).
-    pub fn ssm_scan(&mut self, name: &str, state: TensorId, khat: TensorId, v: TensorId, beta: TensorId, decay: TensorId) -> Result<usize> {
+    /// `[H, d, d]` of `state`, checked against caches `[slots, H·d]`.
+    fn state_dims(&self, name: &str, state: TensorId, khat: TensorId, v: TensorId) -> Result<(usize, usize)> {
         let s = self.shape(state).to_vec();
         if s.len() != 3 || s[1] != s[2] || self.shape(khat) != self.shape(v) || rows_of(self.shape(khat)).1 != s[0] * s[1] {
             return Err(self.shape_error(name, format!("state {s:?} does not fit caches {:?}", self.shape(khat))));
         }
-        self.dispatch(name, ssm_scan::Ssm::Scan, &ssm_scan::Params::scan(s[0], s[1], &[]), &[khat, v, beta, decay, state])
+        Ok((s[0], s[1]))
     }
 
-    /// `y + g ⊙ S q̂` per head.
-    pub fn ssm_read(&mut self, name: &str, y: TensorId, state: TensorId, qhat: TensorId, gate: TensorId) -> Result<TensorId> {
+    /// B.3: folds cached slots into `state [H, d, d]`; which slots is set per run with
+    /// [`ssm_scan::Params::scan`] (it starts with none).
+    pub fn ssm_scan(&mut self, name: &str, state: TensorId, khat: TensorId, v: TensorId, beta: TensorId, decay: TensorId) -> Result<usize> {
+        let (h, d) = self.state_dims(name, state, khat, v)?;
+        self.dispatch(name, ssm_scan::Ssm::Scan, &ssm_scan::Params::scan(h, d, &[]), &[khat, v, beta, decay, state])
+    }
+
+    /// B.6: folds cached slots into `state [H, d, d]` by the gated delta rule, at most
+    /// `max_tokens` per run, chunked where the adapter's workgroup memory allows
+    /// ([`ssm_scan::DeltaScan::for_device`]). Returns the nodes whose params are set
+    /// per run, all with the same [`ssm_scan::Params::scan`] (they start with none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn ssm_delta_scan(
+        &mut self,
+        name: &str,
+        state: TensorId,
+        khat: TensorId,
+        v: TensorId,
+        beta: TensorId,
+        decay: TensorId,
+        max_tokens: usize,
+    ) -> Result<Vec<usize>> {
+        let (h, d) = self.state_dims(name, state, khat, v)?;
+        let p = ssm_scan::Params::scan(h, d, &[]);
+        match ssm_scan::DeltaScan::for_device(&self.caps) {
+            ssm_scan::DeltaScan::Step => Ok(vec![self.dispatch(name, ssm_scan::Ssm::DeltaStep, &p, &[khat, v, beta, decay, state])?]),
+            ssm_scan::DeltaScan::Chunked(chunk) => {
+                if d > ssm_scan::MAX_HEAD_DIM {
+                    return Err(self.shape_error(name, format!("head dim {d} exceeds {}", ssm_scan::MAX_HEAD_DIM)));
+                }
+                let w = self.activation(&format!("{name}.w"), &[max_tokens.max(1), h * d], DType::F32);
+                let u = self.activation(&format!("{name}.u"), &[max_tokens.max(1), h * d], DType::F32);
+                let g = self.activation(&format!("{name}.g"), &[max_tokens.max(1), h], DType::F32);
+                let prepare = self.dispatch(name, ssm_scan::Ssm::DeltaPrepare { chunk }, &p, &[khat, v, beta, decay, w, u, g])?;
+                let update = self.dispatch(name, ssm_scan::Ssm::DeltaUpdate { chunk }, &p, &[khat, w, u, g, state])?;
+                Ok(vec![prepare, update])
+            }
+        }
+    }
+
+    /// `(H, d)` of a read of `state` by `qhat`, which must be shaped like `y`.
+    fn read_dims(&self, name: &str, y: TensorId, state: TensorId, qhat: TensorId) -> Result<(usize, usize, usize)> {
         let s = self.shape(state).to_vec();
-        let (t, _) = rows_of(self.shape(y));
+        let (t, w) = rows_of(self.shape(y));
         self.expect_shape(name, "q̂", qhat, &self.shape(y).to_vec())?;
+        if s.len() != 3 || s[0] * s[1] != w || s[1] > ssm_scan::MAX_HEAD_DIM {
+            return Err(self.shape_error(name, format!("state {s:?} does not fit rows of {w} (head dim ≤ {})", ssm_scan::MAX_HEAD_DIM)));
+        }
+        Ok((t, s[0], s[1]))
+    }
+
+    /// B.3: `y + g ⊙ S q̂` per head.
+    pub fn ssm_read(&mut self, name: &str, y: TensorId, state: TensorId, qhat: TensorId, gate: TensorId) -> Result<TensorId> {
+        let (t, h, d) = self.read_dims(name, y, state, qhat)?;
+        self.expect_shape(name, "router gate", gate, &[t, h])?;
         let o = self.activation(name, &self.shape(y).to_vec(), DType::F32);
-        self.dispatch(name, ssm_scan::Ssm::Read, &ssm_scan::Params::tokens(t, s[0], s[1]), &[y, state, qhat, gate, o])?;
+        self.dispatch(name, ssm_scan::Ssm::Read { delta: false }, &ssm_scan::Params::tokens(t, h, d), &[y, state, qhat, gate, o])?;
+        Ok(o)
+    }
+
+    /// B.6: `y + m[f, slot] ⊙ γ ⊙ Swish(g ⊙ RMSNorm_d(S q̂))` for the residual stream
+    /// `y` after the output projection; `gate = out_gate(x) [T, D]`, `consts =
+    /// [norm.weight | router.weight | router.bias]`, `ln_rho [F]`, `modulation [F, S·D]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ssm_read_delta(
+        &mut self,
+        name: &str,
+        y: TensorId,
+        state: TensorId,
+        qhat: TensorId,
+        gate: TensorId,
+        consts: TensorId,
+        ln_rho: TensorId,
+        modulation: TensorId,
+        slot: usize,
+        frame_rows: usize,
+        eps: f64,
+    ) -> Result<TensorId> {
+        let (t, h, d) = self.read_dims(name, y, state, qhat)?;
+        let width = h * d;
+        self.expect_shape(name, "out gate", gate, &self.shape(y).to_vec())?;
+        self.expect_shape(name, "norm and router weights", consts, &[d + 2 * width])?;
+        let frames = t.div_ceil(frame_rows.max(1));
+        let (mf, mrow) = rows_of(self.shape(modulation));
+        let rho_frames: usize = self.shape(ln_rho).iter().product();
+        if frame_rows == 0 || rho_frames < frames || mf < frames || mrow < (slot + 1) * width {
+            return Err(self.shape_error(
+                name,
+                format!(
+                    "ln ρ {:?} / modulation {:?} do not cover {frames} frames, slot {slot}",
+                    self.shape(ln_rho),
+                    self.shape(modulation)
+                ),
+            ));
+        }
+        let p = ssm_scan::Params::read_delta(t, h, d, frame_rows, mrow, slot * width, eps as f32);
+        let o = self.activation(name, &self.shape(y).to_vec(), DType::F32);
+        self.dispatch(name, ssm_scan::Ssm::Read { delta: true }, &p, &[y, state, qhat, gate, consts, ln_rho, modulation, o])?;
         Ok(o)
     }
 }

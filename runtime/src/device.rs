@@ -59,11 +59,14 @@ pub struct Capabilities {
     pub timestamps: bool,
     pub timestamps_in_passes: bool,
     pub device_type: DeviceKind,
+    /// `max_compute_workgroup_storage_size`: bytes of workgroup memory a kernel may use.
+    pub workgroup_storage: u32,
 }
 
 impl Capabilities {
-    /// An adapter of `device_type` without any optional feature: for building and
-    /// planning graphs where no device is open.
+    /// An adapter of `device_type` without any optional feature and with WebGPU's
+    /// guaranteed 16 KiB of workgroup memory: for building and planning graphs where no
+    /// device is open.
     pub fn baseline(device_type: DeviceKind) -> Capabilities {
         Capabilities {
             f16: false,
@@ -73,6 +76,7 @@ impl Capabilities {
             timestamps: false,
             timestamps_in_passes: false,
             device_type,
+            workgroup_storage: 16384,
         }
     }
 }
@@ -251,6 +255,7 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => DeviceKind::Cpu,
                 _ => DeviceKind::Gpu,
             },
+            workgroup_storage: limits.max_compute_workgroup_storage_size,
         };
         let uncaptured: Arc<Mutex<Option<RuntimeError>>> = Arc::default();
         let lost: Arc<Mutex<Option<String>>> = Arc::default();

@@ -1,7 +1,7 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
 use graph::models::dit::graph::pass_graph;
-use graph::models::dit::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, Norm, SelfAttn};
+use graph::models::dit::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, MemoryForm, Norm, SelfAttn};
 use graph::models::dit::{BlockState, DitDims, MemoryState};
 use graph::{Builder, CompileOptions, GraphError, Kind};
 use runtime::{DType, Gpu, GpuOptions, RuntimeError, Tensor};
@@ -43,6 +43,38 @@ fn dit_window_evicting_with_sinks() {
 #[test]
 fn dit_memory_hybrid() {
     check("dit-memory", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_memory_gated_delta() {
+    // MEMORY.md B.6: gated delta rule, normed and gated read after `o`, router.
+    check("dit-memory-gd", ReplayOptions::default(), 1e-3);
+}
+
+#[test]
+fn dit_memory_gated_delta_with_f16_weights() {
+    // As dit_memory_with_f16_weights; B.6 adds the [D, D] out_gate in f16.
+    check("dit-memory-gd", ReplayOptions { wdtype: runtime::DType::F16, memory: true, ..Default::default() }, 2e-2);
+}
+
+#[test]
+fn dit_memory_gated_delta_equals_no_memory_before_the_first_eviction() {
+    // 9-frame window, 3 sinks, 3-frame chunks: chunk 3 is the first to evict. Before,
+    // S = 0 and the read adds m·γ·Swish(0) = 0 exactly, so the bits must agree.
+    let dir = parity_dir("dit-memory-gd");
+    let on = replay(gpu().clone(), &dir, ReplayOptions::default()).unwrap();
+    let off = replay(gpu().clone(), &dir, ReplayOptions { memory: false, ..Default::default() }).unwrap();
+    for c in 0..8 {
+        for s in 0..4 {
+            let key = format!("flow.{c}.{s}");
+            if c < 3 {
+                assert_eq!(on[&key].1, off[&key].1, "{key}: no token has left the window yet");
+            } else if s == 0 {
+                let e = err_over_std(&off[&key].1, &on[&key].1);
+                assert!(e > 1e-2, "{key}: only {e:.3e} × std away without the memory, which should matter after evictions");
+            }
+        }
+    }
 }
 
 #[test]
@@ -129,8 +161,8 @@ impl Planned {
         Linear { weight: blocks.iter().map(|c| self.t(&[inp, c.len()], DType::BF16)).collect(), bias: Some(self.f32(&[out])) }
     }
 
-    /// Wan2.1-T2V-1.3B with VideoSSM memory, a 3-frame chunk at 480×832 (60×104
-    /// latents, 4680 tokens), a 9-frame window.
+    /// Wan2.1-T2V-1.3B with VideoSSM's gated delta memory, a 3-frame chunk at 480×832
+    /// (60×104 latents, 4680 tokens), a 9-frame window.
     fn wan_1_3b(&self) -> (DitWeights, Vec<BlockState>, DitDims) {
         let (d, ffn, heads, layers) = (1536, 8960, 12, 30);
         let dims = DitDims {
@@ -147,11 +179,14 @@ impl Planned {
             text_len: 512,
             text_dim: 4096,
             eps: 1e-6,
+            memory_horizon: 21,
         };
         let attn = || (self.linear(d, d), self.linear(d, d), self.linear(d, d), self.linear(d, d), self.f32(&[d]), self.f32(&[d]));
         let block = |_| {
             let (q, k, v, o, norm_q, norm_k) = attn();
-            let memory = Some(Memory { gates: self.linear(d, 3 * heads), a_log: self.f32(&[heads]) });
+            // The paper's memory (MEMORY.md B.6): β | α gates, out_gate [D, D], norm + router.
+            let form = MemoryForm::GatedDelta { out_gate: self.linear(d, d), consts: self.f32(&[d / heads + 2 * d]) };
+            let memory = Some(Memory { gates: self.linear(d, 2 * heads), a_log: self.f32(&[heads]), form });
             let self_attn = SelfAttn { q, k, v, o, norm_q, norm_k, memory };
             let (q, k, v, o, norm_q, norm_k) = attn();
             Block {
@@ -217,6 +252,13 @@ fn full_size_chunk_pass_plans_within_128_mib_bindings() {
     );
     assert!(largest.bytes() <= gpu.max_binding(), "{} is {} bytes", largest.name, largest.bytes());
     assert_eq!(hidden.len(), 2, "{hidden:?}");
+    // Each block folds its evictions by the chunked delta rule where the adapter allows
+    // (lavapipe: blocks of 64), into W and Ũ scratch of one chunk's tokens.
+    let scans: Vec<&str> = graph.nodes.iter().filter(|n| n.label == "blocks.29.self_attn.memory.scan").map(|n| n.label.as_str()).collect();
+    let chunked = matches!(runtime::kernels::ssm_scan::DeltaScan::for_device(&gpu.caps), runtime::kernels::ssm_scan::DeltaScan::Chunked(_));
+    assert_eq!(scans.len(), if chunked { 2 } else { 1 });
+    let w = graph.tensors.iter().find(|t| t.name == "blocks.29.self_attn.memory.scan.w");
+    assert_eq!(w.map(|t| t.shape.clone()), chunked.then(|| vec![4680, 1536]));
     assert_eq!(graph.nodes.iter().filter(|n| n.label == "blocks.29.ffn.2").count(), 2);
 
     // Bindings of 16 MiB: the split still fits the hidden (35 KiB a row), the token

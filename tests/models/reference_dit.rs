@@ -121,10 +121,19 @@ fn prompt_switches_refresh_the_window_like_the_reference() {
 
 #[test]
 fn snapshot_and_resume_continue_the_same_video() {
-    // 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more.
+    for memory_type in ["gated_linear", "gated_delta"] {
+        snapshot_and_resume(memory_type);
+    }
+}
+
+/// 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more;
+/// and a prompt switch re-caches the window but keeps S and the frame index (MEMORY.md B.4).
+fn snapshot_and_resume(memory_type: &str) {
     let cfg = {
         let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
         (c.local_attn_size, c.sink_size) = (7, 2);
+        // B.6: a horizon of 9 frames, so the router still opens after the resume point.
+        (c.memory_type, c.memory_horizon) = (memory_type.into(), Some(9));
         c
     };
     let (fpb, h, w) = (2, 4, 4);
@@ -146,13 +155,23 @@ fn snapshot_and_resume_continue_the_same_video() {
     let mut first = new_session();
     first.set_context(&context).unwrap();
     let mut resumed = run(&mut first, 0..3);
-    let path = std::env::temp_dir().join(format!("videossm-snapshot-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("videossm-snapshot-{memory_type}-{}.safetensors", std::process::id()));
     videossm::snapshot::save(&path, &first.snapshot().unwrap()).unwrap();
     drop(first);
     let mut second = new_session();
     second.restore(&videossm::snapshot::load(&path).unwrap()).unwrap();
+    assert_eq!(second.frame0(), 6, "{memory_type}: the frame index travels with the snapshot");
     resumed.extend(run(&mut second, 3..7));
-    assert_eq!(resumed, all, "a resumed video must be bit-identical to the straight one");
+    assert_eq!(resumed, all, "{memory_type}: a resumed video must be bit-identical to the straight one");
+    let states = |g: &Generator| -> Vec<(String, Vec<f32>)> {
+        let state = |k: &str| k.ends_with("memory.state") || k.ends_with("memory.delta_state");
+        g.snapshot().unwrap().tensors.into_iter().filter(|(k, ..)| state(k)).map(|(k, _, v)| (k, v)).collect()
+    };
+    let before = states(&second);
+    assert!(before.len() == 2 && before.iter().all(|(_, s)| s.iter().any(|&x| x != 0.0)), "{memory_type}: S after 7 chunks");
+    second.switch_prompt(&rng.normals(cfg.text_len * cfg.text_dim, 1.0)).unwrap();
+    assert_eq!(second.frame0(), 14, "{memory_type}: a prompt switch keeps the frame index");
+    assert_eq!(states(&second), before, "{memory_type}: a prompt switch keeps S");
     // A snapshot of another shape is refused with the tensor at fault.
     let other = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, 4, 6), 7, 2, Default::default());
     let e = other.unwrap().restore(&videossm::snapshot::load(&path).unwrap()).unwrap_err().to_string();
@@ -160,4 +179,20 @@ fn snapshot_and_resume_continue_the_same_video() {
     std::fs::write(&path, b"not a snapshot").unwrap();
     assert!(videossm::snapshot::load(&path).is_err());
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_snapshot_of_the_other_memory_form_is_refused() {
+    // Same shapes, other meaning of S: restoring B.3's state into B.6 names the tensor.
+    let session = |memory_type: &str| {
+        let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
+        (c.memory_type, c.memory_horizon) = (memory_type.into(), Some(9));
+        let w = load::load(gpu(), &c, &videossm::synthetic::random_checkpoint(&c, true, 4), runtime::DType::F32, true).unwrap();
+        Generator::new(gpu().clone(), &w, DitDims::new(&c, 3, 4, 4), 9, 3, Default::default()).unwrap()
+    };
+    let (mut b3, mut b6) = (session("gated_linear"), session("gated_delta"));
+    let e = b6.restore(&b3.snapshot().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("blocks.0.memory.delta_state"), "{e}");
+    let e = b3.restore(&b6.snapshot().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("blocks.0.memory.state"), "{e}");
 }

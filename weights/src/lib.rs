@@ -18,7 +18,7 @@ pub mod tensor;
 pub mod validate;
 
 pub use checkpoint::Checkpoint;
-pub use config::{DitConfig, GenerationConfig, T5Config, VaeConfig, VaeUpsample};
+pub use config::{DitConfig, GenerationConfig, MemoryType, T5Config, VaeConfig, VaeUpsample};
 pub use error::{Result, WeightsError};
 pub use inspect::{detect, inspect, Kind, Summary};
 pub use prefix::{Loader, Prefix};

@@ -147,6 +147,8 @@ pub fn small_config() -> DitConfig {
         window_size: [-1, -1],
         local_attn_size: 9,
         sink_size: 3,
+        memory_type: "gated_linear".into(),
+        memory_horizon: None,
     }
 }
 
@@ -181,8 +183,16 @@ pub fn small_vae_config(dim: usize, z_dim: usize) -> VaeConfig {
 /// size: D = 64, 4 heads, 2 blocks, 32×32 frames, chunks of 3 latent frames, a 9-frame
 /// window with 3 sinks, memory on; the VAE of the vae-small bundle's shape (dim 8).
 pub fn write_small_model_folder(dir: &std::path::Path) -> std::io::Result<()> {
+    write_small_model_folder_with(dir, crate::MemoryType::GatedLinear)
+}
+
+/// [`write_small_model_folder`] with the memory form `memory`; B.6's router opens over
+/// 12 latent frames, as in the dit-memory-gd bundle.
+pub fn write_small_model_folder_with(dir: &std::path::Path, memory: crate::MemoryType) -> std::io::Result<()> {
     let mut cfg = small_config();
     (cfg.dim, cfg.ffn_dim, cfg.freq_dim, cfg.num_heads, cfg.num_layers, cfg.text_len, cfg.text_dim) = (64, 128, 32, 4, 2, 16, 48);
+    cfg.memory_type = memory.name().into();
+    cfg.memory_horizon = (memory == crate::MemoryType::GatedDelta).then_some(12);
     let gen = crate::GenerationConfig { latent_height: Some(4), latent_width: Some(4), ..crate::GenerationConfig::default() };
     write_model_folder(dir, &cfg, &gen, &small_vae_config(8, 16), true, 11)
 }
@@ -205,6 +215,7 @@ pub fn write_model_folder(
         "dim": cfg.dim, "ffn_dim": cfg.ffn_dim, "freq_dim": cfg.freq_dim, "text_dim": cfg.text_dim, "out_dim": cfg.out_dim,
         "num_heads": cfg.num_heads, "num_layers": cfg.num_layers, "window_size": cfg.window_size, "qk_norm": cfg.qk_norm,
         "cross_attn_norm": cfg.cross_attn_norm, "eps": cfg.eps, "local_attn_size": cfg.local_attn_size, "sink_size": cfg.sink_size,
+        "memory_type": cfg.memory_type, "memory_horizon": cfg.memory_horizon,
     });
     let generation = serde_json::json!({
         "num_frame_per_block": gen.num_frame_per_block, "denoising_step_list": gen.denoising_step_list,

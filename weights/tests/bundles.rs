@@ -2,11 +2,11 @@
 //! and every dit bundle's recorded schedule against ours.
 mod common;
 use common::parity;
-use weights::{inspect, Checkpoint, DitConfig, GenerationConfig, Kind, Loader, T5Config, VaeConfig};
+use weights::{inspect, Checkpoint, DitConfig, GenerationConfig, HostTensor, Kind, Loader, MemoryType, T5Config, VaeConfig};
 
 #[test]
 fn dit_bundles_validate_and_are_finite() {
-    for (name, memory) in [("dit-small", false), ("dit-window", false), ("dit-memory", true)] {
+    for (name, memory) in [("dit-small", false), ("dit-window", false), ("dit-memory", true), ("dit-memory-gd", true)] {
         let dir = parity(name);
         let cfg = DitConfig::load(&dir.join("config.json")).unwrap();
         let ck = Checkpoint::open(dir.join("model.safetensors")).unwrap();
@@ -48,7 +48,7 @@ fn floats(json: &serde_json::Value, field: &str) -> Vec<f32> {
 
 #[test]
 fn schedule_matches_every_bundle() {
-    for name in ["dit-small", "dit-window", "dit-memory"] {
+    for name in ["dit-small", "dit-window", "dit-memory", "dit-memory-gd"] {
         let path = parity(name).join("generation.json");
         let gen = GenerationConfig::load(&path).unwrap();
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -93,4 +93,45 @@ fn a_loader_reading_less_than_the_list_panics() {
     let partial = Loader::validated(&ck, cfg.expected_tensors(false)).unwrap();
     partial.root().get("head.modulation", &[1, 2, cfg.dim]).unwrap();
     partial.finish();
+}
+
+/// `problems` of `ck` against `cfg`'s expected memory-model tensors, as one string.
+fn problems(cfg: &DitConfig, ck: &Checkpoint) -> String {
+    ck.validate(&cfg.expected_tensors(true)).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn gated_delta_keys_are_checked_like_every_other_tensor() {
+    let dir = parity("dit-memory-gd");
+    let cfg = DitConfig::load(&dir.join("config.json")).unwrap();
+    assert_eq!((cfg.memory(), cfg.memory_horizon), (MemoryType::GatedDelta, Some(12)));
+    let ck = Checkpoint::open(dir.join("model.safetensors")).unwrap();
+    assert_eq!(problems(&cfg, &ck), "");
+    let m = "blocks.1.self_attn.memory";
+    // Missing.
+    let mut missing = ck.clone();
+    missing.tensors.remove(&format!("{m}.router.bias"));
+    let e = problems(&cfg, &missing);
+    assert!(e.contains(&format!("missing    {m}.router.bias [64]")), "{e}");
+    // Extra: β has no bias in B.6 (Eq. 5).
+    let mut extra = ck.clone();
+    extra.tensors.insert(format!("{m}.beta.bias"), HostTensor::from_f32(vec![4], &[0.0; 4]));
+    let e = problems(&cfg, &extra);
+    assert!(e.contains(&format!("unexpected {m}.beta.bias [4]")), "{e}");
+    // Wrong shape: the router weight is [D, 1], the norm weight [d].
+    let mut shape = ck.clone();
+    shape.tensors.insert(format!("{m}.router.weight"), HostTensor::from_f32(vec![64], &[0.0; 64]));
+    shape.tensors.insert(format!("{m}.norm.weight"), HostTensor::from_f32(vec![64], &[0.0; 64]));
+    let e = problems(&cfg, &shape);
+    assert!(e.contains(&format!("{m}.router.weight")) && e.contains("[64, 1]"), "{e}");
+    assert!(e.contains(&format!("{m}.norm.weight")) && e.contains("[16]"), "{e}");
+    // The other memory type's keys, either way round.
+    let mut b3 = cfg.clone();
+    b3.memory_type = "gated_linear".into();
+    let e = problems(&b3, &ck);
+    assert!(e.contains(&format!("missing    {m}.gate.weight")) && e.contains(&format!("unexpected {m}.out_gate.weight")), "{e}");
+    let old = Checkpoint::open(parity("dit-memory").join("model.safetensors")).unwrap();
+    let e = problems(&cfg, &old);
+    assert!(e.contains(&format!("missing    {m}.norm.weight")) && e.contains(&format!("unexpected {m}.gate.bias")), "{e}");
+    assert!(e.contains(&format!("unexpected {m}.beta.bias")), "{e}");
 }

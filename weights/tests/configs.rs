@@ -1,7 +1,7 @@
 //! Config errors name the file, the field and the allowed range.
 mod common;
 use common::{parity, Scratch};
-use weights::{DitConfig, GenerationConfig, T5Config, VaeConfig, WeightsError};
+use weights::{DitConfig, GenerationConfig, MemoryType, T5Config, VaeConfig, WeightsError};
 
 /// The bundle's config with `edit` applied, written to a scratch file.
 fn edited(
@@ -52,6 +52,45 @@ fn dit_config_errors_name_the_field() {
     });
     let c = DitConfig::load(&p).unwrap();
     assert_eq!((c.local_attn_size, c.sink_size, c.window_size), (-1, 0, [-1, -1]));
+}
+
+#[test]
+fn memory_type_and_horizon_are_checked() {
+    let dir = Scratch::new("cfg-memory");
+    // Absent: B.3, as every config before B.6.
+    let c = DitConfig::load(&parity("dit-memory").join("config.json")).unwrap();
+    assert_eq!((c.memory(), c.memory_horizon), (MemoryType::GatedLinear, None));
+    let p = edited(&dir, "dit-memory-gd", "config.json", |j| drop(j.insert("memory_type".into(), "mamba".into())));
+    let (field, msg) = field_of(DitConfig::load(&p).unwrap_err());
+    assert_eq!(field, "memory_type");
+    assert!(msg.contains("\"mamba\"") && msg.contains("gated_linear") && msg.contains("gated_delta"), "{msg}");
+    let p = edited(&dir, "dit-memory-gd", "config.json", |j| drop(j.remove("memory_horizon")));
+    let (field, msg) = field_of(DitConfig::load(&p).unwrap_err());
+    assert_eq!(field, "memory_horizon");
+    assert!(msg.contains("required by \"gated_delta\""), "{msg}");
+    let p = edited(&dir, "dit-memory-gd", "config.json", |j| drop(j.insert("memory_horizon".into(), 0.into())));
+    assert_eq!(field_of(DitConfig::load(&p).unwrap_err()).0, "memory_horizon");
+}
+
+#[test]
+fn gated_delta_window_must_hold_a_chunk_besides_the_sinks() {
+    let dir = Scratch::new("cfg-memory-window");
+    let path = parity("dit-memory-gd").join("config.json");
+    let c = DitConfig::load(&path).unwrap();
+    // 9 − 3 = 6 frames beside the sinks: chunks of up to 6 frames.
+    c.check_chunk(&path, 3).unwrap();
+    c.check_chunk(&path, 6).unwrap();
+    let (field, msg) = field_of(c.check_chunk(&path, 7).unwrap_err());
+    assert_eq!(field, "local_attn_size");
+    assert!(msg.contains("local_attn_size − sink_size ≥ num_frame_per_block") && msg.contains("9 − 3 < 7"), "{msg}");
+    let p = edited(&dir, "dit-memory-gd", "config.json", |j| drop(j.insert("sink_size".into(), 7.into())));
+    let c = DitConfig::load(&p).unwrap();
+    assert!(field_of(c.check_chunk(&p, 3).unwrap_err()).1.contains("9 − 7 < 3"));
+    // Unbounded windows never evict; B.3 is not refused here (its caches need no clean pass first).
+    let p = edited(&dir, "dit-memory-gd", "config.json", |j| drop(j.insert("local_attn_size".into(), (-1).into())));
+    DitConfig::load(&p).unwrap().check_chunk(&p, 7).unwrap();
+    let c = DitConfig::load(&parity("dit-memory").join("config.json")).unwrap();
+    c.check_chunk(&path, 7).unwrap();
 }
 
 #[test]

@@ -154,6 +154,7 @@ impl Pipeline {
             config.sink_size = sink;
         }
         check_window(config.local_attn_size, config.sink_size, generation.num_frame_per_block)?;
+        config.check_chunk(&files.config, generation.num_frame_per_block)?;
         let gpu = Arc::new(Gpu::new(&opts.gpu)?);
         log::info!("loading {} on {gpu}", files.dit.display());
         let ck = open_dit(&files.dit)?;
@@ -171,6 +172,12 @@ impl Pipeline {
 
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
+    }
+
+    /// The global memory this pipeline runs: its form (MEMORY.md B.3 / B.6), or None
+    /// for a checkpoint without one or a run with `--no-memory`.
+    pub fn memory(&self) -> Option<weights::MemoryType> {
+        self.weights.has_memory().then(|| self.config.memory())
     }
 
     /// Latent frames per chunk.

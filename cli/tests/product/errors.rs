@@ -136,6 +136,7 @@ fn inspect_reports_and_rejects() {
     });
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("dit+memory") && text.contains("matches") && text.contains("all finite"), "{text}");
+    assert!(text.contains("gated_linear keys (MEMORY.md B.3); config: gated_linear"), "{text}");
     let out = videossm().args(["inspect", "/nonexistent.safetensors"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.safetensors"));
 }

@@ -6,6 +6,11 @@ fn pipeline() -> Pipeline {
     Pipeline::load(model_dir(), &PipelineOptions::default()).expect("loading the test model")
 }
 
+/// The test model with the gated delta memory (MEMORY.md B.6).
+fn pipeline_gated_delta() -> Pipeline {
+    Pipeline::load(model_dir_gated_delta(), &PipelineOptions::default()).expect("loading the gated delta test model")
+}
+
 fn latents(s: &mut Session, chunks: usize) -> Vec<Vec<f32>> {
     (0..chunks).map(|_| s.next_frames().unwrap().latents).collect()
 }
@@ -41,25 +46,32 @@ fn video(s: &mut Session, chunks: usize) -> Vec<(Vec<f32>, Vec<Frame>)> {
 
 /// N chunks straight = k chunks, snapshot to a file, restore in a new session, N − k chunks:
 /// the same latents and the same pixels bit for bit (the VAE caches are in the snapshot),
-/// with the window evicting (6 chunks of 3 frames, window 9).
+/// with the window evicting (6 chunks of 3 frames, window 9), for both memory forms
+/// (B.6's router reads the frame index the snapshot carries).
 #[test]
 fn snapshot_resume_continues_the_same_video() {
-    let p = pipeline();
-    let straight = video(&mut Session::new(&p, "a red ball", 9).unwrap(), 6);
-    let mut first = Session::new(&p, "a red ball", 9).unwrap();
+    let p = pipeline_gated_delta();
+    assert_eq!(p.memory(), Some(weights::MemoryType::GatedDelta));
+    snapshot_resume(&p);
+    snapshot_resume(&pipeline());
+}
+
+fn snapshot_resume(p: &Pipeline) {
+    let straight = video(&mut Session::new(p, "a red ball", 9).unwrap(), 6);
+    let mut first = Session::new(p, "a red ball", 9).unwrap();
     let mut resumed = video(&mut first, 4);
-    let file = scratch("snapshot").join("state.safetensors");
+    let file = scratch(&format!("snapshot-{}", p.memory().map_or("off", |m| m.name()))).join("state.safetensors");
     videossm::snapshot::save_session(&file, &first.snapshot().unwrap()).unwrap();
     let latents_only = first.snapshot_latents().unwrap();
     drop(first);
     let state = videossm::snapshot::load_session(&file).unwrap();
     assert_eq!((state.chunk, state.seed, state.prompt.as_str()), (4, 9, "a red ball"));
     assert!(state.decoder.as_ref().is_some_and(|c| !c.is_empty()));
-    let mut second = Session::restore(&p, &state).unwrap();
+    let mut second = Session::restore(p, &state).unwrap();
     resumed.extend(video(&mut second, 2));
     assert!(straight == resumed, "the resumed video differs from the straight one");
     // Without the VAE caches (a state kept through a device fault): the same latents.
-    let mut warm = Session::restore(&p, &latents_only).unwrap();
+    let mut warm = Session::restore(p, &latents_only).unwrap();
     let again = video(&mut warm, 2);
     assert!(again.iter().zip(&straight[4..]).all(|(a, b)| a.0 == b.0), "latents-only resume changed the latents");
 }

@@ -3,7 +3,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use videossm::synthetic::write_small_model_folder;
+use videossm::synthetic::{write_small_model_folder, write_small_model_folder_with};
 
 /// The test model ([`write_small_model_folder`]), written once per process.
 pub fn model_dir() -> &'static Path {
@@ -11,6 +11,16 @@ pub fn model_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = scratch("model");
         write_small_model_folder(&dir).expect("writing the test model");
+        dir
+    })
+}
+
+/// The test model with the paper's gated delta memory (MEMORY.md B.6), written once per process.
+pub fn model_dir_gated_delta() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("model-gd");
+        write_small_model_folder_with(&dir, weights::MemoryType::GatedDelta).expect("writing the gated delta test model");
         dir
     })
 }

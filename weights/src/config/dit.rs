@@ -21,6 +21,34 @@ fn yes() -> bool {
     true
 }
 
+fn gated_linear() -> String {
+    "gated_linear".into()
+}
+
+/// Which global memory a checkpoint's `memory.*` keys are (MEMORY.md B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryType {
+    /// B.3, our earlier form: `"gated_linear"`, the default for configs without the field.
+    GatedLinear,
+    /// B.6, the paper's: gated delta rule, RMSNorm + Swish output gate, router.
+    GatedDelta,
+}
+
+impl MemoryType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryType::GatedLinear => "gated_linear",
+            MemoryType::GatedDelta => "gated_delta",
+        }
+    }
+}
+
+impl std::fmt::Display for MemoryType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// WanModel's defaults, which Wan2.1's published config.json leaves out.
 fn patch() -> [usize; 3] {
     [1, 2, 2]
@@ -60,6 +88,14 @@ pub struct DitConfig {
     /// Leading latent frames never evicted.
     #[serde(default)]
     pub sink_size: usize,
+    /// `"gated_linear"` (B.3) or `"gated_delta"` (B.6); kept as text so a bad value
+    /// is a field error naming the choices (see [`DitConfig::memory`]).
+    #[serde(default = "gated_linear")]
+    pub memory_type: String,
+    /// B.6 router's T: latent frames until the memory is fully open (the paper's
+    /// total context length). Required by `gated_delta`.
+    #[serde(default)]
+    pub memory_horizon: Option<usize>,
 }
 
 impl DitConfig {
@@ -109,6 +145,41 @@ impl DitConfig {
         })?;
         c.ensure(!bounded || (self.sink_size as i64) < self.local_attn_size, "sink_size", || {
             format!("{} must be below local_attn_size {} so the window has room beside the sinks", self.sink_size, self.local_attn_size)
+        })?;
+        let memory = self.memory_type.as_str();
+        c.ensure(["gated_linear", "gated_delta"].contains(&memory), "memory_type", || {
+            format!("{memory:?} is not a memory form: use \"gated_linear\" (MEMORY.md B.3) or \"gated_delta\" (B.6)")
+        })?;
+        if self.memory() == MemoryType::GatedDelta {
+            let t = self.memory_horizon.unwrap_or(0);
+            c.ensure((1..=super::MAX_DIM).contains(&t), "memory_horizon", || match self.memory_horizon {
+                None => "is required by \"gated_delta\": the latent frames after which the router is fully open".into(),
+                Some(t) => format!("{t} is outside 1..={}", super::MAX_DIM),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn memory(&self) -> MemoryType {
+        if self.memory_type == "gated_delta" {
+            MemoryType::GatedDelta
+        } else {
+            MemoryType::GatedLinear
+        }
+    }
+
+    /// B.6: a chunk's tokens cache their gates on its clean pass, so none may be
+    /// evicted by the chunk itself: the window must hold a whole chunk of
+    /// `frames_per_chunk` latent frames besides the sinks. Always true of B.3 and
+    /// memoryless models that run at all; `path` names the source in the error.
+    pub fn check_chunk(&self, path: &Path, frames_per_chunk: usize) -> Result<()> {
+        let (window, sink) = (self.local_attn_size, self.sink_size as i64);
+        let ok = self.memory() != MemoryType::GatedDelta || window < 0 || window - sink >= frames_per_chunk as i64;
+        Checker { path }.ensure(ok, "local_attn_size", || {
+            format!(
+                "a gated_delta memory needs local_attn_size − sink_size ≥ num_frame_per_block so a chunk never evicts its own tokens \
+                 before their clean pass caches them (MEMORY.md B.6): {window} − {sink} < {frames_per_chunk}"
+            )
         })
     }
 
@@ -116,7 +187,8 @@ impl DitConfig {
         self.dim / self.num_heads
     }
 
-    /// Every tensor of the checkpoint with its shape (MODEL.md A, MEMORY.md B.3).
+    /// Every tensor of the checkpoint with its shape (MODEL.md A; with `memory`, the
+    /// `memory.*` keys of this config's [`MemoryType`], MEMORY.md B.3 or B.6).
     pub fn expected_tensors(&self, memory: bool) -> Expected {
         let (d, h) = (self.dim, self.num_heads);
         let mut e = Expected::default();
@@ -144,10 +216,23 @@ impl DitConfig {
             e.linear(&format!("{b}.ffn.2"), d, self.ffn_dim);
             e.float(format!("{b}.modulation"), &[1, 6, d]);
             if memory {
-                for p in ["beta", "alpha", "gate"] {
-                    e.linear(&format!("{b}.self_attn.memory.{p}"), h, d);
+                let m = format!("{b}.self_attn.memory");
+                e.float(format!("{m}.A_log"), &[h]);
+                e.linear(&format!("{m}.alpha"), h, d);
+                match self.memory() {
+                    MemoryType::GatedLinear => {
+                        e.linear(&format!("{m}.beta"), h, d);
+                        e.linear(&format!("{m}.gate"), h, d);
+                    }
+                    MemoryType::GatedDelta => {
+                        // Eq. 5 has no bias on β; Eq. 8–9's norm, output gate and router.
+                        e.float(format!("{m}.beta.weight"), &[h, d]);
+                        e.float(format!("{m}.norm.weight"), &[self.head_dim()]);
+                        e.linear(&format!("{m}.out_gate"), d, d);
+                        e.float(format!("{m}.router.weight"), &[d, 1]);
+                        e.float(format!("{m}.router.bias"), &[d]);
+                    }
                 }
-                e.float(format!("{b}.self_attn.memory.A_log"), &[h]);
             }
         }
         e.linear("head.head", self.out_dim * 4, d);

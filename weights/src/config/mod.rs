@@ -5,7 +5,7 @@ mod generation;
 mod t5;
 mod vae;
 
-pub use dit::DitConfig;
+pub use dit::{DitConfig, MemoryType};
 pub use generation::GenerationConfig;
 pub use t5::T5Config;
 pub use vae::{VaeConfig, VaeUpsample};

@@ -25,6 +25,8 @@ pub(super) struct Shared {
     pub ranges: TensorId,
     /// `[[0, text_len]]`: every context row is a key, padding included (MODEL.md A.1).
     pub ranges_text: TensorId,
+    /// `ln ρ [F]` of the call's frames, for B.6's router (None without a B.6 memory).
+    pub ln_rho: Option<TensorId>,
 }
 
 pub(super) fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
@@ -81,10 +83,18 @@ pub(super) fn block(
     nodes.writes.push((g.write_rows(&format!("{a}.cache_k"), kr, cache_k)?, dims.dim));
     nodes.writes.push((g.write_rows(&format!("{a}.cache_v"), v, cache_v)?, dims.dim));
     let mut y = g.attention(&format!("{a}.attn"), qr, cache_k, cache_v, sh.ranges, heads, scale)?;
-    if let (Some(read), Some(ms)) = (memory, &st.memory) {
-        y = super::memory::read(g, &a, y, read, ms)?;
+    let mem = match (&memory, &w.self_attn.memory, &st.memory) {
+        (Some(read), Some(mw), Some(ms)) => Some((read, mw, ms)),
+        _ => None,
+    };
+    if let Some((read, mw, ms)) = &mem {
+        y = super::memory::read_before_o(g, &a, y, read, mw, ms)?;
     }
-    let x = linear(g, &format!("{a}.o"), y, &w.self_attn.o, Epilogue::Gated { residual: x, gate: m, slot: GATE1, frame_rows })?;
+    let mut x = linear(g, &format!("{a}.o"), y, &w.self_attn.o, Epilogue::Gated { residual: x, gate: m, slot: GATE1, frame_rows })?;
+    if let Some((read, mw, ms)) = &mem {
+        let at = super::memory::AfterO { x, modulation: m, slot: GATE1, ln_rho: sh.ln_rho };
+        x = super::memory::read_after_o(g, &a, at, read, mw, ms, dims)?;
+    }
 
     // 2. Cross-attention to the prompt's cached keys/values.
     let c = format!("{p}.cross_attn");

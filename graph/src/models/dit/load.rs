@@ -1,10 +1,10 @@
 //! Uploading a checkpoint into [`DitWeights`], converting matmul weights to the
 //! device dtype (norms, biases and modulations stay f32: they are tiny and the
 //! kernels read them as f32).
-use super::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, Norm, SelfAttn};
+use super::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, MemoryForm, Norm, SelfAttn};
 use crate::error::{GraphError, Result};
 use runtime::{DType, Gpu, Tensor};
-use weights::{Checkpoint, DitConfig};
+use weights::{Checkpoint, DitConfig, MemoryType};
 
 struct Loader<'a> {
     gpu: &'a Gpu,
@@ -34,21 +34,38 @@ impl Loader<'_> {
         Linear::upload(self.gpu, &format!("{key}.weight"), shape[0], shape[1..].iter().product(), self.wdtype, &data, bias)
     }
 
-    /// `memory.{beta,alpha,gate}` stacked into one `[3H, D]` linear.
-    fn memory(&self, key: &str) -> Result<Option<Memory>> {
+    /// `memory.{beta,alpha(,gate)}` stacked into one `[3H, D]` or `[2H, D]` linear,
+    /// and B.6's output gate, norm and router.
+    fn memory(&self, key: &str, kind: MemoryType) -> Result<Option<Memory>> {
         if !self.ck.contains(&format!("{key}.A_log")) {
             return Ok(None);
         }
+        let parts: &[&str] = match kind {
+            MemoryType::GatedLinear => &["beta", "alpha", "gate"],
+            MemoryType::GatedDelta => &["beta", "alpha"],
+        };
         let (mut w, mut b, mut rows, mut cols) = (Vec::new(), Vec::new(), 0, 0);
-        for part in ["beta", "alpha", "gate"] {
+        for part in parts {
             let (shape, data) = self.host(&format!("{key}.{part}.weight"))?;
             (rows, cols) = (rows + shape[0], shape[1]);
             w.extend(data);
-            b.extend(self.host(&format!("{key}.{part}.bias"))?.1);
+            let bias = format!("{key}.{part}.bias");
+            // B.6's β has no bias (Eq. 5): zeros leave σ(W_β x) exact.
+            b.extend(if self.ck.contains(&bias) { self.host(&bias)?.1 } else { vec![0.0; shape[0]] });
         }
         let bias = self.gpu.upload(&format!("{key}.gates.bias"), &[rows], DType::F32, &b)?;
         let gates = Linear::upload(self.gpu, &format!("{key}.gates.weight"), rows, cols, self.wdtype, &w, Some(bias))?;
-        Ok(Some(Memory { gates, a_log: self.f32(&format!("{key}.A_log"))? }))
+        let form = match kind {
+            MemoryType::GatedLinear => MemoryForm::GatedLinear,
+            MemoryType::GatedDelta => {
+                let mut consts = self.host(&format!("{key}.norm.weight"))?.1;
+                consts.extend(self.host(&format!("{key}.router.weight"))?.1);
+                consts.extend(self.host(&format!("{key}.router.bias"))?.1);
+                let consts = self.gpu.upload(&format!("{key}.norm_router"), &[consts.len()], DType::F32, &consts)?;
+                MemoryForm::GatedDelta { out_gate: self.linear(&format!("{key}.out_gate"))?, consts }
+            }
+        };
+        Ok(Some(Memory { gates, a_log: self.f32(&format!("{key}.A_log"))?, form }))
     }
 }
 
@@ -72,7 +89,7 @@ pub fn load(gpu: &Gpu, cfg: &DitConfig, ck: &Checkpoint, wdtype: DType, memory: 
                     o: l.linear(&format!("{s}.o"))?,
                     norm_q: l.f32(&format!("{s}.norm_q.weight"))?,
                     norm_k: l.f32(&format!("{s}.norm_k.weight"))?,
-                    memory: if memory { l.memory(&format!("{s}.memory"))? } else { None },
+                    memory: if memory { l.memory(&format!("{s}.memory"), cfg.memory())? } else { None },
                 },
                 cross_attn: CrossAttn {
                     q: l.linear(&format!("{c}.q"))?,

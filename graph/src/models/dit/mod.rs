@@ -33,6 +33,8 @@ pub struct DitDims {
     pub text_len: usize,
     pub text_dim: usize,
     pub eps: f64,
+    /// B.6 router's T in latent frames (`memory_horizon`); unused by other models.
+    pub memory_horizon: usize,
 }
 
 impl DitDims {
@@ -51,6 +53,7 @@ impl DitDims {
             text_len: cfg.text_len,
             text_dim: cfg.text_dim,
             eps: cfg.eps,
+            memory_horizon: cfg.memory_horizon.unwrap_or(1),
         }
     }
 
@@ -64,6 +67,13 @@ impl DitDims {
 
     pub fn head_dim(&self) -> usize {
         self.dim / self.heads
+    }
+
+    /// B.6 router input of the call whose first frame is the absolute latent frame
+    /// `frame0`: `ln ρ_f`, `ρ = min(1, (f + 1)/T)`, per frame, in f64 so any f is exact.
+    pub fn ln_rho(&self, frame0: usize) -> Vec<f32> {
+        let t = self.memory_horizon.max(1) as f64;
+        (frame0..frame0 + self.frames).map(|f| ((f as f64 + 1.0) / t).min(1.0).ln() as f32).collect()
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Generator {
     frame0: usize,
     slots: ChunkSlots,
     memory: bool,
+    /// B.6's router reads each call's absolute frame index (`ln_rho`).
+    router: bool,
     /// The clean latents of the chunk being finished (its context call).
     clean: Vec<f32>,
     context_t: f32,
@@ -78,6 +80,7 @@ impl Generator {
             frame0: 0,
             slots: ChunkSlots::default(),
             memory,
+            router: w.has_router(),
             clean: Vec::new(),
             context_t: 0.0,
             history: Vec::new(),
@@ -99,7 +102,8 @@ impl Generator {
         self.frame0
     }
 
-    /// The device state tensors with stable names (`blocks.N.cache_k`, ...).
+    /// The device state tensors with stable names (`blocks.N.cache_k`, ...,
+    /// `blocks.N.memory.state` for B.3, `blocks.N.memory.delta_state` for B.6).
     fn state_tensors(&self) -> Vec<(String, &runtime::Tensor)> {
         let mut v = Vec::new();
         for (n, s) in self.states.iter().enumerate() {
@@ -108,8 +112,10 @@ impl Generator {
                     .map(|(k, t)| (format!("blocks.{n}.{k}"), t)),
             );
             if let Some(m) = &s.memory {
+                // The two forms' S mean different things: a B.3 snapshot must not restore into B.6.
+                let state = if self.router { "delta_state" } else { "state" };
                 v.extend(
-                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), ("state", &m.state)]
+                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), (state, &m.state)]
                         .map(|(k, t)| (format!("blocks.{n}.memory.{k}"), t)),
                 );
             }
@@ -198,6 +204,9 @@ impl Generator {
         c.write(&self.gpu, "ranges", &ranges)?;
         let d = &self.dims;
         c.write(&self.gpu, "rope", &rope::table(self.frame0, d.frames, d.rows, d.cols, d.head_dim()))?;
+        if self.router {
+            c.write(&self.gpu, "ln_rho", &d.ln_rho(self.frame0))?;
+        }
         for &(nodes, width) in &self.pass.nodes.writes {
             for (node, p) in nodes.iter().zip(rows_params(&self.slots.write, width)) {
                 c.set_params(*node, &p)?;

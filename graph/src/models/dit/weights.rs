@@ -3,14 +3,31 @@
 pub use crate::models::linear::Linear;
 use runtime::Tensor;
 
-/// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3). The
-/// three `[H, D]` projections are stacked into one `[3H, D]` linear at load time
-/// (rows β | α | gate) so one matmul produces all gates.
+/// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3 or B.6).
+/// The per-head `[H, D]` gate projections are stacked into one linear at load time
+/// (rows β | α, then B.3's router gate) so one matmul produces all gates.
 #[derive(Clone)]
 pub struct Memory {
+    /// `[3H, D]` (B.3) or `[2H, D]` (B.6, β's missing bias stacked as zeros)
     pub gates: Linear,
     /// `A_log [H]`
     pub a_log: Tensor,
+    pub form: MemoryForm,
+}
+
+/// What differs between the two memory forms besides the gates.
+#[derive(Clone)]
+pub enum MemoryForm {
+    /// B.3: the read is `g ⊙ S q̂` before the output projection.
+    GatedLinear,
+    /// B.6: the read is normed, gated and routed, and added after the output projection.
+    GatedDelta {
+        /// `out_gate [D, D]`
+        out_gate: Linear,
+        /// `norm.weight [d]`, `router.weight [D, 1]`, `router.bias [D]` stacked
+        /// `[d + 2D]`: the read kernel's constants in one binding.
+        consts: Tensor,
+    },
 }
 
 #[derive(Clone)]
@@ -76,5 +93,10 @@ pub struct DitWeights {
 impl DitWeights {
     pub fn has_memory(&self) -> bool {
         self.blocks.iter().all(|b| b.self_attn.memory.is_some())
+    }
+
+    /// Whether the memory is B.6's, whose router reads the frame index (`ln_rho`).
+    pub fn has_router(&self) -> bool {
+        self.blocks.iter().any(|b| matches!(b.self_attn.memory, Some(Memory { form: MemoryForm::GatedDelta { .. }, .. })))
     }
 }
