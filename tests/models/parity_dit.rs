@@ -1,7 +1,7 @@
 //! The generator at parity with the official code: every tensor of each dit-*
 //! bundle's expected.safetensors within 1e-3 × its std (FORMAT.md), f32 path.
 use graph::models::dit::graph::pass_graph;
-use graph::models::dit::weights::{Block, CrossAttn, DitWeights, Head, Linear, Memory, MemoryForm, Norm, SelfAttn};
+use graph::models::dit::weights::{Attn, Block, DitWeights, Head, Linear, Memory, MemoryForm, Norm};
 use graph::models::dit::{BlockState, DitDims, MemoryState};
 use graph::{Builder, CompileOptions, GraphError, Kind};
 use runtime::{DType, Gpu, GpuOptions, RuntimeError, Tensor};
@@ -187,11 +187,11 @@ impl Planned {
             // The paper's memory (MEMORY.md B.6): β | α gates, out_gate [D, D], norm + router.
             let form = MemoryForm::GatedDelta { out_gate: self.linear(d, d), consts: self.f32(&[d / heads + 2 * d]) };
             let memory = Some(Memory { gates: self.linear(d, 2 * heads), a_log: self.f32(&[heads]), form });
-            let self_attn = SelfAttn { q, k, v, o, norm_q, norm_k, memory };
+            let self_attn = Attn { q, k, v, o, norm_q, norm_k, memory };
             let (q, k, v, o, norm_q, norm_k) = attn();
             Block {
                 self_attn,
-                cross_attn: CrossAttn { q, k, v, o, norm_q, norm_k },
+                cross_attn: Attn { q, k, v, o, norm_q, norm_k, memory: None },
                 norm3: Some(Norm { weight: self.f32(&[d]), bias: self.f32(&[d]) }),
                 ffn: [self.linear(d, ffn), self.linear(ffn, d)],
                 modulation: self.f32(&[1, 6, d]),

@@ -30,8 +30,9 @@ pub enum MemoryForm {
     },
 }
 
+/// `self_attn` and `cross_attn`: the same module; only self-attention has the memory.
 #[derive(Clone)]
-pub struct SelfAttn {
+pub struct Attn {
     pub q: Linear,
     pub k: Linear,
     pub v: Linear,
@@ -39,16 +40,6 @@ pub struct SelfAttn {
     pub norm_q: Tensor,
     pub norm_k: Tensor,
     pub memory: Option<Memory>,
-}
-
-#[derive(Clone)]
-pub struct CrossAttn {
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
-    pub o: Linear,
-    pub norm_q: Tensor,
-    pub norm_k: Tensor,
 }
 
 /// `norm3` with affine when `cross_attn_norm` (weight, bias).
@@ -60,8 +51,8 @@ pub struct Norm {
 
 #[derive(Clone)]
 pub struct Block {
-    pub self_attn: SelfAttn,
-    pub cross_attn: CrossAttn,
+    pub self_attn: Attn,
+    pub cross_attn: Attn,
     pub norm3: Option<Norm>,
     /// `ffn.0`, `ffn.2`
     pub ffn: [Linear; 2],
