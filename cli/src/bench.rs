@@ -10,7 +10,7 @@ use runtime::{DType, Gpu};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
-use weights::GenerationConfig;
+use weights::{GenerationConfig, MemoryType};
 
 /// Best wall time of `reps` runs of `f` (after one warm-up), in ms.
 fn best_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -55,11 +55,19 @@ pub fn matmul(gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Generates `chunks` chunks with the small configuration and random weights,
-/// timing every chunk (4 denoising calls + the context call).
-pub fn generation(gpu: Arc<Gpu>, chunks: usize, memory: bool, window: i64) -> Result<Value> {
+/// Generates `chunks` chunks with the small configuration and random weights, with the
+/// memory of form `memory` (none: window only), timing every chunk (4 denoising calls +
+/// the context call).
+pub fn generation(gpu: Arc<Gpu>, chunks: usize, memory: Option<MemoryType>, window: i64) -> Result<Value> {
     let mut cfg = small_config();
     cfg.local_attn_size = window;
+    if let Some(form) = memory {
+        cfg.memory_type = form.name().into();
+        // B.6's router opens over 12 latent frames (4 chunks), as in the dit-memory-gd bundle.
+        cfg.memory_horizon = (form == MemoryType::GatedDelta).then_some(12);
+    }
+    let form = memory.map_or("off", MemoryType::name);
+    let memory = memory.is_some();
     let gen = GenerationConfig::default();
     let (fpb, h, w) = (gen.num_frame_per_block, 16, 16);
     let weights = load::load(&gpu, &cfg, &random_checkpoint(&cfg, memory, 7), DType::F32, memory)?;
@@ -99,8 +107,8 @@ pub fn generation(gpu: Arc<Gpu>, chunks: usize, memory: bool, window: i64) -> Re
     // Every chunk adds 4·F video frames (the very first frame of a video is single).
     let frames = 4 * fpb * chunks - 3;
     Ok(json!({
-        "config": format!("D={} H={} layers={} latent {}x{} chunk {} frames window {} sinks {} memory {}",
-            cfg.dim, cfg.num_heads, cfg.num_layers, h, w, fpb, window, cfg.sink_size, memory),
+        "config": format!("D={} H={} layers={} latent {}x{} chunk {} frames window {} sinks {} memory {form}",
+            cfg.dim, cfg.num_heads, cfg.num_layers, h, w, fpb, window, cfg.sink_size),
         "chunk_ms": chunk_ms,
         "frames_per_s": frames as f64 / total_s,
         "peak_gpu_bytes": r.weight_bytes + r.state_bytes + r.planned_activation_bytes + r.io_bytes,
@@ -124,7 +132,7 @@ pub fn window_mean(chunk_ms: &[f64], a: usize, b: usize) -> f64 {
     mean(&chunk_ms[a.min(b.saturating_sub(1))..b])
 }
 
-pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize, window: i64, memory: bool) -> Result<Value> {
+pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize, window: i64, memory: Option<MemoryType>) -> Result<Value> {
     let info = &gpu.info;
     Ok(json!({
         "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),

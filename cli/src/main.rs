@@ -4,6 +4,7 @@ use runtime::{DType, Gpu, GpuOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use videossm::replay::ReplayOptions;
+use weights::MemoryType;
 
 mod embedded;
 mod generate_cli;
@@ -45,6 +46,9 @@ enum Command {
         /// Generate without the SSM memory (window only).
         #[arg(long)]
         no_memory: bool,
+        /// The memory form of the generation and soak runs (MEMORY.md B.3 or B.6).
+        #[arg(long, default_value = "gated_linear", value_parser = ["gated_linear", "gated_delta"])]
+        memory_type: String,
         /// Instead: a long run of this many chunks with the product tests' small model,
         /// recording time, GPU and host memory per chunk (they must stay flat).
         #[arg(long)]
@@ -78,7 +82,15 @@ enum Command {
     },
 }
 
-fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, memory: bool) -> anyhow::Result<()> {
+fn memory_type(name: &str) -> MemoryType {
+    if name == "gated_delta" {
+        MemoryType::GatedDelta
+    } else {
+        MemoryType::GatedLinear
+    }
+}
+
+fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, memory: Option<MemoryType>) -> anyhow::Result<()> {
     if chunks == 0 || size == 0 {
         anyhow::bail!("--chunks and --size must be at least 1");
     }
@@ -95,11 +107,11 @@ fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, 
     Ok(())
 }
 
-fn soak(gpu: GpuOptions, json: bool, chunks: usize) -> anyhow::Result<()> {
+fn soak(gpu: GpuOptions, json: bool, chunks: usize, memory: MemoryType) -> anyhow::Result<()> {
     if !(2..=1_000_000).contains(&chunks) {
         anyhow::bail!("--soak {chunks}: use 2..=1000000 chunks");
     }
-    let report = videossm::soak::run(gpu, chunks)?;
+    let report = videossm::soak::run(gpu, chunks, memory)?;
     if json {
         println!("{report:#}");
     } else {
@@ -155,8 +167,10 @@ fn main() {
         Command::Bench { compare, .. } if !compare.is_empty() => {
             videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
         }
-        Command::Bench { json, soak: Some(chunks), .. } => soak(gpu, json, chunks),
-        Command::Bench { json, chunks, size, window, no_memory, soak: None, .. } => bench(&gpu, json, chunks, size, window, !no_memory),
+        Command::Bench { json, soak: Some(chunks), memory_type: m, .. } => soak(gpu, json, chunks, memory_type(&m)),
+        Command::Bench { json, chunks, size, window, no_memory, memory_type: m, soak: None, .. } => {
+            bench(&gpu, json, chunks, size, window, (!no_memory).then(|| memory_type(&m)))
+        }
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),
         Command::Serve(args) => serve_cli::run(*args, gpu),

@@ -4,7 +4,8 @@
 //! driver allocator holds and the process's resident memory. Both must stay flat: the
 //! state is constant-size for a bounded window, so any growth is a leak.
 use crate::generate::{Pipeline, PipelineOptions, Session};
-use crate::synthetic::write_small_model_folder;
+use crate::synthetic::write_small_model_folder_with;
+use weights::MemoryType;
 use anyhow::{Context, Result};
 use runtime::GpuOptions;
 use serde_json::{json, Value};
@@ -18,9 +19,9 @@ pub fn host_rss() -> Option<u64> {
 }
 
 /// Generates `chunks` chunks and returns the per-chunk series with their summary.
-pub fn run(gpu: GpuOptions, chunks: usize) -> Result<Value> {
+pub fn run(gpu: GpuOptions, chunks: usize, memory: MemoryType) -> Result<Value> {
     let dir = std::env::temp_dir().join(format!("videossm-soak-{}", std::process::id()));
-    write_small_model_folder(&dir).with_context(|| format!("writing {}", dir.display()))?;
+    write_small_model_folder_with(&dir, memory).with_context(|| format!("writing {}", dir.display()))?;
     let pipeline = Pipeline::load(&dir, &PipelineOptions { gpu, ..PipelineOptions::default() });
     let _ = std::fs::remove_dir_all(&dir);
     let pipeline = pipeline?;
@@ -42,7 +43,7 @@ pub fn run(gpu: GpuOptions, chunks: usize) -> Result<Value> {
     let summary = |v: &[f64]| json!({"first": mean(v, first.clone()), "last": mean(v, last.clone()), "ratio": mean(v, last.clone()) / mean(v, first.clone())});
     let (g, h) = (series(&gpu_bytes), series(&rss));
     Ok(json!({
-        "config": "D=64 H=4 layers=2 latent 4x4 (32x32 px) chunk 3 frames window 9 sinks 3 memory on, VAE dim 8",
+        "config": format!("D=64 H=4 layers=2 latent 4x4 (32x32 px) chunk 3 frames window 9 sinks 3 memory {memory}, VAE dim 8"),
         "chunks": chunks,
         "window_chunks": window,
         "chunk_ms": summary(&ms),
