@@ -46,7 +46,10 @@ fn attention(c: &mut Criterion, rng: &mut Rng) {
 
 fn ssm(c: &mut Criterion, rng: &mut Rng) {
     let gpu = gpu();
-    let (t, h, d) = (780usize, 12usize, 128usize);
+    // `VIDEOSSM_BENCH_SSM_TOKENS=N`: evicted tokens of the scans and tokens of the reads
+    // (one 1560-token frame of the full size is 1560, a whole chunk 4680).
+    let t = std::env::var("VIDEOSSM_BENCH_SSM_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(780usize);
+    let (h, d) = (12usize, 128usize);
     let up = |n: &str, len: usize, rng: &mut Rng, s: f32| gpu.upload(n, &[len], DType::F32, &rng.normals(len, s)).unwrap();
     let (khat, v) = (up("khat", t * h * d, rng, 0.1), up("v", t * h * d, rng, 1.0));
     let gates: Vec<f32> = (0..t * h).map(|_| 0.5 + 0.4 * rng.uniform() as f32).collect();
@@ -71,7 +74,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_read", &shape),
         Throughput::Elements((2 * t * h * d * d) as u64),
-        &Ssm::Read { delta: false },
+        &Ssm::read_for(&gpu.caps, false),
         &read,
         &[&y, &state, &khat, &beta, &out],
     );
@@ -121,7 +124,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_read_delta", &shape),
         Throughput::Elements((2 * t * h * d * d) as u64),
-        &Ssm::Read { delta: true },
+        &Ssm::read_for(&gpu.caps, true),
         &read,
         &[&y, &state, &khat, &gate, &consts, &ln_rho, &modulation, &out],
     );

@@ -26,7 +26,8 @@
 // a 4680-token chunk); DELTA_PREPARE ~3·C²·d/64 per block, independent of T.
 // GATES  β = σ(r_β), a = exp(−exp(A_log)·softplus(r_α)) and, for B.3, the router
 //        g = σ(r_g), from raw [T, GROUPS·H].
-// READ   r = S_h q̂ per (token, head), one workgroup each; B.3 adds y + g·r before the
+// READ   r = S_h q̂ per (token, head), one workgroup each (TILED, for GPUs: S_h read in
+//        coalesced tiles through workgroup memory); B.3 adds y + g·r before the
 //        output projection, B.6 (GATED_DELTA) RMS-normalises r over d, gates it by
 //        the out_gate projection, applies Swish and the router γ and adds it, times
 //        the block's modulation gate, to the residual stream after `o`.
@@ -334,8 +335,8 @@ const GROUPS: u32 = 2u;
 #endif
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = folded_index(gid, nwg, 64u);
     if e >= p.tokens * p.heads {
         return;
     }
@@ -370,6 +371,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #endif
 
 var<workgroup> q: array<f32, MAXD>;
+#ifdef TILED
+// A 64-row × 32-column tile of S_h, rows padded to 33 so that invocation i reading
+// its row walks distinct banks.
+const TC: u32 = 32u;
+var<workgroup> tile: array<f32, 64u * (TC + 1u)>;
+#endif
 
 @compute @workgroup_size(64)
 fn main(
@@ -393,7 +400,40 @@ fn main(
         }
     }
     workgroupBarrier();
-    // r_i = Σ_j S[h, i, j] q̂_j for the rows i this invocation owns.
+#ifdef TILED
+    // r_i = Σ_j S[h, i, j] q̂_j for the rows i = lid + 64m this invocation owns. S_h
+    // comes through workgroup memory in 64 × 32 tiles loaded along its rows, so adjacent
+    // invocations load adjacent addresses (a direct row walk would stride by d).
+    var r: array<f32, PER>;
+    var sq = 0.0;
+    for (var m = 0u; m < PER; m++) {
+        let rb = 64u * m;
+        var acc = 0.0;
+        if rb < p.d {
+            for (var c0 = 0u; c0 < p.d; c0 += TC) {
+                for (var e = lid; e < 64u * TC; e += 64u) {
+                    let row = e / TC;
+                    let col = e % TC;
+                    var x = 0.0;
+                    if rb + row < p.d && c0 + col < p.d {
+                        x = state[(h * p.d + rb + row) * p.d + c0 + col];
+                    }
+                    tile[row * (TC + 1u) + col] = x;
+                }
+                workgroupBarrier();
+                for (var col = 0u; col < TC; col++) {
+                    if c0 + col < p.d {
+                        acc = fma(tile[lid * (TC + 1u) + col], q[c0 + col], acc);
+                    }
+                }
+                workgroupBarrier();
+            }
+        }
+        r[m] = acc;
+        sq = fma(acc, acc, sq);
+    }
+#else
+    // r_i = Σ_j S[h, i, j] q̂_j for the rows i = lid + 64m this invocation owns.
     var r: array<f32, PER>;
     var sq = 0.0;
     for (var m = 0u; m < PER; m++) {
@@ -408,6 +448,7 @@ fn main(
         r[m] = acc;
         sq = fma(acc, acc, sq);
     }
+#endif
 #ifdef GATED_DELTA
     // MEMORY.md B.6: n = r / sqrt(mean(r²) + eps) ⊙ w_norm; H = Swish(g ⊙ n);
     // out = y + m_gate ⊙ γ ⊙ H with γ = σ(w_r ln ρ + b_r).

@@ -448,7 +448,7 @@ impl Builder {
         let (t, h, d) = self.read_dims(name, y, state, qhat)?;
         self.expect_shape(name, "router gate", gate, &[t, h])?;
         let o = self.activation(name, &self.shape(y).to_vec(), DType::F32);
-        self.dispatch(name, ssm_scan::Ssm::Read { delta: false }, &ssm_scan::Params::tokens(t, h, d), &[y, state, qhat, gate, o])?;
+        self.dispatch(name, ssm_scan::Ssm::read_for(&self.caps, false), &ssm_scan::Params::tokens(t, h, d), &[y, state, qhat, gate, o])?;
         Ok(o)
     }
 
@@ -489,7 +489,7 @@ impl Builder {
         }
         let p = ssm_scan::Params::read_delta(t, h, d, frame_rows, mrow, slot * width, eps as f32);
         let o = self.activation(name, &self.shape(y).to_vec(), DType::F32);
-        self.dispatch(name, ssm_scan::Ssm::Read { delta: true }, &p, &[y, state, qhat, gate, consts, ln_rho, modulation, o])?;
+        self.dispatch(name, ssm_scan::Ssm::read_for(&self.caps, true), &p, &[y, state, qhat, gate, consts, ln_rho, modulation, o])?;
         Ok(o)
     }
 }

@@ -5,7 +5,7 @@
 use runtime::kernels::ssm_scan::{
     reference_delta, reference_gates, reference_read, reference_read_delta, reference_scan, DeltaReadInputs, DeltaScan, Params, Ssm,
 };
-use runtime::{DType, Gpu, Tensor};
+use runtime::{DType, Gpu, Kernel, Tensor};
 use std::ops::Range;
 use videossm_suite::{assert_close, gpu, Rng};
 
@@ -287,11 +287,20 @@ fn gates_match_reference_for_both_forms() {
     }
 }
 
+/// Both forms, both variants (the GPU's tiled one and the CPU adapters' direct one),
+/// head dims below, on and past the 32-column tile and the 64-row block.
 #[test]
 fn read_matches_reference_for_both_forms() {
     let gpu = gpu();
     let mut rng = Rng::new(20);
-    for &(frames, frame_rows, heads, d) in &[(3, 5, 4, 16), (2, 3, 2, 128), (1, 7, 3, 48)] {
+    for &(frames, frame_rows, heads, d, tiled) in &[
+        (3, 5, 4, 16, false),
+        (3, 5, 4, 16, true),
+        (2, 3, 2, 128, false),
+        (2, 3, 2, 128, true),
+        (1, 7, 3, 48, true),
+        (1, 2, 1, 96, true),
+    ] {
         let tokens = frames * frame_rows;
         let width = heads * d;
         let y = rng.normals(tokens * width, 1.0);
@@ -301,7 +310,7 @@ fn read_matches_reference_for_both_forms() {
         // B.3: y + g ⊙ S q̂ with g [T, H].
         let g: Vec<f32> = (0..tokens * heads).map(|_| rng.uniform() as f32).collect();
         let p = Params::tokens(tokens, heads, d);
-        gpu.run(&Ssm::Read { delta: false }, &p, &[&up(gpu, "y", &y), &up(gpu, "S", &s), &up(gpu, "q", &q), &up(gpu, "g", &g), &o])
+        gpu.run(&Ssm::Read { delta: false, tiled }, &p, &[&up(gpu, "y", &y), &up(gpu, "S", &s), &up(gpu, "q", &q), &up(gpu, "g", &g), &o])
             .unwrap();
         // d-term f32 dots of O(1) values: 1e-5.
         assert_close(&format!("read d={d}"), &gpu.download(&o).unwrap(), &reference_read(&p, &y, &s, &q, &g), 1e-5, 1e-5);
@@ -316,7 +325,7 @@ fn read_matches_reference_for_both_forms() {
         let args = [&y, &s, &q, &gate, &consts, &ln_rho, &modulation].map(|v| up(gpu, "in", v));
         let mut refs: Vec<&Tensor> = args.iter().collect();
         refs.push(&o);
-        gpu.run(&Ssm::Read { delta: true }, &p, &refs).unwrap();
+        gpu.run(&Ssm::Read { delta: true, tiled }, &p, &refs).unwrap();
         let inputs = DeltaReadInputs { gate: &gate, consts: &consts, ln_rho: &ln_rho, modulation: &modulation };
         let want = reference_read_delta(&p, &y, &s, &q, &inputs);
         // RMSNorm divides by an O(√d) norm computed in f32: 1e-5 relative as above.
@@ -325,7 +334,31 @@ fn read_matches_reference_for_both_forms() {
         let args = [&y, &zero, &q, &gate, &consts, &ln_rho, &modulation].map(|v| up(gpu, "in", v));
         let mut refs: Vec<&Tensor> = args.iter().collect();
         refs.push(&o);
-        gpu.run(&Ssm::Read { delta: true }, &p, &refs).unwrap();
+        gpu.run(&Ssm::Read { delta: true, tiled }, &p, &refs).unwrap();
         assert_eq!(gpu.download(&o).unwrap(), y, "S = 0 must leave y exactly (Swish(0) = 0)");
+    }
+}
+
+/// The read runs a workgroup per (token, head): at full size that is 4680 × 12 groups, and
+/// any larger call folds the grid into y. 33,000 tokens × 2 heads = 66,000 workgroups,
+/// past 65,535, so every output below depends on the index rebuilt from the folded grid
+/// (the old fixed-stride fold left outputs unwritten).
+#[test]
+fn read_folds_grids_past_65535_workgroups() {
+    let gpu = gpu();
+    let mut rng = Rng::new(21);
+    let (tokens, heads, d) = (33_000, 2, 16);
+    let p = Params::tokens(tokens, heads, d);
+    assert!(Ssm::read_for(&gpu.caps, false).workgroups(&p)[1] > 1, "the grid must fold");
+    let y = rng.normals(tokens * heads * d, 1.0);
+    let s = rng.normals(heads * d * d, 0.25);
+    let q = rng.normals(tokens * heads * d, 1.0);
+    let g: Vec<f32> = (0..tokens * heads).map(|_| rng.uniform() as f32).collect();
+    let o = gpu.empty("o", &[y.len()], DType::F32).unwrap();
+    for tiled in [false, true] {
+        let args = [&up(gpu, "y", &y), &up(gpu, "S", &s), &up(gpu, "q", &q), &up(gpu, "g", &g), &o];
+        gpu.run(&Ssm::Read { delta: false, tiled }, &p, &args).unwrap();
+        let want = reference_read(&p, &y, &s, &q, &g);
+        assert_close(&format!("read past 65535 workgroups, tiled {tiled}"), &gpu.download(&o).unwrap(), &want, 1e-5, 1e-5);
     }
 }
