@@ -5,11 +5,11 @@
 //! state is constant-size for a bounded window, so any growth is a leak.
 use crate::generate::{Pipeline, PipelineOptions, Session};
 use crate::synthetic::write_small_model_folder_with;
-use weights::MemoryType;
 use anyhow::{Context, Result};
 use runtime::GpuOptions;
 use serde_json::{json, Value};
 use std::time::Instant;
+use weights::MemoryType;
 
 /// Resident memory of this process in bytes (Linux; None elsewhere).
 pub fn host_rss() -> Option<u64> {

@@ -96,8 +96,7 @@ impl Builder {
         let mut b = gpu.program();
         for n in &graph.nodes {
             let args: Vec<&Tensor> = n.args.iter().map(|t| &tensors[t.0]).collect();
-            b.push_dyn(n.kernel.clone(), &n.params, &args)
-                .map_err(|source| GraphError::Op { op: n.label.clone(), source })?;
+            b.push_dyn(n.kernel.clone(), &n.params, &args).map_err(|source| GraphError::Op { op: n.label.clone(), source })?;
         }
         let program = b.build()?;
         Ok(Compiled { graph, plan, tensors, program })

@@ -98,10 +98,9 @@ pub fn params_layout(label: &str, wgsl: &str) -> Result<(Vec<(String, usize)>, u
         .types
         .iter()
         .find_map(|(_, t)| match &t.inner {
-            naga::TypeInner::Struct { members, span } if t.name.as_deref() == Some("Params") => Some((
-                members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect(),
-                *span as usize,
-            )),
+            naga::TypeInner::Struct { members, span } if t.name.as_deref() == Some("Params") => {
+                Some((members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect(), *span as usize))
+            }
             _ => None,
         })
         .ok_or_else(|| format!("{label}: no struct Params"));

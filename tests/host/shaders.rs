@@ -22,8 +22,7 @@ fn params_structs_match_their_rust_twins() {
         };
         let rust: Vec<(String, usize)> = K::Params::FIELDS.iter().map(|&(n, o)| (n.to_string(), o)).collect();
         let rust_size = std::mem::size_of::<K::Params>();
-        (members != rust || size != rust_size)
-            .then(|| format!("{label}: WGSL {members:?} ({size} B) vs Rust {rust:?} ({rust_size} B)"))
+        (members != rust || size != rust_size).then(|| format!("{label}: WGSL {members:?} ({size} B) vs Rust {rust:?} ({rust_size} B)"))
     }
     let norm = norm::Norm { stat: norm::Stat::Rms, scale: norm::Scale::Weight, silu: false, schedule: norm::Schedule::Serial };
     let failures: Vec<String> = [

@@ -1,8 +1,8 @@
 //! Matmul against its f64 CPU reference over shapes on and off the tile, every
 //! epilogue, every weight dtype, strided views and batches.
-use runtime::Kernel;
 use runtime::kernels::matmul::{column_blocks, reference, Act, Matmul, Params, RefArgs, Residual, Tiling, VARIANTS};
 use runtime::Gpu;
+use runtime::Kernel;
 use runtime::{Capabilities, DType, DeviceKind, Tensor};
 use videossm_suite::{assert_close, gpu, gpu_unchecked, Rng};
 

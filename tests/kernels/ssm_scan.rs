@@ -293,14 +293,9 @@ fn gates_match_reference_for_both_forms() {
 fn read_matches_reference_for_both_forms() {
     let gpu = gpu();
     let mut rng = Rng::new(20);
-    for &(frames, frame_rows, heads, d, tiled) in &[
-        (3, 5, 4, 16, false),
-        (3, 5, 4, 16, true),
-        (2, 3, 2, 128, false),
-        (2, 3, 2, 128, true),
-        (1, 7, 3, 48, true),
-        (1, 2, 1, 96, true),
-    ] {
+    for &(frames, frame_rows, heads, d, tiled) in
+        &[(3, 5, 4, 16, false), (3, 5, 4, 16, true), (2, 3, 2, 128, false), (2, 3, 2, 128, true), (1, 7, 3, 48, true), (1, 2, 1, 96, true)]
+    {
         let tokens = frames * frame_rows;
         let width = heads * d;
         let y = rng.normals(tokens * width, 1.0);

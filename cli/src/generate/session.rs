@@ -11,8 +11,8 @@ use graph::models::dit::sampler::denoise_chunk;
 use graph::models::dit::session::Generator;
 use graph::models::dit::DitDims;
 use graph::CompileOptions;
-pub use weights::snapshot::SessionState;
 use weights::snapshot::HeldFrames;
+pub use weights::snapshot::SessionState;
 
 /// One generated chunk: its clean latents `[F, C, h, w]` and its decoded frames (after
 /// the frames a restored session still held from the chunk before, if any).

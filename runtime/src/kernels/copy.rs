@@ -159,7 +159,6 @@ impl Params {
             |off: u32, stride: &[u32; 8]| off as u64 + (0..MAX_DIMS).map(|k| (self.size[k] as u64 - 1) * stride[k] as u64).sum::<u64>() + 1;
         (reach(self.src_off, &self.src_stride), reach(self.dst_off, &self.dst_stride))
     }
-
 }
 
 impl GatherParams {
@@ -213,7 +212,10 @@ impl Kernel for Copy {
     fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
         let (s, d) = p.extents();
         let [(_, src_len), (_, dst_len)] = operands else {
-            return Err(RuntimeError::Validation { label: self.to_string(), message: format!("{} operands bound, 2 expected", operands.len()) });
+            return Err(RuntimeError::Validation {
+                label: self.to_string(),
+                message: format!("{} operands bound, 2 expected", operands.len()),
+            });
         };
         if s > *src_len as u64 || d > *dst_len as u64 {
             let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");

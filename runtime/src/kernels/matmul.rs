@@ -294,7 +294,6 @@ impl Kernel for Matmul {
         Ok(())
     }
 
-
     fn wgsl(&self) -> String {
         let (b_bias, b_res, b_gate, b_y) = self.slots();
         let d = Defines::new()

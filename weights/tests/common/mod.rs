@@ -9,7 +9,11 @@ pub fn parity(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/parity")));
     let dir = root.join(name);
-    assert!(dir.is_dir(), "parity bundle {} is missing: the project's shared/ folder must sit beside the checkout (or set VIDEOSSM_PARITY)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "parity bundle {} is missing: the project's shared/ folder must sit beside the checkout (or set VIDEOSSM_PARITY)",
+        dir.display()
+    );
     dir
 }
 

@@ -113,7 +113,10 @@ pub fn load(gpu: &Gpu, cfg: &DitConfig, ck: &Checkpoint, wdtype: DType, memory: 
         time_embedding: [up.linear(&vb.pp("time_embedding.0"), &[d, cfg.freq_dim])?, up.linear(&vb.pp("time_embedding.2"), &[d, d])?],
         time_projection: up.linear(&vb.pp("time_projection.1"), &[6 * d, d])?,
         blocks,
-        head: Head { head: up.linear(&vb.pp("head.head"), &[cfg.out_dim * 4, d])?, modulation: up.f32(&vb, "head.modulation", &[1, 2, d])? },
+        head: Head {
+            head: up.linear(&vb.pp("head.head"), &[cfg.out_dim * 4, d])?,
+            modulation: up.f32(&vb, "head.modulation", &[1, 2, d])?,
+        },
     };
     loader.finish();
     Ok(w)
