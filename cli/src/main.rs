@@ -47,8 +47,8 @@ enum Command {
         #[arg(long)]
         no_memory: bool,
         /// The memory form of the generation and soak runs (MEMORY.md B.3 or B.6).
-        #[arg(long, default_value = "gated_linear", value_parser = ["gated_linear", "gated_delta"])]
-        memory_type: String,
+        #[arg(long, default_value = "gated_linear", value_parser = parse_memory_type)]
+        memory_type: MemoryType,
         /// Instead: a long run of this many chunks with the product tests' small model,
         /// recording time, GPU and host memory per chunk (they must stay flat).
         #[arg(long)]
@@ -82,12 +82,9 @@ enum Command {
     },
 }
 
-fn memory_type(name: &str) -> MemoryType {
-    if name == "gated_delta" {
-        MemoryType::GatedDelta
-    } else {
-        MemoryType::GatedLinear
-    }
+fn parse_memory_type(name: &str) -> Result<MemoryType, String> {
+    let names: Vec<&str> = MemoryType::ALL.iter().map(|m| m.name()).collect();
+    MemoryType::from_name(name).ok_or_else(|| format!("{name:?}: use {}", names.join(" or ")))
 }
 
 fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, memory: Option<MemoryType>) -> anyhow::Result<()> {
@@ -167,9 +164,9 @@ fn main() {
         Command::Bench { compare, .. } if !compare.is_empty() => {
             videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
         }
-        Command::Bench { json, soak: Some(chunks), memory_type: m, .. } => soak(gpu, json, chunks, memory_type(&m)),
+        Command::Bench { json, soak: Some(chunks), memory_type: m, .. } => soak(gpu, json, chunks, m),
         Command::Bench { json, chunks, size, window, no_memory, memory_type: m, soak: None, .. } => {
-            bench(&gpu, json, chunks, size, window, (!no_memory).then(|| memory_type(&m)))
+            bench(&gpu, json, chunks, size, window, (!no_memory).then_some(m))
         }
         Command::Replay { dir, output, dtype, no_memory } => replay(&gpu, &dir, &output, &dtype, no_memory),
         Command::Generate(args) => generate_cli::run(*args, gpu),

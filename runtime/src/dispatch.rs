@@ -26,6 +26,7 @@ struct Pending {
     kernel: Arc<dyn AnyKernel>,
     pipeline: Arc<Pipeline>,
     tensors: Vec<Tensor>,
+    operands: Vec<(DType, usize)>,
     params_offset: u32,
     workgroups: [u32; 3],
 }
@@ -73,10 +74,6 @@ fn check_grid(label: &str, workgroups: [u32; 3], max: u32) -> Result<[u32; 3]> {
         }),
         None => Ok(workgroups),
     }
-}
-
-fn operands(tensors: &[&Tensor]) -> Vec<(DType, usize)> {
-    tensors.iter().map(|t| (t.dtype, t.numel())).collect()
 }
 
 /// Rejects the one usage conflict WebGPU forbids inside a dispatch: a buffer bound
@@ -129,14 +126,15 @@ impl ProgramBuilder<'_> {
             }
         }
         check_aliasing(label, &pipeline.bindings, tensors)?;
-        kernel.check_raw(params, &operands(tensors))?;
+        let operands: Vec<(DType, usize)> = tensors.iter().map(|t| (t.dtype, t.numel())).collect();
+        kernel.check_raw(params, &operands)?;
         let workgroups = checked_workgroups(gpu, kernel.as_ref(), params)?;
         let align = gpu.uniform_alignment() as usize;
         let params_offset = self.params.len().div_ceil(align) * align;
         self.params.resize(params_offset, 0);
         self.params.extend_from_slice(params);
         let tensors = tensors.iter().map(|t| (*t).clone()).collect();
-        self.steps.push(Pending { kernel, pipeline, tensors, params_offset: params_offset as u32, workgroups });
+        self.steps.push(Pending { kernel, pipeline, tensors, operands, params_offset: params_offset as u32, workgroups });
         Ok(self.steps.len() - 1)
     }
 
@@ -166,7 +164,7 @@ impl ProgramBuilder<'_> {
                 });
                 Step {
                     label: s.pipeline.label.clone(),
-                    operands: operands(&s.tensors.iter().collect::<Vec<_>>()),
+                    operands: s.operands,
                     kernel: s.kernel,
                     pipeline: s.pipeline,
                     bind_group,

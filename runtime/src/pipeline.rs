@@ -24,12 +24,14 @@ pub trait ParamsLayout: bytemuck::Pod {
     const FIELDS: &'static [(&'static str, usize)];
 }
 
-/// Declares a kernel's uniform params struct: `#[repr(C)]` and its [`ParamsLayout`].
+/// Declares a kernel's uniform params struct: `#[repr(C)]`, plain old data (Pod, Copy,
+/// Debug) and its [`ParamsLayout`]; further attributes (`Default`, docs) pass through.
 #[macro_export]
 macro_rules! params {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
         #[repr(C)]
+        #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
         pub struct $name { $($(#[$fm])* pub $f: $t),* }
 
         impl $crate::pipeline::ParamsLayout for $name {

@@ -20,7 +20,7 @@ impl Attention {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub tq: u32,
         pub heads: u32,

@@ -39,7 +39,7 @@ impl Conv3d {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         /// Frames of the chunk (outputs) and the input size.
         pub frames: u32,

@@ -22,7 +22,7 @@ pub struct Gather {
 pub struct Fill;
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub numel: u32,
         pub src_off: u32,
@@ -36,7 +36,7 @@ crate::params! {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct GatherParams {
         pub rows: u32,
         pub d: u32,
@@ -52,7 +52,7 @@ crate::params! {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct FillParams {
         pub numel: u32,
         pub dst_off: u32,

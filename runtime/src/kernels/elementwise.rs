@@ -34,7 +34,6 @@ pub struct Elementwise {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
     pub struct Params {
         pub n: u32,
         pub len_b: u32,

@@ -51,7 +51,7 @@ pub struct Matmul {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub m: u32,
         pub n: u32,

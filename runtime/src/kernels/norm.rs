@@ -72,7 +72,7 @@ impl Norm {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub rows: u32,
         pub d: u32,

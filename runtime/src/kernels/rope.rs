@@ -12,7 +12,7 @@ pub struct Rope;
 pub struct RopeInPlace;
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub tokens: u32,
         pub heads: u32,

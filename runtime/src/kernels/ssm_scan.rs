@@ -68,7 +68,7 @@ impl DeltaScan {
 }
 
 crate::params! {
-    #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    #[derive(Default)]
     pub struct Params {
         pub heads: u32,
         pub d: u32,

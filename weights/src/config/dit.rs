@@ -35,11 +35,18 @@ pub enum MemoryType {
 }
 
 impl MemoryType {
+    pub const ALL: [MemoryType; 2] = [MemoryType::GatedLinear, MemoryType::GatedDelta];
+
     pub fn name(self) -> &'static str {
         match self {
             MemoryType::GatedLinear => "gated_linear",
             MemoryType::GatedDelta => "gated_delta",
         }
+    }
+
+    /// The form `config.json` (or `--memory-type`) calls `name`.
+    pub fn from_name(name: &str) -> Option<MemoryType> {
+        MemoryType::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
@@ -147,7 +154,7 @@ impl DitConfig {
             format!("{} must be below local_attn_size {} so the window has room beside the sinks", self.sink_size, self.local_attn_size)
         })?;
         let memory = self.memory_type.as_str();
-        c.ensure(["gated_linear", "gated_delta"].contains(&memory), "memory_type", || {
+        c.ensure(MemoryType::from_name(memory).is_some(), "memory_type", || {
             format!("{memory:?} is not a memory form: use \"gated_linear\" (MEMORY.md B.3) or \"gated_delta\" (B.6)")
         })?;
         if self.memory() == MemoryType::GatedDelta {
@@ -160,12 +167,9 @@ impl DitConfig {
         Ok(())
     }
 
+    /// The memory form; a name [`DitConfig::validate`] refuses reads as the default.
     pub fn memory(&self) -> MemoryType {
-        if self.memory_type == "gated_delta" {
-            MemoryType::GatedDelta
-        } else {
-            MemoryType::GatedLinear
-        }
+        MemoryType::from_name(&self.memory_type).unwrap_or(MemoryType::GatedLinear)
     }
 
     /// B.6: a chunk's tokens cache their gates on its clean pass, so none may be
