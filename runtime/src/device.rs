@@ -20,6 +20,10 @@ pub struct GpuOptions {
     /// tensors over bindings — needed by full-size models on 128 MiB adapters — run on
     /// small models too.
     pub max_binding: Option<u64>,
+    /// Choose kernel variants as for this kind of adapter instead of the one opened
+    /// (`VIDEOSSM_KERNELS=gpu|cpu`): runs the GPU tilings on a software adapter, so the
+    /// suite checks them where no GPU exists.
+    pub kernels: Option<DeviceKind>,
 }
 
 impl GpuOptions {
@@ -33,6 +37,11 @@ impl GpuOptions {
             disable_f16: flag("VIDEOSSM_NO_F16"),
             disable_subgroups: flag("VIDEOSSM_NO_SUBGROUPS"),
             max_binding: std::env::var("VIDEOSSM_MAX_BINDING").ok().and_then(|v| v.parse().ok()),
+            kernels: match std::env::var("VIDEOSSM_KERNELS").ok().as_deref() {
+                Some("gpu") => Some(DeviceKind::Gpu),
+                Some("cpu") => Some(DeviceKind::Cpu),
+                _ => None,
+            },
         }
     }
 
@@ -251,10 +260,10 @@ impl Gpu {
             subgroup_max: if subgroups { info.subgroup_max_size } else { 0 },
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             timestamps_in_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
-            device_type: match info.device_type {
+            device_type: opts.kernels.unwrap_or(match info.device_type {
                 wgpu::DeviceType::Cpu => DeviceKind::Cpu,
                 _ => DeviceKind::Gpu,
-            },
+            }),
             workgroup_storage: limits.max_compute_workgroup_storage_size,
         };
         let uncaptured: Arc<Mutex<Option<RuntimeError>>> = Arc::default();
