@@ -31,6 +31,7 @@ fn params_structs_match_their_rust_twins() {
         check(ssm_scan::Ssm::Scan),
         check(norm),
         check(rope::Rope),
+        check(peak::Peak { f16: true }),
         check(copy::Copy),
         check(copy::Gather { bf16: false }),
         check(copy::Fill),

@@ -1,5 +1,6 @@
 //! `shaders/attention.wgsl`: online-softmax attention over explicit key ranges.
 use crate::pipeline::{Access, Kernel};
+use crate::tensor::DType;
 use crate::shader::{expand, Defines};
 use std::fmt;
 
@@ -81,6 +82,15 @@ impl Kernel for Attention {
         let mut v = vec![Access::Read; if self.bias { 5 } else { 4 }];
         v.push(Access::ReadWrite);
         v
+    }
+
+    /// QKᵀ and P·V, two FMAs per (query, key, channel). The keys a query sees live in
+    /// the range lists, a tensor the host rewrites; they are counted as the K operand's
+    /// rows from `k_off`: exact once a sliding window is full (and for the text and VAE
+    /// calls), an upper bound before.
+    fn flops(&self, p: &Params, operands: &[(DType, usize)]) -> f64 {
+        let keys = operands.get(1).map_or(0, |&(_, len)| len.saturating_sub(p.k_off as usize).div_ceil(p.k_row.max(1) as usize));
+        4.0 * p.tq as f64 * p.heads as f64 * p.d as f64 * keys as f64
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
