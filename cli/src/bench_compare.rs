@@ -22,7 +22,8 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Vec<Value>> {
             let p = p.as_ref();
             let text = std::fs::read_to_string(p).map_err(io(p))?;
             let v: Value = serde_json::from_str(&text).map_err(|e| invalid(p.display().to_string(), format!("not JSON: {e}")))?;
-            let not_bench = |what: &str| invalid(p.display().to_string(), format!("{what}: not the output of `videossm bench [--full] --json`"));
+            let not_bench =
+                |what: &str| invalid(p.display().to_string(), format!("{what}: not the output of `videossm bench [--full] --json`"));
             if v.get("adapter").is_none() {
                 return Err(not_bench("no \"adapter\""));
             }
@@ -107,7 +108,12 @@ fn full_rows(runs: &[Value]) -> Vec<Row> {
         Row { label: "full: frames/s".into(), values: per(&|r| f(r, &["frames_per_s"])), higher_is_better: Some(true), unit: "" },
         Row { label: "full: ms per chunk".into(), values: per(&|r| f(r, &["chunk_ms"])), higher_is_better: Some(false), unit: "ms" },
         Row { label: "full: DiT ms per chunk".into(), values: per(&last), higher_is_better: Some(false), unit: "ms" },
-        Row { label: "full: VAE ms per chunk".into(), values: per(&|r| f(r, &["vae", "chunk_ms"])), higher_is_better: Some(false), unit: "ms" },
+        Row {
+            label: "full: VAE ms per chunk".into(),
+            values: per(&|r| f(r, &["vae", "chunk_ms"])),
+            higher_is_better: Some(false),
+            unit: "ms",
+        },
     ];
     let Some(first) = runs.iter().find(|r| r.get("full").is_some()) else { return rows };
     for (part, path) in [("DiT call", ["dit", "call"]), ("VAE chunk", ["vae", "chunk"])] {
@@ -175,7 +181,8 @@ pub fn table(runs: &[Value]) -> String {
         }
         s += &format!("| {} |\n", cells.join(" | "));
     }
-    if runs.iter().any(|r| r["generation"]["config"] != runs[0]["generation"]["config"] || r["full"]["config"] != runs[0]["full"]["config"]) {
+    if runs.iter().any(|r| r["generation"]["config"] != runs[0]["generation"]["config"] || r["full"]["config"] != runs[0]["full"]["config"])
+    {
         s += "\nThe generation configs differ: compare the generation rows with care.\n";
     }
     s

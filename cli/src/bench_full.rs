@@ -45,7 +45,11 @@ pub fn parse_frame(s: &str) -> Result<(usize, usize), String> {
 
 /// `F32,F16` as given to `--peak-tflops` (one number: the same for both).
 pub fn parse_peak(s: &str) -> Result<(f64, f64), String> {
-    let nums: Vec<f64> = s.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| format!("{s:?}: use F32,F16 in TFLOP/s, e.g. 67,990"))?;
+    let nums: Vec<f64> = s
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?}: use F32,F16 in TFLOP/s, e.g. 67,990"))?;
     match nums[..] {
         [a] if a > 0.0 => Ok((a, a)),
         [a, b] if a > 0.0 && b > 0.0 => Ok((a, b)),
@@ -206,7 +210,10 @@ pub fn run(gpu: Arc<Gpu>, o: &FullOptions) -> Result<Value> {
 }
 
 fn families_table(s: &mut String, what: &str, v: &Value) {
-    *s += &format!("\n{what}: {:.1} ms GPU\n  family        dispatches        ms   time   TFLOP/s   of peak\n", v["gpu_ms"].as_f64().unwrap_or(0.0));
+    *s += &format!(
+        "\n{what}: {:.1} ms GPU\n  family        dispatches        ms   time   TFLOP/s   of peak\n",
+        v["gpu_ms"].as_f64().unwrap_or(0.0)
+    );
     for f in v["families"].as_array().into_iter().flatten() {
         let opt = |key: &str, scale: f64, digits: usize| f[key].as_f64().map_or("–".to_string(), |x| format!("{:.*}", digits, x * scale));
         *s += &format!(
@@ -236,7 +243,8 @@ pub fn table(adapter: &Value, v: &Value) -> String {
         peak["source"].as_str().unwrap_or("")
     );
     let dit = &v["dit"];
-    let chunks: Vec<String> = dit["chunk_ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).map(|x| format!("{x:.0}")).collect();
+    let chunks: Vec<String> =
+        dit["chunk_ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).map(|x| format!("{x:.0}")).collect();
     s += &format!("DiT chunk ms (the last with the cache full): {}; {} calls a chunk\n", chunks.join(", "), dit["calls_per_chunk"]);
     families_table(&mut s, "one DiT call", &dit["call"]);
     families_table(&mut s, "one VAE chunk", &v["vae"]["chunk"]);

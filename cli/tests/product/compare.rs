@@ -61,9 +61,7 @@ fn compare_refuses_what_is_not_a_bench_run() {
 }
 
 fn full_run(name: &str, fps: f64, matmul_tflops: f64, norm_ms: f64) -> serde_json::Value {
-    let family = |family: &str, ms: f64, tflops: Option<f64>, share: Option<f64>| {
-        json!({"family": family, "dispatches": 1, "ms": ms, "time_share": 0.5, "tflop": 1.0, "tflops": tflops, "peak_share": share, "peak": "f32"})
-    };
+    let family = |family: &str, ms: f64, tflops: Option<f64>, share: Option<f64>| json!({"family": family, "dispatches": 1, "ms": ms, "time_share": 0.5, "tflop": 1.0, "tflops": tflops, "peak_share": share, "peak": "f32"});
     json!({
         "adapter": {"name": name, "backend": "Vulkan", "device_type": "DiscreteGpu", "driver": "x"},
         "full": {

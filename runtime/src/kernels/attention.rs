@@ -1,7 +1,7 @@
 //! `shaders/attention.wgsl`: online-softmax attention over explicit key ranges.
 use crate::pipeline::{Access, Kernel};
-use crate::tensor::DType;
 use crate::shader::{expand, Defines};
+use crate::tensor::DType;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
