@@ -287,7 +287,7 @@ impl Builder {
         }
         let o = self.activation(name, &self.shape(q).to_vec(), DType::F32);
         args.push(o);
-        self.dispatch(name, attention::Attention::new(width / heads, bias.is_some()), &p, &args)?;
+        self.dispatch(name, attention::Attention::for_device(&self.caps, width / heads, bias.is_some()), &p, &args)?;
         Ok(o)
     }
 
