@@ -35,7 +35,7 @@ fn attention(c: &mut Criterion, rng: &mut Rng) {
     // The CPU adapters' schedule beside the tiles a GPU with this adapter's f16, subgroups
     // and workgroup memory would get.
     let as_gpu = Capabilities { device_type: DeviceKind::Gpu, ..gpu.caps };
-    for k_ in [Attention::new(d, false), Attention::for_device(&as_gpu, d, false)] {
+    for k_ in [Attention::new(d, false), Attention::for_device(&as_gpu, d, false, DType::F16)] {
         common::time(
             c,
             "families",

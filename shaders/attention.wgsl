@@ -19,10 +19,10 @@ enable f16;
 //   registers stay small at head dim 128 or 384). Key and value tiles of BK rows
 //   are staged in workgroup memory (as f16 where the adapter has shader-f16),
 //   loaded coalesced (consecutive invocations, consecutive words) and zero past
-//   the range end. Keys are consumed R at a time: R partial dot products per lane,
-//   summed over the S lanes by subgroup shuffles (or through workgroup memory),
-//   then one online-softmax update for the R scores (running max m, sum l; the
-//   accumulator is rescaled once per step) and R value rows folded in. All groups
+//   the range end. Keys are consumed R = STEP_KEYS at a time: R partial dot products
+//   per lane, summed over the S lanes by subgroup shuffles (or through workgroup
+//   memory), then one online-softmax update for the R scores (running max m, sum l;
+//   the accumulator is rescaled once per step) and R value rows folded in. All groups
 //   read the same key row at once and a group's S lanes read adjacent vec4s, so
 //   tile reads are broadcasts without bank conflicts.
 //   The per-step code is unrolled by the host (STEP): llvmpipe counts the iterations
@@ -80,6 +80,17 @@ var<workgroup> vt: array<kv4, BK * D4>;
 var<workgroup> part: array<f32, {{STEP_KEYS}}u * WG>;
 #endif
 
+#ifdef KV_F16
+// Saturating: a K or V beyond f16's range rounds to its largest value, not to inf.
+fn to_kv(x: f32) -> f16 {
+    return f16(clamp(x, -65504.0, 65504.0));
+}
+#else
+fn to_kv(x: f32) -> f32 {
+    return x;
+}
+#endif
+
 fn key(j: u32, chunk: u32) -> vec4<f32> {
     return vec4<f32>(kt[j * D4 + chunk]);
 }
@@ -102,8 +113,8 @@ fn stage(j0: u32, end: u32, h: u32, t: u32) {
                 kx = k[p.k_off + j * p.k_row + h * p.d + c];
                 vx = v[p.v_off + j * p.v_row + h * p.d + c];
             }
-            kt[i / 4u][c % 4u] = {{KV}}(kx);
-            vt[i / 4u][c % 4u] = {{KV}}(vx);
+            kt[i / 4u][c % 4u] = to_kv(kx);
+            vt[i / 4u][c % 4u] = to_kv(vx);
         }
     }
 }

@@ -178,35 +178,58 @@ fn relative_bias_unscaled_with_padding_masked() {
 }
 
 #[test]
+fn f16_tiles_saturate_instead_of_overflowing() {
+    let gpu = gpu();
+    let kernel = Attention { schedule: Schedule::Tiled { keys: 4, step: 4 }, kv_f16: true, ..Attention::new(8, false) };
+    if !kernel.runs_on(&gpu.caps) {
+        eprintln!("{kernel}: skipped, this adapter has no f16");
+        return;
+    }
+    // One key, so its weight is 1 whatever its score: the output is its value row, which
+    // f16 holds up to ±65504. Unclamped, 1e6 would become inf (and 0·inf a NaN score).
+    let v = [1e6, -1e6, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let t = |name: &str, data: &[f32], dtype| gpu.upload(name, &[data.len()], dtype, data).unwrap();
+    let (q, k, v) = (t("q", &[0.0; 8], DType::F32), t("k", &[1e6; 8], DType::F32), t("v", &v, DType::F32));
+    let (r, o) = (t("ranges", &[0.0, 1.0], DType::U32), t("o", &[0.0; 8], DType::F32));
+    gpu.run(&kernel, &Params::dense(1, 1, 8, 1, 1.0), &[&q, &k, &v, &r, &o]).unwrap();
+    assert_eq!(gpu.download(&o).unwrap(), [65504.0, -65504.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}
+
+#[test]
 fn for_device_picks_per_query_on_cpus_and_tiles_from_the_budget_on_gpus() {
+    let (f32, bf16) = (DType::F32, DType::BF16);
     let cpu = Capabilities::baseline(DeviceKind::Cpu);
-    assert_eq!(Attention::for_device(&cpu, 128, false), Attention::new(128, false));
+    assert_eq!(Attention::for_device(&cpu, 128, false, bf16), Attention::new(128, false));
     // WebGPU's baseline: 16 KiB, f32 tiles, lane sums in workgroup memory (8 KiB of partials).
     let web = Capabilities::baseline(DeviceKind::Gpu);
-    let k = Attention::for_device(&web, 128, false);
+    let k = Attention::for_device(&web, 128, false, bf16);
     assert_eq!((k.schedule, k.kv_f16, k.subgroups), (Schedule::Tiled { keys: 8, step: 8 }, false, false));
     assert_eq!((k.lanes(), k.queries(), k.workgroup_bytes()), (4, 64, 16384));
-    // f16 doubles the keys a tile holds; subgroups free the partials.
+    // f16 doubles the keys a tile holds, for 16-bit weights only; subgroups free the partials.
     let full = Capabilities { f16: true, subgroups: true, subgroup_min: 32, subgroup_max: 32, ..web };
-    let k = Attention::for_device(&full, 128, true);
+    let k = Attention::for_device(&full, 128, true, bf16);
     assert_eq!((k.schedule, k.kv_f16, k.subgroups, k.bias), (Schedule::Tiled { keys: 32, step: 8 }, true, true, true));
+    let exact = Attention::for_device(&full, 128, true, f32);
+    assert_eq!((exact.schedule, exact.kv_f16), (Schedule::Tiled { keys: 16, step: 8 }, false));
     // Subgroups smaller than a query's lanes (16 at head dim 384) are not used.
     let lavapipe = Capabilities { subgroup_min: 8, subgroup_max: 8, workgroup_storage: 32768, ..full };
-    assert_eq!(Attention::for_device(&lavapipe, 128, false).schedule, Schedule::Tiled { keys: 64, step: 8 });
-    let wide = Attention::for_device(&lavapipe, 384, false);
+    assert_eq!(Attention::for_device(&lavapipe, 128, false, bf16).schedule, Schedule::Tiled { keys: 64, step: 8 });
+    let wide = Attention::for_device(&lavapipe, 384, false, f32);
     assert!(!wide.subgroups && wide.lanes() == 16 && wide.queries() == 16);
     // One lane per query at small head dims: nothing to sum, subgroups or not.
-    let small = Attention::for_device(&full, 8, false);
+    let small = Attention::for_device(&full, 8, false, bf16);
     assert_eq!((small.schedule, small.subgroups, small.queries()), (Schedule::Tiled { keys: 64, step: 8 }, false, 64));
     // Every pick fits its budget; without room for 4 keys of 384 channels, per-query.
     for caps in [web, full, lavapipe] {
         for d in runtime::kernels::attention::HEAD_DIMS {
-            let k = Attention::for_device(&caps, d as usize, false);
-            assert!(matches!(k.schedule, Schedule::Tiled { .. }) && k.runs_on(&caps), "{k} on {caps:?}");
+            for precision in [f32, bf16] {
+                let k = Attention::for_device(&caps, d as usize, false, precision);
+                assert!(matches!(k.schedule, Schedule::Tiled { .. }) && k.runs_on(&caps), "{k} on {caps:?}");
+            }
         }
     }
     let tiny = Capabilities { workgroup_storage: 8192, ..web };
-    assert_eq!(Attention::for_device(&tiny, 384, false).schedule, Schedule::PerQuery);
+    assert_eq!(Attention::for_device(&tiny, 384, false, f32).schedule, Schedule::PerQuery);
     assert_eq!(k.workgroups(&Params::dense(130, 12, 128, 1, 1.0)), [3, 12, 1]);
     assert_eq!(wide.workgroups(&Params::dense(130, 1, 384, 1, 1.0)), [9, 1, 1]);
 }

@@ -8,8 +8,8 @@ use crate::tensor::DType;
 use std::fmt;
 use std::fmt::Write as _;
 
-/// Head dims of the models: DiT 128 (and 8…64 in the small configs), umT5 64, the VAE's
-/// single-head attention its channel count (384 in the full Wan VAE).
+/// Head dims the models use: the full-size DiT 128, umT5 64, the VAE's single head its
+/// channel count (384 in the full Wan VAE); the small test configs the others.
 pub const HEAD_DIMS: [u32; 6] = [8, 16, 32, 64, 128, 384];
 
 /// How queries are spread over invocations (see the header of attention.wgsl).
@@ -61,7 +61,8 @@ impl Attention {
 
     /// The tiled schedule with the largest K/V tile (≤ 64 keys, halving) whose workgroup
     /// memory fits `workgroup_storage` bytes; None when not even 4 keys fit, or when
-    /// the head dim is not a multiple of 4 lanes' vec4 chunks (no model's is).
+    /// the head dim does not split into vec4 chunks over its lanes (4·lanes ∤ head dim;
+    /// true of no model's).
     pub fn tiled(head_dim: usize, bias: bool, kv_f16: bool, subgroups: bool, workgroup_storage: u32) -> Option<Attention> {
         let lanes = tiled_lanes(head_dim as u32) as usize;
         if head_dim == 0 || head_dim % (4 * lanes) != 0 {
@@ -78,16 +79,20 @@ impl Attention {
     }
 
     /// The variant for this adapter: per-query on CPU adapters (barriers cost more than
-    /// they save there, and broadcast keys are free), tiles on GPUs, staged as f16 when
-    /// the adapter has it and reduced in subgroups when they hold a query's lanes. Falls
-    /// back to per-query where no tile fits (under 4 keys of f32 K/V in 16 KiB would
-    /// need a head dim above 384).
-    pub fn for_device(caps: &Capabilities, head_dim: usize, bias: bool) -> Attention {
+    /// they save there, and broadcast keys are free), tiles on GPUs, reduced in subgroups
+    /// when they hold a query's lanes. K/V tiles are f16 when the adapter has shader-f16
+    /// and `precision`, the dtype of the weights that made K and V, is 16-bit: those
+    /// already round K and V as coarsely (bf16 to 2⁻⁹), while on the f32 reference path
+    /// f16 tiles would move the tiny DiT's output by 1.8e-3 × std (its parity bound is
+    /// 1e-3). Falls back to per-query where [`Attention::tiled`] has no tile: never for
+    /// the models' head dims with WebGPU's 16 KiB (384 with f32 tiles fits 4 keys exactly).
+    pub fn for_device(caps: &Capabilities, head_dim: usize, bias: bool, precision: DType) -> Attention {
         if caps.device_type == DeviceKind::Cpu {
             return Attention::new(head_dim, bias);
         }
+        let kv_f16 = caps.f16 && precision != DType::F32;
         let subgroups = caps.subgroups && caps.subgroup_min >= tiled_lanes(head_dim as u32);
-        Attention::tiled(head_dim, bias, caps.f16, subgroups, caps.workgroup_storage).unwrap_or(Attention::new(head_dim, bias))
+        Attention::tiled(head_dim, bias, kv_f16, subgroups, caps.workgroup_storage).unwrap_or(Attention::new(head_dim, bias))
     }
 
     /// Invocations sharing one query.
@@ -313,7 +318,8 @@ impl Kernel for Attention {
 
 /// Every variant [`Attention::for_device`] picks for the models' head dims on CPU
 /// adapters and on GPUs with or without f16 and subgroups, with WebGPU's 16 KiB of
-/// workgroup memory, lavapipe's 32 KiB or a discrete GPU's 64 KiB.
+/// workgroup memory, lavapipe's 32 KiB or a discrete GPU's 64 KiB, for f32 and 16-bit
+/// weights.
 pub fn variants() -> Vec<(String, String)> {
     let mut kernels = std::collections::BTreeMap::new();
     for d in HEAD_DIMS.map(|d| d as usize) {
@@ -325,8 +331,10 @@ pub fn variants() -> Vec<(String, String)> {
                         let (subgroup_min, subgroup_max) = if subgroups { (32, 32) } else { (0, 0) };
                         let base = Capabilities::baseline(DeviceKind::Gpu);
                         let caps = Capabilities { f16, subgroups, subgroup_min, subgroup_max, workgroup_storage, ..base };
-                        let k = Attention::for_device(&caps, d, bias);
-                        kernels.insert(k.to_string(), k);
+                        for precision in [DType::F32, DType::BF16] {
+                            let k = Attention::for_device(&caps, d, bias, precision);
+                            kernels.insert(k.to_string(), k);
+                        }
                     }
                 }
             }
