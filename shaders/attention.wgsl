@@ -17,9 +17,10 @@ enable f16;
 //   head dim is split over the S lanes that share a query (lane s holds the vec4
 //   chunks s, s+S, … of q and of the output accumulator: ≤ 32 floats each, so
 //   registers stay small at head dim 128 or 384). Key and value tiles of BK rows
-//   are staged in workgroup memory (as f16 where the adapter has shader-f16),
-//   loaded coalesced (consecutive invocations, consecutive words) and zero past
-//   the range end. Keys are consumed R = STEP_KEYS at a time: R partial dot products
+//   (BK from the adapter's workgroup memory, see attention.rs) are staged in
+//   workgroup memory, as f16 where the adapter has shader-f16 and the weights are
+//   16-bit, loaded coalesced (consecutive invocations, consecutive words) and zero
+//   past the range end. Keys are consumed R = STEP_KEYS at a time: R partial dot products
 //   per lane, summed over the S lanes by subgroup shuffles (or through workgroup
 //   memory), then one online-softmax update for the R scores (running max m, sum l;
 //   the accumulator is rescaled once per step) and R value rows folded in. All groups
@@ -28,7 +29,7 @@ enable f16;
 //   The per-step code is unrolled by the host (STEP): llvmpipe counts the iterations
 //   of all loops of an invocation against one budget of 65535 and silently leaves
 //   every loop once it is spent, so per tile only the loader (BK·HD/WG) and the step
-//   loop (BK/R) iterate.
+//   loop (BK/R) iterate: at head dim 128, 40 iterations per 64 keys, ~100k keys.
 
 struct Params {
     tq: u32, heads: u32, d: u32, n_ranges: u32,

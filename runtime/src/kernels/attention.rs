@@ -65,7 +65,7 @@ impl Attention {
     /// true of no model's).
     pub fn tiled(head_dim: usize, bias: bool, kv_f16: bool, subgroups: bool, workgroup_storage: u32) -> Option<Attention> {
         let lanes = tiled_lanes(head_dim as u32) as usize;
-        if head_dim == 0 || head_dim % (4 * lanes) != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(4 * lanes) {
             return None;
         }
         std::iter::successors(Some(MAX_TILE_KEYS), |&k| (k > 4).then_some(k / 2))
@@ -253,7 +253,7 @@ impl Kernel for Attention {
         if p.d != self.head_dim {
             return fail(format!("d = {} but the kernel is built for head dim {}", p.d, self.head_dim));
         }
-        if p.q_block == 0 || (p.q_block % 64 != 0 && p.q_block < p.tq) {
+        if p.q_block == 0 || (!p.q_block.is_multiple_of(64) && p.q_block < p.tq) {
             return fail(format!("q_block = {} must be a multiple of 64 or cover all {} queries", p.q_block, p.tq));
         }
         let (tq, d, heads) = (p.tq as u64, p.d as u64, p.heads as u64);
