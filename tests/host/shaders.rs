@@ -28,6 +28,7 @@ fn params_structs_match_their_rust_twins() {
     let failures: Vec<String> = [
         check(matmul::Matmul::new(DType::F32, true, matmul::Act::None, matmul::Residual::Gated)),
         check(attention::Attention::new(64, false)),
+        check(attention::Attention::for_device(&runtime::Capabilities::baseline(runtime::DeviceKind::Gpu), 64, true, DType::F32)),
         check(ssm_scan::Ssm::Scan),
         check(norm),
         check(rope::Rope),
