@@ -33,17 +33,29 @@ fn attention(c: &mut Criterion, rng: &mut Rng) {
     let p = AttnParams::dense(tq, h, d, 3, 1.0 / (d as f32).sqrt());
     let flops = 4 * tq * tk * h * d;
     // The CPU adapters' schedule beside the tiles a GPU with this adapter's f16, subgroups
-    // and workgroup memory would get.
+    // and workgroup memory would get, over f32 K/V and, with f16, over an f16 KV cache
+    // (half the bytes per key: 2·H·d·2 B instead of 2·H·d·4 B).
     let as_gpu = Capabilities { device_type: DeviceKind::Gpu, ..gpu.caps };
-    for k_ in [Attention::new(d, false), Attention::for_device(&as_gpu, d, false, DType::F16)] {
+    let mut kernels = vec![
+        (Attention::new(d, false), k.clone(), v.clone()),
+        (Attention::for_device(&as_gpu, d, false, DType::F16, DType::F32), k.clone(), v.clone()),
+    ];
+    if gpu.caps.f16 {
+        let half = |n: &str, t: &runtime::Tensor| gpu.upload(n, &t.shape, DType::F16, &gpu.download(t).unwrap()).unwrap();
+        let (k16, v16) = (half("k16", &k), half("v16", &v));
+        for caps in [gpu.caps, as_gpu] {
+            kernels.push((Attention::for_device(&caps, d, false, DType::F16, DType::F16), k16.clone(), v16.clone()));
+        }
+    }
+    for (k_, kt, vt) in &kernels {
         common::time(
             c,
             "families",
             BenchmarkId::new(&k_.to_string(), &format!("{tq}q_{tk}k_{h}x{d}")),
             Throughput::Elements(flops as u64),
-            &k_,
+            k_,
             &p,
-            &[&q, &k, &v, &r, &o],
+            &[&q, kt, vt, &r, &o],
         );
     }
 }
@@ -67,7 +79,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_scan", &shape),
         Throughput::Elements((4 * t * h * d * d) as u64),
-        &Ssm::Scan,
+        &Ssm::Scan { f16: false },
         &scan,
         &[&khat, &v, &beta, &decay, &state],
     );
@@ -88,13 +100,13 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         "families",
         BenchmarkId::new("ssm_delta_step", &shape),
         Throughput::Elements(delta as u64),
-        &Ssm::DeltaStep,
+        &Ssm::DeltaStep { f16: false },
         &scan,
         &[&khat, &v, &beta, &decay, &state],
     );
     let chunk = 64;
     let (w, u, g) = (up("w", t * h * d, rng, 0.0), up("u", t * h * d, rng, 0.0), up("g", t * h, rng, 0.0));
-    let prepare = Ssm::DeltaPrepare { chunk };
+    let prepare = Ssm::DeltaPrepare { chunk, f16: false };
     let flops = (5 * t * chunk as usize * h * d / 2) as u64;
     common::time(
         c,
@@ -105,7 +117,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         &scan,
         &[&khat, &v, &beta, &decay, &w, &u, &g],
     );
-    let update = Ssm::DeltaUpdate { chunk };
+    let update = Ssm::DeltaUpdate { chunk, f16: false };
     common::time(
         c,
         "families",

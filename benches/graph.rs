@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
     let cfg = small_config();
     let w = load::load(gpu, &cfg, &random_checkpoint(&cfg, true, 1), DType::F32, true).unwrap();
     let dims = DitDims::new(&cfg, 3, 16, 16);
-    let states: Vec<BlockState> = (0..cfg.num_layers).map(|n| BlockState::new(gpu, n, 9 * 64, &dims, true).unwrap()).collect();
+    let states: Vec<BlockState> = (0..cfg.num_layers).map(|n| BlockState::new(gpu, n, 9 * 64, &dims, true, DType::F32).unwrap()).collect();
     let mut pass = build_pass(gpu, &w, &states, &dims, CompileOptions::default()).unwrap();
     let r = pass.compiled.report();
     println!("DiT pass graph: {r}");

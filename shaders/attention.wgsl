@@ -1,4 +1,4 @@
-#ifdef KV_F16
+#ifdef F16
 enable f16;
 #endif
 // Softmax attention with online (flash-style) normalisation: scores and sums in f32.
@@ -6,7 +6,9 @@ enable f16;
 // window of a ring-buffer cache, or the valid text tokens); a list may be given per
 // block of `q_block` queries (a multiple of 64) for causal use. Every workgroup's
 // queries lie in one block, so its key list, loop bounds and barriers are uniform.
-// A query with no keys outputs zeros. Two schedules, picked by the host per adapter:
+// A query with no keys outputs zeros. K and V are f32, or f16 (KIN) for a session's
+// f16 KV cache; either is widened to f32 as it is read. Two schedules, picked by the
+// host per adapter:
 //
 // PER-QUERY (CPU adapters): one invocation per (query, head), 64 queries a workgroup.
 //   The query and its accumulator live in registers and keys stream once through a
@@ -44,8 +46,8 @@ const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<{{KIN}}>;
+@group(0) @binding(3) var<storage, read> v: array<{{KIN}}>;
 @group(0) @binding(4) var<storage, read> ranges: array<vec2<u32>>;
 #ifdef BIAS
 // T5's relative-position bias: per head a table of tq + tk − 1 values indexed by
@@ -111,8 +113,8 @@ fn stage(j0: u32, end: u32, h: u32, t: u32) {
             var kx = 0.0;
             var vx = 0.0;
             if j < end {
-                kx = k[p.k_off + j * p.k_row + h * p.d + c];
-                vx = v[p.v_off + j * p.v_row + h * p.d + c];
+                kx = f32(k[p.k_off + j * p.k_row + h * p.d + c]);
+                vx = f32(v[p.v_off + j * p.v_row + h * p.d + c]);
             }
             kt[i / 4u][c % 4u] = to_kv(kx);
             vt[i / 4u][c % 4u] = to_kv(vx);
@@ -202,7 +204,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let kb = p.k_off + j * p.k_row + h * p.d;
             var s = 0.0;
             for (var c = 0u; c < HD; c++) {
-                s = fma(qv[c], k[kb + c], s);
+                s = fma(qv[c], f32(k[kb + c]), s);
             }
             s += score_bias(h, j, qc);
             let m_new = max(m, s);
@@ -211,7 +213,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             l = l * correction + w;
             let vb = p.v_off + j * p.v_row + h * p.d;
             for (var c = 0u; c < HD; c++) {
-                acc[c] = fma(acc[c], correction, w * v[vb + c]);
+                acc[c] = fma(acc[c], correction, w * f32(v[vb + c]));
             }
             m = m_new;
         }

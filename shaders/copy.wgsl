@@ -1,8 +1,13 @@
+#ifdef DST_F16
+enable f16;
+#endif
 // Data movement without arithmetic, one invocation per output element.
 //   default  strided copy over up to 8 dims: dst[Σ i_k·ds_k] = src[Σ i_k·ss_k] for
 //            every index i of `size`. Covers patchify/unpatchify, writing a chunk's
 //            rows into a ring-buffer cache, layout changes, frame splits and
 //            broadcasts / nearest upsampling (a zero source stride repeats an element).
+//            DST_F16: into an f16 tensor (a session's f16 KV cache), rounded to
+//            nearest and saturated at ±65504; one 16-bit store per invocation.
 //   GATHER   row lookup (token embeddings): out[i] = table[ids[i] − id_base]. Ids
 //            ≥ vocab give zero rows; ids inside the vocab but outside the bound table
 //            slice are left untouched, so a table larger than one storage binding
@@ -44,7 +49,11 @@ struct Params {
 #else
 #ifndef FILL
 @group(0) @binding(1) var<storage, read> src: array<f32>;
+#ifdef DST_F16
+@group(0) @binding(2) var<storage, read_write> dst: array<f16>;
+#else
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+#endif
 #else
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 #endif
@@ -96,7 +105,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         s += idx * p.src_stride[k / 4][k % 4];
         d += idx * p.dst_stride[k / 4][k % 4];
     }
+#ifdef DST_F16
+    dst[d] = f16(clamp(src[s], -65504.0, 65504.0));
+#else
     dst[d] = src[s];
+#endif
 #endif
 #endif
 }

@@ -1,3 +1,6 @@
+#ifdef F16
+enable f16;
+#endif
 // VideoSSM's global memory, both forms of MEMORY.md (B.3 gated linear, B.6 gated
 // delta), in one file:
 //
@@ -19,7 +22,8 @@
 //        g are log-decay prefix sums from the block start; only differences g_i − g_j
 //        with j ≤ i are exponentiated, so nothing overflows and strong decay gives
 //        0, never 0/0.
-// Tokens of every scan come from two slot runs of a ring cache (`slot`).
+// Tokens of every scan come from two slot runs of a ring cache (`slot`). The k̂ and v
+// caches are f32, or f16 (CACHE) in a session with an f16 KV cache: read as f32.
 // Loop budgets: llvmpipe (lavapipe) silently leaves every loop of an invocation once
 // 65535 iterations have run in total. DELTA_STEP runs one per token (its workgroup sum
 // is unrolled); DELTA_UPDATE about d + 2C per block of C tokens at d = 128 (20k for
@@ -56,8 +60,8 @@ fn sigmoid(x: f32) -> f32 {
 
 #ifdef SCAN
 const LC: u32 = 64u;
-@group(0) @binding(1) var<storage, read> khat: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state: array<f32>;
@@ -93,7 +97,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         var acc = 0.0;
         for (var t = 0u; t < len; t++) {
             let r = slot(c0 + t) * p.row + h * p.d;
-            acc = fma(weight[t] * v[r + i], khat[r + j], acc);
+            acc = fma(weight[t] * f32(v[r + i]), f32(khat[r + j]), acc);
         }
         s = fma(total, s, acc);
         workgroupBarrier();
@@ -129,8 +133,8 @@ fn sum64(lid: u32, x: f32) -> f32 {
 #endif
 
 #ifdef DELTA_STEP
-@group(0) @binding(1) var<storage, read> khat: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state: array<f32>;
@@ -138,10 +142,10 @@ fn sum64(lid: u32, x: f32) -> f32 {
 // Elements j..j+3 of k̂ at `base`, zero past d.
 fn khat4(base: u32, j: u32) -> vec4<f32> {
     var x = vec4<f32>();
-    if j < p.d { x.x = khat[base + j]; }
-    if j + 1u < p.d { x.y = khat[base + j + 1u]; }
-    if j + 2u < p.d { x.z = khat[base + j + 2u]; }
-    if j + 3u < p.d { x.w = khat[base + j + 3u]; }
+    if j < p.d { x.x = f32(khat[base + j]); }
+    if j + 1u < p.d { x.y = f32(khat[base + j + 1u]); }
+    if j + 2u < p.d { x.z = f32(khat[base + j + 2u]); }
+    if j + 3u < p.d { x.w = f32(khat[base + j + 3u]); }
     return x;
 }
 
@@ -163,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let k = khat4(r, j);
         let a = decay[sl * p.heads + h];
         // MEMORY.md B.6: u = β(v − a·S k̂), S ← a·S + u k̂ᵀ.
-        let u = beta[sl * p.heads + h] * (v[r + i] - a * sum64(lid, dot(s, k)));
+        let u = beta[sl * p.heads + h] * (f32(v[r + i]) - a * sum64(lid, dot(s, k)));
         s = fma(vec4(a), s, u * k);
     }
     if j < p.d { state[sb + j] = s.x; }
@@ -175,8 +179,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 #ifdef DELTA_PREPARE
 const C: u32 = {{C}}u;
-@group(0) @binding(1) var<storage, read> khat: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
 // W, Ũ [T, H·d] and g [T, H], by token position in this call.
@@ -223,7 +227,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let rj = slot(t0 + j) * p.row + h * p.d;
             var dot = 0.0;
             for (var k = 0u; k < p.d; k++) {
-                dot = fma(khat[ri + k], khat[rj + k], dot);
+                dot = fma(f32(khat[ri + k]), f32(khat[rj + k]), dot);
             }
             a = bs[i] * exp(gs[i] - gs[j]) * dot;
         }
@@ -254,8 +258,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j <= i; j++) {
             let tij = select(tri[i * C + j], 1.0, j == i) * bs[j];
             let rj = slot(t0 + j) * p.row + h * p.d + c;
-            w = fma(tij * exp(gs[j]), khat[rj], w);
-            u = fma(tij, v[rj], u);
+            w = fma(tij * exp(gs[j]), f32(khat[rj]), w);
+            u = fma(tij, f32(v[rj]), u);
         }
         let o = (t0 + i) * p.row + h * p.d + c;
         w_out[o] = w;
@@ -266,7 +270,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 #ifdef DELTA_UPDATE
 const C: u32 = {{C}}u;
-@group(0) @binding(1) var<storage, read> khat: array<f32>;
+@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
 @group(0) @binding(2) var<storage, read> w_in: array<f32>;
 @group(0) @binding(3) var<storage, read> u_in: array<f32>;
 @group(0) @binding(4) var<storage, read> g_in: array<f32>;
@@ -307,7 +311,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if j < p.d {
                 var s = decay_all * srow[j];
                 for (var t = 0u; t < len; t++) {
-                    s = fma(coef[t], khat[slot(t0 + t) * p.row + h * p.d + j], s);
+                    s = fma(coef[t], f32(khat[slot(t0 + t) * p.row + h * p.d + j]), s);
                 }
                 srow[j] = s;
             }

@@ -12,19 +12,21 @@ use weights::{Checkpoint, DitConfig, GenerationConfig};
 /// Named output tensors with their shapes.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// Options of a replay: the device weight dtype, forcing the memory off, and the
+/// Options of a replay: the device weight dtype, forcing the memory off, the
 /// activation size above which the generator works in row blocks
-/// ([`CompileOptions::split_bytes`]; tests lower it to split small models).
+/// ([`CompileOptions::split_bytes`]; tests lower it to split small models) and the
+/// KV caches' dtype ([`CompileOptions::kv_f16`]; `None`: as `VIDEOSSM_KV_F16` says, else by the weights).
 #[derive(Clone, Copy, Debug)]
 pub struct ReplayOptions {
     pub wdtype: DType,
     pub memory: bool,
     pub split_bytes: Option<u64>,
+    pub kv_f16: Option<bool>,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { wdtype: DType::F32, memory: true, split_bytes: None }
+        ReplayOptions { wdtype: DType::F32, memory: true, split_bytes: None, kv_f16: None }
     }
 }
 
@@ -60,14 +62,9 @@ pub fn replay_generator(gpu: Arc<Gpu>, dir: &Path, ck: &Checkpoint, opts: Replay
     let weights = load::load(&gpu, &cfg, ck, opts.wdtype, opts.memory)?;
     let dims = DitDims::new(&cfg, fpb, h, w);
     let capacity = if cfg.local_attn_size < 0 { frames } else { cfg.local_attn_size as usize };
-    let mut model = Generator::new(
-        gpu,
-        &weights,
-        dims,
-        capacity,
-        cfg.sink_size,
-        CompileOptions { split_bytes: opts.split_bytes, ..Default::default() },
-    )?;
+    let defaults = CompileOptions::default();
+    let compile = CompileOptions { split_bytes: opts.split_bytes, kv_f16: opts.kv_f16.or(defaults.kv_f16), ..defaults };
+    let mut model = Generator::new(gpu, &weights, dims, capacity, cfg.sink_size, compile)?;
     model.set_context(&inputs.get("context")?.to_f32())?;
     let (timesteps, sigmas): (Vec<f32>, Vec<f32>) = gen.schedule().into_iter().unzip();
     let noise = inputs.get("noise")?.to_f32();

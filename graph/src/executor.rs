@@ -14,12 +14,22 @@ pub struct CompileOptions {
     /// Make activations above this many bytes in row blocks even where they fit a
     /// binding, to exercise the split on small models (`None`: the binding limit).
     pub split_bytes: Option<u64>,
+    /// Hold the DiT's attention caches (KV window, text K/V, memory keys) as f16:
+    /// `None` decides by the weights ([`crate::models::dit::kv_dtype`]), `Some(true)`
+    /// wherever the adapter has `shader-f16` (it stays f32 elsewhere), `Some(false)` never.
+    pub kv_f16: Option<bool>,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        // VIDEOSSM_NO_REUSE=1 turns reuse off everywhere, to bisect planner bugs.
-        CompileOptions { reuse: std::env::var("VIDEOSSM_NO_REUSE").map_or(true, |v| v.is_empty() || v == "0"), split_bytes: None }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        CompileOptions {
+            // VIDEOSSM_NO_REUSE=1 turns reuse off everywhere, to bisect planner bugs.
+            reuse: env("VIDEOSSM_NO_REUSE").is_none_or(|v| v == "0"),
+            split_bytes: None,
+            // VIDEOSSM_KV_F16=1 / =0 forces the DiT's caches to f16 / f32.
+            kv_f16: env("VIDEOSSM_KV_F16").map(|v| v != "0"),
+        }
     }
 }
 

@@ -278,6 +278,13 @@ impl Builder {
                 self.shape_error(name, format!("q {:?}, k {:?}, v {:?} with {heads} heads", self.shape(q), self.shape(k), self.shape(v)))
             );
         }
+        let kv = self.dtype(k);
+        if self.dtype(v) != kv || !matches!(kv, DType::F32 | DType::F16) || (kv == DType::F16 && !self.caps.f16) {
+            return Err(self.shape_error(
+                name,
+                format!("k {} and v {} must both be f32, or f16 on an adapter with shader-f16", self.dtype(k), self.dtype(v)),
+            ));
+        }
         let (n_ranges, two) = rows_of(self.shape(ranges));
         if two != 2 || self.dtype(ranges) != DType::U32 {
             return Err(self.shape_error(name, format!("ranges must be u32 [R, 2], got {:?}", self.shape(ranges))));
@@ -291,7 +298,7 @@ impl Builder {
         }
         let o = self.activation(name, &self.shape(q).to_vec(), DType::F32);
         args.push(o);
-        self.dispatch(name, attention::Attention::for_device(&self.caps, width / heads, bias.is_some(), precision), &p, &args)?;
+        self.dispatch(name, attention::Attention::for_device(&self.caps, width / heads, bias.is_some(), precision, kv), &p, &args)?;
         Ok(o)
     }
 
@@ -323,9 +330,14 @@ impl Builder {
         Ok(y)
     }
 
-    /// A strided copy from `src` into `dst` (an existing tensor, written in place).
+    /// A strided copy from `src` into `dst` (an existing tensor, written in place): f32
+    /// to f32, or f32 to f16 (rounded, saturating) into an f16 cache.
     pub fn copy_into(&mut self, name: &str, src: TensorId, dst: TensorId, p: &copy::Params) -> Result<usize> {
-        self.dispatch(name, copy::Copy, p, &[src, dst])
+        match (self.dtype(src), self.dtype(dst)) {
+            (DType::F32, DType::F16) if self.caps.f16 => self.dispatch(name, copy::CopyF16, p, &[src, dst]),
+            (DType::F32 | DType::U32, DType::F32 | DType::U32) => self.dispatch(name, copy::Copy, p, &[src, dst]),
+            (s, d) => Err(self.shape_error(name, format!("no copy from {s} to {d} on this adapter (f16 needs shader-f16)"))),
+        }
     }
 
     /// A strided copy into a new tensor of `shape`.
@@ -387,20 +399,26 @@ impl Builder {
         Ok(y)
     }
 
-    /// `[H, d, d]` of `state`, checked against caches `[slots, H·d]`.
-    fn state_dims(&self, name: &str, state: TensorId, khat: TensorId, v: TensorId) -> Result<(usize, usize)> {
+    /// `[H, d, d]` of `state`, checked against caches `[slots, H·d]`, and whether the
+    /// caches are f16 (both or neither).
+    fn state_dims(&self, name: &str, state: TensorId, khat: TensorId, v: TensorId) -> Result<(usize, usize, bool)> {
         let s = self.shape(state).to_vec();
         if s.len() != 3 || s[1] != s[2] || self.shape(khat) != self.shape(v) || rows_of(self.shape(khat)).1 != s[0] * s[1] {
             return Err(self.shape_error(name, format!("state {s:?} does not fit caches {:?}", self.shape(khat))));
         }
-        Ok((s[0], s[1]))
+        let f16 = match (self.dtype(khat), self.dtype(v)) {
+            (DType::F32, DType::F32) => false,
+            (DType::F16, DType::F16) if self.caps.f16 => true,
+            (k, v) => return Err(self.shape_error(name, format!("caches k̂ {k} and v {v}: both f32, or both f16 with shader-f16"))),
+        };
+        Ok((s[0], s[1], f16))
     }
 
     /// B.3: folds cached slots into `state [H, d, d]`; which slots is set per run with
     /// [`ssm_scan::Params::scan`] (it starts with none).
     pub fn ssm_scan(&mut self, name: &str, state: TensorId, khat: TensorId, v: TensorId, beta: TensorId, decay: TensorId) -> Result<usize> {
-        let (h, d) = self.state_dims(name, state, khat, v)?;
-        self.dispatch(name, ssm_scan::Ssm::Scan, &ssm_scan::Params::scan(h, d, &[]), &[khat, v, beta, decay, state])
+        let (h, d, f16) = self.state_dims(name, state, khat, v)?;
+        self.dispatch(name, ssm_scan::Ssm::Scan { f16 }, &ssm_scan::Params::scan(h, d, &[]), &[khat, v, beta, decay, state])
     }
 
     /// B.6: folds cached slots into `state [H, d, d]` by the gated delta rule, at most
@@ -418,10 +436,12 @@ impl Builder {
         decay: TensorId,
         max_tokens: usize,
     ) -> Result<Vec<usize>> {
-        let (h, d) = self.state_dims(name, state, khat, v)?;
+        let (h, d, f16) = self.state_dims(name, state, khat, v)?;
         let p = ssm_scan::Params::scan(h, d, &[]);
         match ssm_scan::DeltaScan::for_device(&self.caps) {
-            ssm_scan::DeltaScan::Step => Ok(vec![self.dispatch(name, ssm_scan::Ssm::DeltaStep, &p, &[khat, v, beta, decay, state])?]),
+            ssm_scan::DeltaScan::Step => {
+                Ok(vec![self.dispatch(name, ssm_scan::Ssm::DeltaStep { f16 }, &p, &[khat, v, beta, decay, state])?])
+            }
             ssm_scan::DeltaScan::Chunked(chunk) => {
                 if d > ssm_scan::MAX_HEAD_DIM {
                     return Err(self.shape_error(name, format!("head dim {d} exceeds {}", ssm_scan::MAX_HEAD_DIM)));
@@ -429,8 +449,8 @@ impl Builder {
                 let w = self.activation(&format!("{name}.w"), &[max_tokens.max(1), h * d], DType::F32);
                 let u = self.activation(&format!("{name}.u"), &[max_tokens.max(1), h * d], DType::F32);
                 let g = self.activation(&format!("{name}.g"), &[max_tokens.max(1), h], DType::F32);
-                let prepare = self.dispatch(name, ssm_scan::Ssm::DeltaPrepare { chunk }, &p, &[khat, v, beta, decay, w, u, g])?;
-                let update = self.dispatch(name, ssm_scan::Ssm::DeltaUpdate { chunk }, &p, &[khat, w, u, g, state])?;
+                let prepare = self.dispatch(name, ssm_scan::Ssm::DeltaPrepare { chunk, f16 }, &p, &[khat, v, beta, decay, w, u, g])?;
+                let update = self.dispatch(name, ssm_scan::Ssm::DeltaUpdate { chunk, f16 }, &p, &[khat, w, u, g, state])?;
                 Ok(vec![prepare, update])
             }
         }

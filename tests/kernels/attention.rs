@@ -1,8 +1,8 @@
 //! Attention against a dense masked f64 reference: sink + window ring ranges,
 //! per-block lists, empty ranges, the T5 bias, head dims 8…384, in every schedule:
 //! per-query, and tiled with f32 or f16 K/V tiles and lane sums by subgroups or
-//! through workgroup memory (the variants this adapter can run; GL has neither f16
-//! nor subgroups).
+//! through workgroup memory, over f32 K/V or an f16 KV cache (the variants this adapter
+//! can run; GL has neither f16 nor subgroups).
 use runtime::kernels::attention::{bias_len, reference, Attention, Params, Schedule};
 use runtime::{Capabilities, DType, DeviceKind, Kernel};
 use videossm_suite::{assert_close, gpu, Rng};
@@ -13,13 +13,22 @@ const F16_U: f64 = 1.0 / 2048.0;
 /// The per-query variant and tiled ones forced with small tiles, so that the cases
 /// below cross tile boundaries, end in ragged tiles and in partial steps: 4-key tiles
 /// of one step, and 16-key tiles of two 8-key steps.
+/// With an f16 cache (K and V bound as f16), per-query and f16 tiles, as
+/// [`Attention::for_device`] pairs them.
 fn variants(d: usize, bias: bool) -> Vec<Attention> {
     let caps = &gpu().caps;
     let mut v = vec![Attention::new(d, bias)];
+    let cache = Attention { cache_f16: true, ..Attention::new(d, bias) };
+    if cache.runs_on(caps) {
+        v.push(cache);
+    } else {
+        eprintln!("{cache}: skipped, this adapter has no f16");
+    }
     for (keys, step) in [(4, 4), (16, 8)] {
-        for kv_f16 in [false, true] {
+        for (kv_f16, cache_f16) in [(false, false), (true, false), (true, true)] {
             for subgroups in [false, true] {
-                let k = Attention { schedule: Schedule::Tiled { keys, step }, kv_f16, subgroups, ..Attention::new(d, bias) };
+                let tiled = Attention { schedule: Schedule::Tiled { keys, step }, kv_f16, subgroups, ..Attention::new(d, bias) };
+                let k = Attention { cache_f16, ..tiled };
                 // One lane per query has nothing to sum: the subgroup form is the same kernel.
                 if subgroups && k.lanes() == 1 {
                     continue;
@@ -46,6 +55,9 @@ fn check(p: &Params, tk_rows: usize, ranges: &[[u32; 2]], bias: bool, seed: u64)
     let flat: Vec<f32> = ranges.iter().flat_map(|r| [r[0] as f32, r[1] as f32]).collect();
     let t = |name: &str, data: &[f32]| gpu.upload(name, &[data.len()], DType::F32, data).unwrap();
     let (tq_, tk_, tv_, tb_) = (t("q", &q), t("k", &k), t("v", &v), t("bias", &b));
+    // The same K and V as an f16 cache holds them (rounded to nearest once, on upload).
+    let half = |name: &str, data: &[f32]| gpu.upload(name, &[data.len()], DType::F16, data).ok();
+    let (tk16, tv16) = if gpu.caps.f16 { (half("k16", &k), half("v16", &v)) } else { (None, None) };
     let tr = gpu.upload("ranges", &[flat.len()], DType::U32, &flat).unwrap();
     let mut want = vec![0.0; q.len()];
     reference(p, &q, &k, &v, ranges, bias.then_some(&b[..]), &mut want);
@@ -53,7 +65,11 @@ fn check(p: &Params, tk_rows: usize, ranges: &[[u32; 2]], bias: bool, seed: u64)
     for kernel in variants(d, bias) {
         // Pre-filled so that a query left unwritten shows.
         let to = gpu.upload("o", &[q.len()], DType::F32, &vec![f32::NAN; q.len()]).unwrap();
-        let mut args = vec![&tq_, &tk_, &tv_, &tr];
+        let (kt, vt) = match (kernel.cache_f16, &tk16, &tv16) {
+            (true, Some(k16), Some(v16)) => (k16, v16),
+            _ => (&tk_, &tv_),
+        };
+        let mut args = vec![&tq_, kt, vt, &tr];
         if bias {
             args.push(&tb_);
         }
@@ -63,7 +79,8 @@ fn check(p: &Params, tk_rows: usize, ranges: &[[u32; 2]], bias: bool, seed: u64)
         let what = format!("{kernel} tq={} d={d}", p.tq);
         // Softmax weights sum to one, so the f32 error is that of a d-term dot product in
         // the scores (times exp's sensitivity) plus a convex combination.
-        if kernel.kv_f16 {
+        // An f16 cache rounds K and V exactly as f16 tiles do (once, to nearest).
+        if kernel.kv_f16 || kernel.cache_f16 {
             assert_within(&what, &got, &want, &f16_bound);
         } else {
             assert_close(&what, &got, &want, 2e-5, 2e-5);
@@ -197,39 +214,44 @@ fn f16_tiles_saturate_instead_of_overflowing() {
 
 #[test]
 fn for_device_picks_per_query_on_cpus_and_tiles_from_the_budget_on_gpus() {
-    let (f32, bf16) = (DType::F32, DType::BF16);
+    let (f32, bf16, f16) = (DType::F32, DType::BF16, DType::F16);
     let cpu = Capabilities::baseline(DeviceKind::Cpu);
-    assert_eq!(Attention::for_device(&cpu, 128, false, bf16), Attention::new(128, false));
+    assert_eq!(Attention::for_device(&cpu, 128, false, bf16, f32), Attention::new(128, false));
     // WebGPU's baseline: 16 KiB, f32 tiles, lane sums in workgroup memory (8 KiB of partials).
     let web = Capabilities::baseline(DeviceKind::Gpu);
-    let k = Attention::for_device(&web, 128, false, bf16);
+    let k = Attention::for_device(&web, 128, false, bf16, f32);
     assert_eq!((k.schedule, k.kv_f16, k.subgroups), (Schedule::Tiled { keys: 8, step: 8 }, false, false));
     assert_eq!((k.lanes(), k.queries(), k.workgroup_bytes()), (4, 64, 16384));
     // f16 doubles the keys a tile holds, for 16-bit weights only; subgroups free the partials.
     let full = Capabilities { f16: true, subgroups: true, subgroup_min: 32, subgroup_max: 32, ..web };
-    let k = Attention::for_device(&full, 128, true, bf16);
+    let k = Attention::for_device(&full, 128, true, bf16, f32);
     assert_eq!((k.schedule, k.kv_f16, k.subgroups, k.bias), (Schedule::Tiled { keys: 32, step: 8 }, true, true, true));
-    let exact = Attention::for_device(&full, 128, true, f32);
+    let exact = Attention::for_device(&full, 128, true, f32, f32);
     assert_eq!((exact.schedule, exact.kv_f16), (Schedule::Tiled { keys: 16, step: 8 }, false));
     // Subgroups smaller than a query's lanes (16 at head dim 384) are not used.
     let lavapipe = Capabilities { subgroup_min: 8, subgroup_max: 8, workgroup_storage: 32768, ..full };
-    assert_eq!(Attention::for_device(&lavapipe, 128, false, bf16).schedule, Schedule::Tiled { keys: 64, step: 8 });
-    let wide = Attention::for_device(&lavapipe, 384, false, f32);
+    assert_eq!(Attention::for_device(&lavapipe, 128, false, bf16, f32).schedule, Schedule::Tiled { keys: 64, step: 8 });
+    let wide = Attention::for_device(&lavapipe, 384, false, f32, f32);
     assert!(!wide.subgroups && wide.lanes() == 16 && wide.queries() == 16);
     // One lane per query at small head dims: nothing to sum, subgroups or not.
-    let small = Attention::for_device(&full, 8, false, bf16);
+    let small = Attention::for_device(&full, 8, false, bf16, f32);
     assert_eq!((small.schedule, small.subgroups, small.queries()), (Schedule::Tiled { keys: 64, step: 8 }, false, 64));
     // Every pick fits its budget; without room for 4 keys of 384 channels, per-query.
     for caps in [web, full, lavapipe] {
         for d in runtime::kernels::attention::HEAD_DIMS {
             for precision in [f32, bf16] {
-                let k = Attention::for_device(&caps, d as usize, false, precision);
+                let k = Attention::for_device(&caps, d as usize, false, precision, f32);
                 assert!(matches!(k.schedule, Schedule::Tiled { .. }) && k.runs_on(&caps), "{k} on {caps:?}");
             }
         }
     }
+    // An f16 KV cache: per-query on CPUs, f16 tiles on GPUs whatever the weights.
+    assert_eq!(Attention::for_device(&cpu, 128, false, f32, f16), Attention { cache_f16: true, ..Attention::new(128, false) });
+    let cached = Attention::for_device(&full, 128, false, f32, f16);
+    assert_eq!((cached.schedule, cached.kv_f16, cached.cache_f16), (Schedule::Tiled { keys: 32, step: 8 }, true, true));
+    assert!(cached.runs_on(&full) && !cached.runs_on(&web), "an f16 cache needs shader-f16");
     let tiny = Capabilities { workgroup_storage: 8192, ..web };
-    assert_eq!(Attention::for_device(&tiny, 384, false, f32).schedule, Schedule::PerQuery);
+    assert_eq!(Attention::for_device(&tiny, 384, false, f32, f32).schedule, Schedule::PerQuery);
     assert_eq!(k.workgroups(&Params::dense(130, 12, 128, 1, 1.0)), [3, 12, 1]);
     assert_eq!(wide.workgroups(&Params::dense(130, 1, 384, 1, 1.0)), [9, 1, 1]);
 }
@@ -250,6 +272,12 @@ fn check_bounds_q_o_bias_and_range_lists() {
     bad[3].0 = DType::F32;
     assert!(k.check(&p, &bad).is_err(), "ranges must be u32");
     assert!(k.check(&p, &ok[1..]).is_err(), "operand count");
+    let cached = Attention { cache_f16: true, ..k };
+    assert!(cached.check(&p, &ok).is_err(), "an f16-cache variant refuses f32 K and V");
+    let mut half = ok;
+    (half[1].0, half[2].0) = (DType::F16, DType::F16);
+    cached.check(&p, &half).unwrap();
+    assert!(k.check(&p, &half).is_err(), "an f32 variant refuses f16 K and V");
     assert!(k.check(&Params { d: 32, ..p }, &ok).is_err(), "head dim");
     assert!(k.check(&Params { q_block: 8, ..p }, &ok).is_err(), "q_block below tq and not a multiple of 64");
 }

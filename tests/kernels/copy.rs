@@ -1,8 +1,9 @@
 //! Strided copies: patchify/unpatchify, upsampling, layout changes and frame splits
 //! against their definitions written as plain loops; row writes, broadcasts and the
-//! generic reference; row gather (f32 and bf16, out-of-range ids, table slices); fill.
-//! Copies move bits, so every comparison is exact.
-use runtime::kernels::copy::{gather_reference, reference, Copy, Fill, FillParams, Gather, GatherParams, Params};
+//! generic reference; row gather (f32 and bf16, out-of-range ids, table slices); fill;
+//! f32 into an f16 cache. Copies move bits, so every comparison is exact but the f16
+//! one's, held to f16's rounding.
+use runtime::kernels::copy::{f16_saturating, gather_reference, reference, Copy, CopyF16, Fill, FillParams, Gather, GatherParams, Params};
 use runtime::{DType, Kernel};
 use videossm_suite::{gpu, Rng};
 
@@ -197,4 +198,47 @@ fn fill_writes_exactly_its_range() {
     assert_eq!(&got[..3], &[-7.0; 3]);
     assert!(got[3..3 + n].iter().all(|&v| v == 0.5));
     assert_eq!(&got[3 + n..], &[-7.0; 2]);
+}
+
+#[test]
+fn f32_rows_into_an_f16_cache_round_to_nearest_and_saturate() {
+    let gpu = gpu();
+    if !gpu.caps.f16 {
+        eprintln!("{CopyF16}: skipped, this adapter has no shader-f16 (the f16 KV cache is never chosen there)");
+        return;
+    }
+    let mut rng = Rng::new(8);
+    // Normals at several scales, f16's subnormals and values beyond its range.
+    let mut src = rng.normals(3000, 1.0);
+    for (i, x) in src.iter_mut().enumerate() {
+        *x *= [1.0, 1e-3, 3e-6, 1e2, 1e5][i % 5];
+    }
+    // Odd widths and offsets: rows start and end mid-word, so neighbouring halves of a
+    // u32 are written by different invocations (or not at all) and must stay intact.
+    let cases =
+        [Params::rows(7, 63, 3, 11), Params::rows(1, 5, 0, 1), Params::rows(40, 37, 1, 0), Params::new(&[65_536 + 3], 0, &[1], 1, &[1])];
+    for (i, p) in cases.iter().enumerate() {
+        let src = &src.iter().cycle().take(70_000).copied().collect::<Vec<_>>();
+        let dst_len = 70_001;
+        let ts = gpu.upload("src", &[src.len()], DType::F32, src).unwrap();
+        let td = gpu.upload("dst", &[dst_len], DType::F16, &vec![-7.0; dst_len]).unwrap();
+        gpu.run(&CopyF16, p, &[&ts, &td]).unwrap();
+        let got = gpu.download(&td).unwrap();
+        let mut want = vec![-7.0; dst_len];
+        reference(p, src, &mut want);
+        let mut exact = vec![-7.0; dst_len];
+        reference(p, &src.iter().map(|&x| f16_saturating(x)).collect::<Vec<_>>(), &mut exact);
+        for (e, ((&g, &w), &x)) in got.iter().zip(&want).zip(&exact).enumerate() {
+            // Round to nearest: within half an ulp, 2⁻¹¹ relative (2⁻²⁵ absolute among
+            // subnormals); saturated values and untouched slots exactly.
+            let (g, w) = (g as f64, w as f64);
+            let ok = if w.abs() > 65504.0 || x == -7.0 { g == x as f64 } else { (g - w).abs() <= w.abs() / 2048.0 + 2f64.powi(-25) };
+            assert!(ok, "case {i}: element {e} is {g}, f32 {w} rounds to {x} (f16 unit roundoff 2⁻¹¹)");
+        }
+    }
+    // The kernel checks what it is bound to: f32 into f16 only.
+    let ok = [(DType::F32, 100), (DType::F16, 100)];
+    CopyF16.check(&Params::rows(2, 50, 0, 0), &ok).unwrap();
+    assert!(CopyF16.check(&Params::rows(2, 50, 0, 0), &[(DType::F32, 100), (DType::F32, 100)]).is_err());
+    assert!(CopyF16.check(&Params::rows(2, 50, 0, 1), &ok).is_err(), "one row past the end");
 }

@@ -32,16 +32,30 @@ fn caches(rng: &mut Rng, slots: usize, heads: usize, d: usize, tiny_decay: bool)
 }
 
 fn up(gpu: &Gpu, n: &str, v: &[f32]) -> Tensor {
-    gpu.upload(n, &[v.len().max(1)], DType::F32, if v.is_empty() { &[0.0] } else { v }).unwrap()
+    up_as(gpu, n, v, DType::F32)
+}
+
+fn up_as(gpu: &Gpu, n: &str, v: &[f32], dtype: DType) -> Tensor {
+    gpu.upload(n, &[v.len().max(1)], dtype, if v.is_empty() { &[0.0] } else { v }).unwrap()
+}
+
+/// The k̂ and v caches as a session keeps them: f32, or f16 with `f16`.
+fn up_caches(gpu: &Gpu, c: &Caches, f16: bool) -> (Tensor, Tensor) {
+    let dtype = if f16 { DType::F16 } else { DType::F32 };
+    (up_as(gpu, "khat", &c.khat, dtype), up_as(gpu, "v", &c.v, dtype))
 }
 
 /// Folds `calls` (each a list of ≤ 2 slot runs) on the GPU into a state starting at `s0`.
 fn gpu_scan(c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>]) -> Vec<f32> {
+    gpu_scan_as(c, heads, d, s0, calls, false)
+}
+
+fn gpu_scan_as(c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>], f16: bool) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v, b, a, s) =
-        (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
+    let (k, v) = up_caches(gpu, c, f16);
+    let (b, a, s) = (up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
-        gpu.run(&Ssm::Scan, &Params::scan(heads, d, runs), &[&k, &v, &b, &a, &s]).unwrap();
+        gpu.run(&Ssm::Scan { f16 }, &Params::scan(heads, d, runs), &[&k, &v, &b, &a, &s]).unwrap();
     }
     gpu.download(&s).unwrap()
 }
@@ -156,20 +170,24 @@ fn hows(gpu: &Gpu) -> Vec<How> {
 }
 
 fn gpu_delta(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>]) -> Vec<f32> {
+    gpu_delta_as(how, c, heads, d, s0, calls, false)
+}
+
+fn gpu_delta_as(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>], f16: bool) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v, b, a, s) =
-        (up(gpu, "khat", &c.khat), up(gpu, "v", &c.v), up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
+    let (k, v) = up_caches(gpu, c, f16);
+    let (b, a, s) = (up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
         let p = Params::scan(heads, d, runs);
         match how {
-            How::Step => gpu.run(&Ssm::DeltaStep, &p, &[&k, &v, &b, &a, &s]).unwrap(),
+            How::Step => gpu.run(&Ssm::DeltaStep { f16 }, &p, &[&k, &v, &b, &a, &s]).unwrap(),
             How::Chunked(chunk) => {
                 let t = (p.tokens as usize).max(1);
                 let w = gpu.empty("w", &[t * heads * d], DType::F32).unwrap();
                 let u = gpu.empty("u", &[t * heads * d], DType::F32).unwrap();
                 let g = gpu.empty("g", &[t * heads], DType::F32).unwrap();
-                gpu.run(&Ssm::DeltaPrepare { chunk }, &p, &[&k, &v, &b, &a, &w, &u, &g]).unwrap();
-                gpu.run(&Ssm::DeltaUpdate { chunk }, &p, &[&k, &w, &u, &g, &s]).unwrap();
+                gpu.run(&Ssm::DeltaPrepare { chunk, f16 }, &p, &[&k, &v, &b, &a, &w, &u, &g]).unwrap();
+                gpu.run(&Ssm::DeltaUpdate { chunk, f16 }, &p, &[&k, &w, &u, &g, &s]).unwrap();
             }
         }
     }
@@ -356,4 +374,40 @@ fn read_folds_grids_past_65535_workgroups() {
         let want = reference_read(&p, &y, &s, &q, &g);
         assert_close(&format!("read past 65535 workgroups, tiled {tiled}"), &gpu.download(&o).unwrap(), &want, 1e-5, 1e-5);
     }
+}
+
+#[test]
+fn scans_read_f16_caches_as_the_f32_ones_of_their_rounded_values() {
+    // An f16 KV cache holds k̂ and v rounded to f16 (2⁻¹¹ relative); the scans widen
+    // them exactly, so they must equal the f64 rules on the rounded caches to f32
+    // rounding. (What the rounding itself does to a model is the parity bundles' part.)
+    let gpu = gpu();
+    if !gpu.caps.f16 {
+        eprintln!("f16 caches: skipped, this adapter has no shader-f16 (they are never chosen there)");
+        return;
+    }
+    let mut rng = Rng::new(29);
+    let round = |x: &[f32]| x.iter().map(|&v| DType::F16.round(v)).collect::<Vec<f32>>();
+    for &(heads, d, tokens, draw) in &[(2, 16, 17, Draw::Random), (3, 32, 130, Draw::RepeatedKeys), (12, 128, 70, Draw::BetaNearOne)] {
+        let c = delta_caches(&mut rng, tokens, heads, d, draw);
+        let rounded = Caches { khat: round(&c.khat), v: round(&c.v), beta: c.beta.clone(), decay: c.decay.clone() };
+        let s0 = rng.normals(heads * d * d, 0.5);
+        let order: Vec<usize> = (0..tokens).collect();
+        let calls = [vec![0..tokens / 3], vec![tokens / 3..tokens]];
+        let want = reference(&rounded, heads, d, &s0, &order);
+        for how in hows(gpu) {
+            let got = gpu_delta_as(how, &c, heads, d, &s0, &calls, true);
+            assert_close(&format!("f16 caches {how:?} H={heads} d={d} T={tokens} {draw:?}"), &got, &want, 2e-5, 2e-5);
+        }
+        let mut want: Vec<f64> = s0.iter().map(|&x| x as f64).collect();
+        reference_scan(&Params::scan(heads, d, &[]), &order, &rounded.khat, &rounded.v, &rounded.beta, &rounded.decay, &mut want);
+        let want: Vec<f32> = want.iter().map(|&x| x as f32).collect();
+        let got = gpu_scan_as(&c, heads, d, &s0, &calls, true);
+        assert_close(&format!("f16 caches B.3 scan H={heads} d={d} T={tokens}"), &got, &want, 1e-5, 1e-5);
+    }
+    // Each variant checks the caches it is bound to.
+    let ok = [(DType::F16, 64), (DType::F16, 64), (DType::F32, 4), (DType::F32, 4), (DType::F32, 256)];
+    Ssm::DeltaStep { f16: true }.check(&Params::scan(1, 16, &[]), &ok).unwrap();
+    assert!(Ssm::DeltaStep { f16: false }.check(&Params::scan(1, 16, &[]), &ok).is_err());
+    assert!(Ssm::Scan { f16: true }.check(&Params::scan(1, 16, &[]), &[(DType::F32, 64); 5]).is_err());
 }

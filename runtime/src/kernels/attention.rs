@@ -34,6 +34,9 @@ pub struct Attention {
     pub schedule: Schedule,
     /// Tiled: K/V tiles held as f16 (needs `shader-f16`), twice the keys per tile.
     pub kv_f16: bool,
+    /// K and V are bound as f16 tensors (`array<f16>`, needs `shader-f16`): a session's
+    /// f16 KV cache ([`DType::F16`] state). Tiled variants then hold f16 tiles too.
+    pub cache_f16: bool,
     /// Tiled with several lanes per query: partial scores summed by subgroup shuffles,
     /// not through workgroup memory (needs subgroups of at least [`Attention::lanes`]).
     pub subgroups: bool,
@@ -56,7 +59,7 @@ fn tiled_lanes(head_dim: u32) -> u32 {
 impl Attention {
     /// The per-query schedule.
     pub fn new(head_dim: usize, bias: bool) -> Attention {
-        Attention { head_dim: head_dim as u32, bias, schedule: Schedule::PerQuery, kv_f16: false, subgroups: false }
+        Attention { head_dim: head_dim as u32, bias, schedule: Schedule::PerQuery, kv_f16: false, cache_f16: false, subgroups: false }
     }
 
     /// The tiled schedule with the largest K/V tile (≤ 64 keys, halving) whose workgroup
@@ -86,13 +89,17 @@ impl Attention {
     /// f16 tiles would move the tiny DiT's output by 1.8e-3 × std (its parity bound is
     /// 1e-3). Falls back to per-query where [`Attention::tiled`] has no tile: never for
     /// the models' head dims with WebGPU's 16 KiB (384 with f32 tiles fits 4 keys exactly).
-    pub fn for_device(caps: &Capabilities, head_dim: usize, bias: bool, precision: DType) -> Attention {
+    /// `kv` is the dtype K and V are stored in: f32, or f16 for an f16 KV cache (which
+    /// the caller only makes where `caps.f16`); f16 K/V are staged as f16 tiles.
+    pub fn for_device(caps: &Capabilities, head_dim: usize, bias: bool, precision: DType, kv: DType) -> Attention {
+        let cache_f16 = kv == DType::F16;
         if caps.device_type == DeviceKind::Cpu {
-            return Attention::new(head_dim, bias);
+            return Attention { cache_f16, ..Attention::new(head_dim, bias) };
         }
-        let kv_f16 = caps.f16 && precision != DType::F32;
+        let kv_f16 = cache_f16 || (caps.f16 && precision != DType::F32);
         let subgroups = caps.subgroups && caps.subgroup_min >= tiled_lanes(head_dim as u32);
-        Attention::tiled(head_dim, bias, kv_f16, subgroups, caps.workgroup_storage).unwrap_or(Attention::new(head_dim, bias))
+        let a = Attention::tiled(head_dim, bias, kv_f16, subgroups, caps.workgroup_storage).unwrap_or(Attention::new(head_dim, bias));
+        Attention { cache_f16, ..a }
     }
 
     /// Invocations sharing one query.
@@ -125,13 +132,22 @@ impl Attention {
         }
     }
 
+    /// The dtype of the K and V bindings.
+    pub fn kv_dtype(&self) -> DType {
+        if self.cache_f16 {
+            DType::F16
+        } else {
+            DType::F32
+        }
+    }
+
     fn reduces_in_workgroup(&self) -> bool {
         self.lanes() > 1 && !self.subgroups
     }
 
     /// Whether an adapter with `caps` can run this variant (f16, subgroup size, memory).
     pub fn runs_on(&self, caps: &Capabilities) -> bool {
-        (!self.kv_f16 || caps.f16)
+        (!(self.kv_f16 || self.cache_f16) || caps.f16)
             && (!self.subgroups || (caps.subgroups && caps.subgroup_min >= self.lanes()))
             && self.workgroup_bytes() <= caps.workgroup_storage
     }
@@ -238,6 +254,7 @@ impl fmt::Display for Attention {
                 f.write_str("_sg")?;
             }
         }
+        f.write_str(if self.cache_f16 { "_kvf16" } else { "" })?;
         f.write_str(if self.bias { "_bias" } else { "" })
     }
 }
@@ -262,8 +279,8 @@ impl Kernel for Attention {
         let rows = |off: u32, row: u32| touched.then(|| off as u64 + (tq - 1) * row as u64 + heads * d);
         let mut operand = vec![
             ("q", DType::F32, rows(p.q_off, p.q_row)),
-            ("k", DType::F32, None),
-            ("v", DType::F32, None),
+            ("k", self.kv_dtype(), None),
+            ("v", self.kv_dtype(), None),
             ("ranges", DType::U32, touched.then(|| 2 * tq.div_ceil(p.q_block as u64) * p.n_ranges as u64)),
         ];
         if self.bias {
@@ -288,7 +305,11 @@ impl Kernel for Attention {
     }
 
     fn wgsl(&self) -> String {
-        let mut d = Defines::new().set("HD", self.head_dim).flag("BIAS", self.bias);
+        let mut d = Defines::new()
+            .set("HD", self.head_dim)
+            .flag("BIAS", self.bias)
+            .flag("F16", self.cache_f16 || self.kv_f16)
+            .set("KIN", self.kv_dtype().name());
         if let Schedule::Tiled { keys, step } = self.schedule {
             d = d
                 .flag("TILED", true)
@@ -328,12 +349,14 @@ impl Kernel for Attention {
 /// Every variant [`Attention::for_device`] picks for the models' head dims on CPU
 /// adapters and on GPUs with or without f16 and subgroups, with WebGPU's 16 KiB of
 /// workgroup memory, lavapipe's 32 KiB or a discrete GPU's 64 KiB, for f32 and 16-bit
-/// weights.
+/// weights, over f32 K/V and (where the adapter has f16) an f16 KV cache.
 pub fn variants() -> Vec<(String, String)> {
     let mut kernels = std::collections::BTreeMap::new();
     for d in HEAD_DIMS.map(|d| d as usize) {
         for bias in [false, true] {
-            kernels.insert(Attention::new(d, bias).to_string(), Attention::new(d, bias));
+            for k in [Attention::new(d, bias), Attention { cache_f16: true, ..Attention::new(d, bias) }] {
+                kernels.insert(k.to_string(), k);
+            }
             for f16 in [false, true] {
                 for subgroups in [false, true] {
                     for workgroup_storage in [16384, 32768, 65536] {
@@ -341,8 +364,10 @@ pub fn variants() -> Vec<(String, String)> {
                         let base = Capabilities::baseline(DeviceKind::Gpu);
                         let caps = Capabilities { f16, subgroups, subgroup_min, subgroup_max, workgroup_storage, ..base };
                         for precision in [DType::F32, DType::BF16] {
-                            let k = Attention::for_device(&caps, d, bias, precision);
-                            kernels.insert(k.to_string(), k);
+                            for kv in if f16 { [DType::F32, DType::F16].as_slice() } else { &[DType::F32] } {
+                                let k = Attention::for_device(&caps, d, bias, precision, *kv);
+                                kernels.insert(k.to_string(), k);
+                            }
                         }
                     }
                 }

@@ -1,5 +1,5 @@
-//! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors, row
-//! gather (token embeddings) and fill.
+//! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors (or from
+//! f32 into f16, for an f16 KV cache), row gather (token embeddings) and fill.
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
@@ -9,6 +9,14 @@ use std::fmt;
 /// Strided copy: bindings `[src, dst]`, [`Params`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Copy;
+
+/// Strided copy from f32 into an f16 tensor, rounding to nearest and saturating at
+/// f16's largest finite value: bindings `[src (f32), dst (f16)]`, [`Params`]. Needs
+/// `shader-f16`: each invocation stores one `f16` of an `array<f16>`, a 16-bit store,
+/// so neighbouring halves of a word are written by different invocations without a
+/// read-modify-write race (which a packed-u32 store of one half would have).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CopyF16;
 
 /// Row gather: bindings `[ids (u32), table, out]`, [`GatherParams`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,6 +189,12 @@ impl fmt::Display for Copy {
     }
 }
 
+impl fmt::Display for CopyF16 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("copy_strided_f32_to_f16")
+    }
+}
+
 impl fmt::Display for Gather {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "copy_gather_{}", if self.bf16 { "bf16" } else { "f32" })
@@ -210,19 +224,47 @@ impl Kernel for Copy {
 
     /// The copy stays inside its source and destination.
     fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
-        let (s, d) = p.extents();
-        let [(_, src_len), (_, dst_len)] = operands else {
-            return Err(RuntimeError::Validation {
-                label: self.to_string(),
-                message: format!("{} operands bound, 2 expected", operands.len()),
-            });
-        };
-        if s > *src_len as u64 || d > *dst_len as u64 {
-            let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");
-            return Err(RuntimeError::Tensor { label: self.to_string(), message });
-        }
-        Ok(())
+        check_extents(&self.to_string(), p, operands, None)
     }
+}
+
+impl Kernel for CopyF16 {
+    type Params = Params;
+
+    fn wgsl(&self) -> String {
+        expand("copy.wgsl", &Defines::new().flag("DST_F16", true))
+    }
+
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::Read, Access::ReadWrite]
+    }
+
+    fn workgroups(&self, p: &Params) -> [u32; 3] {
+        super::grid_1d(p.numel.div_ceil(256))
+    }
+
+    /// f32 in, f16 out, and the copy stays inside both.
+    fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
+        check_extents(&self.to_string(), p, operands, Some([DType::F32, DType::F16]))
+    }
+}
+
+/// A strided copy's operands: two, of `dtypes` when given, each holding every element
+/// the copy reaches.
+fn check_extents(label: &str, p: &Params, operands: &[(DType, usize)], dtypes: Option<[DType; 2]>) -> Result<()> {
+    let (s, d) = p.extents();
+    let [(src_dtype, src_len), (dst_dtype, dst_len)] = operands else {
+        return Err(RuntimeError::Validation { label: label.into(), message: format!("{} operands bound, 2 expected", operands.len()) });
+    };
+    if let Some([ws, wd]) = dtypes.filter(|&[ws, wd]| (ws, wd) != (*src_dtype, *dst_dtype)) {
+        let message = format!("{src_dtype} → {dst_dtype} bound, the kernel copies {ws} → {wd}");
+        return Err(RuntimeError::Validation { label: label.into(), message });
+    }
+    if s > *src_len as u64 || d > *dst_len as u64 {
+        let message = format!("copy reaches element {s} of a {src_len}-element source and {d} of a {dst_len}-element destination");
+        return Err(RuntimeError::Tensor { label: label.into(), message });
+    }
+    Ok(())
 }
 
 impl Kernel for Gather {
@@ -261,13 +303,15 @@ pub fn variants() -> Vec<(String, String)> {
     let g = |bf16| Gather { bf16 };
     vec![
         (Copy.to_string(), Copy.wgsl()),
+        (CopyF16.to_string(), CopyF16.wgsl()),
         (g(false).to_string(), g(false).wgsl()),
         (g(true).to_string(), g(true).wgsl()),
         (Fill.to_string(), Fill.wgsl()),
     ]
 }
 
-/// CPU reference: the same index arithmetic, written as nested iteration.
+/// CPU reference: the same index arithmetic, written as nested iteration. For
+/// [`CopyF16`], round the result with [`f16_saturating`].
 pub fn reference(p: &Params, src: &[f32], dst: &mut [f32]) {
     for i in 0..p.numel as usize {
         let (mut rest, mut s, mut d) = (i, p.src_off as usize, p.dst_off as usize);
@@ -292,4 +336,9 @@ pub fn gather_reference(p: &GatherParams, ids: &[u32], table: &[f32], out: &mut 
             row.copy_from_slice(&table[(id - p.id_base) as usize * d..][..d]);
         }
     }
+}
+
+/// What [`CopyF16`] stores for `x`: f16 round-to-nearest of `x` clamped to ±65504.
+pub fn f16_saturating(x: f32) -> f32 {
+    half::f16::from_f32(x.clamp(-65504.0, 65504.0)).to_f32()
 }

@@ -1,8 +1,10 @@
 //! `shaders/ssm_scan.wgsl`: the VideoSSM memory's scans (B.3 gated linear, B.6 gated
 //! delta token by token and chunked), gates and read.
 use crate::device::{Capabilities, DeviceKind};
+use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
+use crate::tensor::DType;
 use std::fmt;
 
 /// Largest head dim of the kernels that keep a row of S or q̂ in workgroup memory
@@ -15,14 +17,16 @@ const DELTA_CHUNKS: [u32; 3] = [64, 32, 16];
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ssm {
     /// B.3: fold evicted tokens into S: bindings k̂, v, β, a, S (read-write).
-    Scan,
+    /// In the scans, `f16` says the k̂ and v caches are f16 (a session's f16 KV cache,
+    /// needs `shader-f16`), else f32.
+    Scan { f16: bool },
     /// B.6 token by token (reference and fallback): bindings k̂, v, β, a, S (read-write).
-    DeltaStep,
+    DeltaStep { f16: bool },
     /// B.6 chunked, pass 1, blocks of `chunk` tokens in parallel: bindings k̂, v, β, a,
     /// then W, Ũ `[T, H·d]` and g `[T, H]` (written).
-    DeltaPrepare { chunk: u32 },
+    DeltaPrepare { chunk: u32, f16: bool },
     /// B.6 chunked, pass 2, blocks in order per row of S: bindings k̂, W, Ũ, g, S (read-write).
-    DeltaUpdate { chunk: u32 },
+    DeltaUpdate { chunk: u32, f16: bool },
     /// Raw projections + `A_log` → β, a (and with `router`, B.3's g): raw `[T, 2H]`
     /// or `[T, 3H]`, A_log, β, a (, g).
     Gates { router: bool },
@@ -36,6 +40,17 @@ pub enum Ssm {
 }
 
 impl Ssm {
+    /// Whether the scan reads f16 k̂ and v caches.
+    pub fn cache_f16(&self) -> bool {
+        matches!(
+            self,
+            Ssm::Scan { f16: true }
+                | Ssm::DeltaStep { f16: true }
+                | Ssm::DeltaPrepare { f16: true, .. }
+                | Ssm::DeltaUpdate { f16: true, .. }
+        )
+    }
+
     /// The read for this adapter (see [`Ssm::Read`]).
     pub fn read_for(caps: &Capabilities, delta: bool) -> Ssm {
         Ssm::Read { delta, tiled: caps.device_type == DeviceKind::Gpu }
@@ -119,15 +134,16 @@ impl Params {
 impl fmt::Display for Ssm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Ssm::Scan => f.write_str("ssm_scan_chunked64"),
-            Ssm::DeltaStep => f.write_str("ssm_delta_step"),
-            Ssm::DeltaPrepare { chunk } => write!(f, "ssm_delta_prepare_c{chunk}"),
-            Ssm::DeltaUpdate { chunk } => write!(f, "ssm_delta_update_c{chunk}"),
+            Ssm::Scan { .. } => f.write_str("ssm_scan_chunked64"),
+            Ssm::DeltaStep { .. } => f.write_str("ssm_delta_step"),
+            Ssm::DeltaPrepare { chunk, .. } => write!(f, "ssm_delta_prepare_c{chunk}"),
+            Ssm::DeltaUpdate { chunk, .. } => write!(f, "ssm_delta_update_c{chunk}"),
             Ssm::Gates { router } => f.write_str(if *router { "ssm_gates3" } else { "ssm_gates2" }),
             Ssm::Read { delta, tiled } => {
                 write!(f, "{}{}", if *delta { "ssm_read_delta" } else { "ssm_read" }, if *tiled { "_tiled" } else { "" })
             }
-        }
+        }?;
+        f.write_str(if self.cache_f16() { "_kvf16" } else { "" })
     }
 }
 
@@ -136,22 +152,41 @@ impl Kernel for Ssm {
 
     fn wgsl(&self) -> String {
         let d = match *self {
-            Ssm::Scan => Defines::new().flag("SCAN", true),
-            Ssm::DeltaStep => Defines::new().flag("DELTA_STEP", true).flag("REDUCE", true),
-            Ssm::DeltaPrepare { chunk } => Defines::new().flag("DELTA_PREPARE", true).set("C", chunk),
-            Ssm::DeltaUpdate { chunk } => Defines::new().flag("DELTA_UPDATE", true).set("C", chunk),
+            Ssm::Scan { .. } => Defines::new().flag("SCAN", true),
+            Ssm::DeltaStep { .. } => Defines::new().flag("DELTA_STEP", true).flag("REDUCE", true),
+            Ssm::DeltaPrepare { chunk, .. } => Defines::new().flag("DELTA_PREPARE", true).set("C", chunk),
+            Ssm::DeltaUpdate { chunk, .. } => Defines::new().flag("DELTA_UPDATE", true).set("C", chunk),
             Ssm::Gates { router } => Defines::new().flag("GATES", true).flag("ROUTER", router),
             Ssm::Read { delta, tiled } => {
                 Defines::new().flag("READ", true).flag("GATED_DELTA", delta).flag("REDUCE", delta).flag("TILED", tiled)
             }
         };
-        expand("ssm_scan.wgsl", &d)
+        let cache = if self.cache_f16() { DType::F16 } else { DType::F32 };
+        expand("ssm_scan.wgsl", &d.flag("F16", self.cache_f16()).set("CACHE", cache.name()))
+    }
+
+    /// The scans' k̂ and v caches (the first two operands; the update's first) are
+    /// of the dtype the variant reads.
+    fn check(&self, _p: &Params, operands: &[(DType, usize)]) -> Result<()> {
+        let caches = match self {
+            Ssm::Scan { .. } | Ssm::DeltaStep { .. } | Ssm::DeltaPrepare { .. } => 2,
+            Ssm::DeltaUpdate { .. } => 1,
+            Ssm::Gates { .. } | Ssm::Read { .. } => 0,
+        };
+        let want = if self.cache_f16() { DType::F16 } else { DType::F32 };
+        match operands.iter().take(caches).position(|&(dtype, _)| dtype != want) {
+            Some(i) => Err(RuntimeError::Validation {
+                label: self.to_string(),
+                message: format!("cache operand {i} is {}, the kernel reads {want}", operands[i].0),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn bindings(&self) -> Vec<Access> {
         use Access::{Read as R, ReadWrite as W};
         match self {
-            Ssm::Scan | Ssm::DeltaStep | Ssm::DeltaUpdate { .. } => vec![R, R, R, R, W],
+            Ssm::Scan { .. } | Ssm::DeltaStep { .. } | Ssm::DeltaUpdate { .. } => vec![R, R, R, R, W],
             Ssm::DeltaPrepare { .. } => vec![R, R, R, R, W, W, W],
             Ssm::Gates { router: true } => vec![R, R, W, W, W],
             Ssm::Gates { router: false } => vec![R, R, W, W],
@@ -163,11 +198,11 @@ impl Kernel for Ssm {
     fn workgroups(&self, p: &Params) -> [u32; 3] {
         match self {
             // One invocation per state element, one grid row per head.
-            Ssm::Scan => [(p.d * p.d).div_ceil(64), p.heads, 1],
+            Ssm::Scan { .. } => [(p.d * p.d).div_ceil(64), p.heads, 1],
             // One workgroup per (block, head); none has work when nothing is evicted.
-            Ssm::DeltaPrepare { chunk } => [p.tokens.div_ceil(*chunk).max(1), p.heads, 1],
+            Ssm::DeltaPrepare { chunk, .. } => [p.tokens.div_ceil(*chunk).max(1), p.heads, 1],
             // One workgroup per row of S.
-            Ssm::DeltaStep | Ssm::DeltaUpdate { .. } => [p.d, p.heads, 1],
+            Ssm::DeltaStep { .. } | Ssm::DeltaUpdate { .. } => [p.d, p.heads, 1],
             Ssm::Gates { .. } => super::grid_1d((p.tokens * p.heads).div_ceil(64)),
             // One workgroup per (token, head).
             Ssm::Read { .. } => super::grid_1d(p.tokens * p.heads),
@@ -176,12 +211,15 @@ impl Kernel for Ssm {
 }
 
 pub fn variants() -> Vec<(String, String)> {
-    let mut k = vec![Ssm::Scan, Ssm::DeltaStep, Ssm::Gates { router: true }, Ssm::Gates { router: false }];
+    let mut k = vec![Ssm::Gates { router: true }, Ssm::Gates { router: false }];
     for delta in [false, true] {
         k.extend([Ssm::Read { delta, tiled: false }, Ssm::Read { delta, tiled: true }]);
     }
-    for &chunk in &DELTA_CHUNKS {
-        k.extend([Ssm::DeltaPrepare { chunk }, Ssm::DeltaUpdate { chunk }]);
+    for f16 in [false, true] {
+        k.extend([Ssm::Scan { f16 }, Ssm::DeltaStep { f16 }]);
+        for &chunk in &DELTA_CHUNKS {
+            k.extend([Ssm::DeltaPrepare { chunk, f16 }, Ssm::DeltaUpdate { chunk, f16 }]);
+        }
     }
     k.iter().map(|k| (k.to_string(), k.wgsl())).collect()
 }

@@ -77,9 +77,24 @@ impl DitDims {
     }
 }
 
+/// The dtype of a session's attention caches: `cache_k`, `cache_v`, `ctx_k`, `ctx_v`
+/// and the memory keys `k̂` (which share the value cache's slots and scans). f16 halves
+/// the state and the K/V traffic of every attention call; it is used only where the
+/// adapter has `shader-f16` (the kernels bind `array<f16>`). By default (`opts.kv_f16`
+/// unset) f16 when the weights are 16-bit — they already round K and V more coarsely
+/// (bf16 to 2⁻⁹), and f16 caches moved no bundle beyond 4e-3 × std there, within the
+/// 2e-2 bar — and f32 for f32 weights, the reference path held to 1e-3 × std, where
+/// f16 caches cost up to 2.3e-3 × std (docs/gpu-memory.md has the table).
+pub fn kv_dtype(caps: &runtime::Capabilities, weights: DType, opts: &crate::CompileOptions) -> DType {
+    match opts.kv_f16.unwrap_or(weights != DType::F32) && caps.f16 {
+        true => DType::F16,
+        false => DType::F32,
+    }
+}
+
 /// Per-block memory caches (same slots as the KV cache) and the SSM state.
 pub struct MemoryState {
-    /// `k̂ [capacity, D]`
+    /// `k̂ [capacity, D]`, of the KV cache's dtype
     pub khat: Tensor,
     /// `β [capacity, H]`
     pub beta: Tensor,
@@ -89,6 +104,8 @@ pub struct MemoryState {
     pub state: Tensor,
 }
 
+/// One block's session state. `k`, `v` (`[capacity, D]`), `ctx_k`, `ctx_v`
+/// (`[text_len, D]`) and the memory's `khat` are of the [`kv_dtype`]; the rest f32.
 pub struct BlockState {
     pub k: Tensor,
     pub v: Tensor,
@@ -98,17 +115,19 @@ pub struct BlockState {
 }
 
 impl BlockState {
-    pub fn new(gpu: &Gpu, n: usize, capacity: usize, dims: &DitDims, memory: bool) -> runtime::Result<BlockState> {
+    /// `kv`: the caches' dtype, f32 or (where the adapter has `shader-f16`) f16.
+    pub fn new(gpu: &Gpu, n: usize, capacity: usize, dims: &DitDims, memory: bool, kv: DType) -> runtime::Result<BlockState> {
         let (d, h, hd) = (dims.dim, dims.heads, dims.head_dim());
-        let t = |name: &str, shape: &[usize]| gpu.empty(&format!("blocks.{n}.{name}"), shape, DType::F32);
+        let typed = |name: &str, shape: &[usize], dtype| gpu.empty(&format!("blocks.{n}.{name}"), shape, dtype);
+        let t = |name: &str, shape: &[usize]| typed(name, shape, DType::F32);
         Ok(BlockState {
-            k: t("cache_k", &[capacity, d])?,
-            v: t("cache_v", &[capacity, d])?,
-            ctx_k: t("ctx_k", &[dims.text_len, d])?,
-            ctx_v: t("ctx_v", &[dims.text_len, d])?,
+            k: typed("cache_k", &[capacity, d], kv)?,
+            v: typed("cache_v", &[capacity, d], kv)?,
+            ctx_k: typed("ctx_k", &[dims.text_len, d], kv)?,
+            ctx_v: typed("ctx_v", &[dims.text_len, d], kv)?,
             memory: if memory {
                 Some(MemoryState {
-                    khat: t("memory.khat", &[capacity, d])?,
+                    khat: typed("memory.khat", &[capacity, d], kv)?,
                     beta: t("memory.beta", &[capacity, h])?,
                     decay: t("memory.decay", &[capacity, h])?,
                     state: t("memory.state", &[h, hd, hd])?,

@@ -65,8 +65,10 @@ impl Generator {
             )));
         }
         let memory = w.has_memory();
-        let states =
-            (0..w.blocks.len()).map(|n| BlockState::new(&gpu, n, window.capacity, &dims, memory)).collect::<runtime::Result<Vec<_>>>()?;
+        let kv = super::kv_dtype(&gpu.caps, w.kv_precision(), &opts);
+        let states = (0..w.blocks.len())
+            .map(|n| BlockState::new(&gpu, n, window.capacity, &dims, memory, kv))
+            .collect::<runtime::Result<Vec<_>>>()?;
         let prompt = build_prompt(&gpu, w, &states, &dims, opts)?;
         let pass = build_pass(&gpu, w, &states, &dims, opts)?;
         pass.compiled.write(&gpu, "ranges_text", &[0.0, dims.text_len as f32])?;

@@ -1,7 +1,7 @@
 //! The generator's weights on the device, one struct per checkpoint module and
 //! fields named after the checkpoint keys (`blocks.N.self_attn.q.weight` …).
 pub use crate::models::linear::Linear;
-use runtime::Tensor;
+use runtime::{DType, Tensor};
 
 /// `blocks.N.self_attn.memory`: VideoSSM's global memory (MEMORY.md B.3 or B.6).
 /// The per-head `[H, D]` gate projections are stacked into one linear at load time
@@ -84,6 +84,12 @@ pub struct DitWeights {
 impl DitWeights {
     pub fn has_memory(&self) -> bool {
         self.blocks.iter().all(|b| b.self_attn.memory.is_some())
+    }
+
+    /// The dtype of the attention projections (what makes K and V): f32, or the
+    /// checkpoint's 16-bit dtype. A model with no blocks reports f32.
+    pub fn kv_precision(&self) -> DType {
+        self.blocks.first().map_or(DType::F32, |b| b.self_attn.k.dtype())
     }
 
     /// Whether the memory is B.6's, whose router reads the frame index (`ln_rho`).

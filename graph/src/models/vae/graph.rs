@@ -157,7 +157,7 @@ impl Build<'_> {
             (p.q_row, p.k_row, p.v_row) = (3 * c as u32, 3 * c as u32, 3 * c as u32);
             self.g.dispatch(
                 &format!("{name}.attn.{t}"),
-                attention::Attention::for_device(&self.g.caps, c, false, a.to_qkv.dtype()),
+                attention::Attention::for_device(&self.g.caps, c, false, a.to_qkv.dtype(), DType::F32),
                 &p,
                 &[qkv, qkv, qkv, ranges, o],
             )?;
