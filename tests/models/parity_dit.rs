@@ -92,6 +92,85 @@ fn dit_window_with_bf16_weights() {
     check("dit-window", ReplayOptions { wdtype: runtime::DType::BF16, memory: true, ..Default::default() }, 2e-2);
 }
 
+/// The worst error × std over the `flow.*` tensors and over `latents` of one replay
+/// of `dir` against its expected tensors, and the replay itself.
+fn worst_flow_and_latents(dir: &Path, opts: ReplayOptions) -> (f64, f64, videossm::replay::Tensors) {
+    let expected = load_host(&dir.join("expected.safetensors"));
+    let got = replay(gpu().clone(), dir, opts).unwrap();
+    let (mut flow, mut latents) = (0f64, 0f64);
+    for (key, (_, want)) in &expected {
+        let e = err_over_std(&got[key].1, want);
+        if key.starts_with("flow.") {
+            flow = flow.max(e);
+        } else if key == "latents" {
+            latents = latents.max(e);
+        }
+    }
+    (flow, latents, got)
+}
+
+#[test]
+fn dit_bundles_with_f16_kv_caches() {
+    // The attention caches (KV window, text K/V, memory keys) in f16, forced on for every
+    // weight dtype, beside the same run with f32 caches, and the change f16 alone makes
+    // (relative to the f32-cache run's std). The official bundles stay within issue 26's
+    // 2e-2 × std of their expected tensors; the trained tiny model with bf16 weights is
+    // beyond it with f32 caches already (bf16 weights alone: ~1e-1), so there the bar is
+    // on what the f16 caches change. With VIDEOSSM_KERNELS=gpu and 16-bit weights the
+    // tiled attention already stages K/V as f16 tiles (rounded the same way), so there
+    // only the memory keys change. The table is docs/gpu-memory.md's.
+    if !gpu().caps.f16 {
+        eprintln!("f16 KV caches: skipped, this adapter has no shader-f16 (the caches stay f32 there)");
+        return;
+    }
+    let bundles = ["dit-small", "dit-window", "dit-memory", "dit-memory-gd"].map(|n| (n.to_string(), parity_dir(n)));
+    let bundles = bundles.into_iter().chain([("bundle-tiny/dit".to_string(), tiny_bundle())]);
+    println!("| bundle | weights | flow.* f32 caches | flow.* f16 caches | latents f32 caches | latents f16 caches | f16 vs f32 caches (flow.*) |");
+    for (name, dir) in bundles {
+        for wdtype in [DType::F32, DType::F16, DType::BF16] {
+            let run = |kv_f16| worst_flow_and_latents(&dir, ReplayOptions { wdtype, kv_f16: Some(kv_f16), ..Default::default() });
+            let ((f32_flow, f32_lat, off), (f16_flow, f16_lat, on)) = (run(false), run(true));
+            let change =
+                on.iter().filter(|(k, _)| k.starts_with("flow.")).map(|(k, (_, v))| err_over_std(v, &off[k].1)).fold(0.0, f64::max);
+            println!("| {name} | {wdtype} | {f32_flow:.2e} | {f16_flow:.2e} | {f32_lat:.2e} | {f16_lat:.2e} | {change:.2e} |");
+            let official = !name.starts_with("bundle-tiny");
+            let what =
+                format!("{name} {wdtype} weights, f16 caches: flow.* {f16_flow:.3e}, latents {f16_lat:.3e}, change {change:.3e} × std");
+            assert!(change <= 2e-2 && (!official || (f16_flow <= 2e-2 && f16_lat <= 2e-2)), "{what}");
+        }
+    }
+}
+
+#[test]
+fn f16_kv_caches_halve_the_cache_state() {
+    // dit-window has no memory: its pass graph's state is the KV window and the text K/V
+    // only, all of which become f16; the prompt graph's is the text K/V.
+    if !gpu().caps.f16 {
+        eprintln!("f16 KV caches: skipped, this adapter has no shader-f16");
+        return;
+    }
+    let dir = parity_dir("dit-window");
+    let cfg = weights::DitConfig::load(&dir.join("config.json")).unwrap();
+    let gen = weights::GenerationConfig::load(&dir.join("generation.json")).unwrap();
+    let ck = weights::Checkpoint::open(dir.join("model.safetensors")).unwrap();
+    let w = graph::models::dit::load::load(gpu(), &cfg, &ck, DType::BF16, true).unwrap();
+    let dims = DitDims::new(&cfg, gen.num_frame_per_block, gen.latent_height.unwrap(), gen.latent_width.unwrap());
+    let capacity = cfg.local_attn_size as usize;
+    let state_bytes = |kv_f16| {
+        let opts = CompileOptions { kv_f16: Some(kv_f16), ..Default::default() };
+        let g = graph::models::dit::session::Generator::new(gpu().clone(), &w, dims.clone(), capacity, cfg.sink_size, opts).unwrap();
+        let dtypes: Vec<DType> = g.states().iter().flat_map(|s| [s.k.dtype, s.v.dtype, s.ctx_k.dtype, s.ctx_v.dtype]).collect();
+        assert!(dtypes.iter().all(|&d| d == if kv_f16 { DType::F16 } else { DType::F32 }), "{dtypes:?}");
+        g.graphs().map(|c| c.report().state_bytes)
+    };
+    let (f32_bytes, f16_bytes) = (state_bytes(false), state_bytes(true));
+    println!("dit-window state bytes [prompt, pass]: f32 caches {f32_bytes:?}, f16 caches {f16_bytes:?}");
+    assert_eq!(f16_bytes.map(|b| 2 * b), f32_bytes);
+    // The default for 16-bit weights on an adapter with f16 is f16 caches.
+    let default = graph::models::dit::kv_dtype(&gpu().caps, DType::BF16, &CompileOptions { kv_f16: None, ..Default::default() });
+    assert_eq!(default, DType::F16);
+}
+
 /// The embedded model's generator (memory on, window 9, no sinks; tokens evicted from
 /// chunk 3 on), replayed from the bundle `weights/train/check_parity.py` writes.
 fn tiny_bundle() -> PathBuf {
@@ -167,6 +246,11 @@ impl Planned {
     /// Wan2.1-T2V-1.3B with VideoSSM's gated delta memory, a 3-frame chunk at 480×832
     /// (60×104 latents, 4680 tokens), a 9-frame window.
     fn wan_1_3b(&self) -> (DitWeights, Vec<BlockState>, DitDims) {
+        self.wan_1_3b_with(DType::F32)
+    }
+
+    /// [`Planned::wan_1_3b`] with its attention caches (K/V window, text K/V, k̂) in `kv`.
+    fn wan_1_3b_with(&self, kv: DType) -> (DitWeights, Vec<BlockState>, DitDims) {
         let (d, ffn, heads, layers) = (1536, 8960, 12, 30);
         let dims = DitDims {
             dim: d,
@@ -211,12 +295,12 @@ impl Planned {
         let capacity = 9 * dims.tokens_per_frame();
         let states = (0..layers)
             .map(|_| BlockState {
-                k: self.f32(&[capacity, d]),
-                v: self.f32(&[capacity, d]),
-                ctx_k: self.f32(&[512, d]),
-                ctx_v: self.f32(&[512, d]),
+                k: self.t(&[capacity, d], kv),
+                v: self.t(&[capacity, d], kv),
+                ctx_k: self.t(&[512, d], kv),
+                ctx_v: self.t(&[512, d], kv),
                 memory: Some(MemoryState {
-                    khat: self.f32(&[capacity, d]),
+                    khat: self.t(&[capacity, d], kv),
                     beta: self.f32(&[capacity, heads]),
                     decay: self.f32(&[capacity, heads]),
                     state: self.f32(&[heads, d / heads, d / heads]),
@@ -231,6 +315,33 @@ impl Planned {
         let (w, states, dims) = self.wan_1_3b();
         pass_graph(Builder::for_device(gpu, &CompileOptions::default()), &w, &states, &dims).unwrap().0
     }
+}
+
+#[test]
+fn full_size_state_halves_its_caches_in_f16() {
+    // Wan2.1-T2V-1.3B with the B.6 memory, a 9-frame window at 480×832 (14040 slots),
+    // planned only: the session state a Generator allocates, with f32 and f16 caches.
+    let gpu = gpu();
+    let planned = Planned(gpu.empty("planned", &[1], DType::F32).unwrap(), gpu.max_binding());
+    let bytes = |kv| -> [u64; 2] {
+        let (_, states, _) = planned.wan_1_3b_with(kv);
+        let caches = states.iter().flat_map(|s| [&s.k, &s.v, &s.ctx_k, &s.ctx_v, &s.memory.as_ref().unwrap().khat]);
+        let rest = states.iter().flat_map(|s| s.memory.as_ref().map(|m| [&m.beta, &m.decay, &m.state])).flatten();
+        [caches.map(|t| t.bytes()).sum(), rest.map(|t| t.bytes()).sum()]
+    };
+    let ([c32, rest], [c16, rest16]) = (bytes(DType::F32), bytes(DType::F16));
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "full-size session state: caches {:.0} MiB (f32) → {:.0} MiB (f16), the rest (β, a, S) {:.0} MiB; total {:.0} → {:.0} MiB",
+        mib(c32),
+        mib(c16),
+        mib(rest),
+        mib(c32 + rest),
+        mib(c16 + rest)
+    );
+    assert_eq!((2 * c16, rest16), (c32, rest));
+    // K and V of the window: 30 blocks × 2 × 14040 × 1536 values, what every attention call reads.
+    assert_eq!(c32, 30 * (3 * 14040 + 2 * 512) * 1536 * 4);
 }
 
 #[test]

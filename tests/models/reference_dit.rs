@@ -3,6 +3,7 @@
 //! random-weight runs of the GPU generator with window, sinks and memory.
 use graph::models::dit::sampler::denoise_chunk;
 use graph::models::dit::{load, session::Generator, DitDims};
+use graph::CompileOptions;
 use std::collections::BTreeMap;
 use videossm_suite::reference::dit::{Config, Reference};
 use videossm_suite::{err_over_std, gpu, load_host, parity_dir, Rng};
@@ -122,13 +123,24 @@ fn prompt_switches_refresh_the_window_like_the_reference() {
 #[test]
 fn snapshot_and_resume_continue_the_same_video() {
     for memory_type in ["gated_linear", "gated_delta"] {
-        snapshot_and_resume(memory_type);
+        snapshot_and_resume(memory_type, CompileOptions::default());
+    }
+}
+
+#[test]
+fn snapshot_and_resume_with_f16_kv_caches() {
+    if !gpu().caps.f16 {
+        eprintln!("f16 KV caches: skipped, this adapter has no shader-f16");
+        return;
+    }
+    for memory_type in ["gated_linear", "gated_delta"] {
+        snapshot_and_resume(memory_type, CompileOptions { kv_f16: Some(true), ..Default::default() });
     }
 }
 
 /// 7 chunks straight = 3 chunks, snapshot to disk, a fresh session restored, 4 more;
 /// and a prompt switch re-caches the window but keeps S and the frame index (MEMORY.md B.4).
-fn snapshot_and_resume(memory_type: &str) {
+fn snapshot_and_resume(memory_type: &str, opts: CompileOptions) {
     let cfg = {
         let mut c = DitConfig::load(&parity_dir("dit-memory").join("config.json")).unwrap();
         (c.local_attn_size, c.sink_size) = (7, 2);
@@ -138,7 +150,7 @@ fn snapshot_and_resume(memory_type: &str) {
     };
     let (fpb, h, w) = (2, 4, 4);
     let weights = load::load(gpu(), &cfg, &videossm::synthetic::random_checkpoint(&cfg, true, 4), runtime::DType::F32, true).unwrap();
-    let new_session = || Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, h, w), 7, 2, Default::default()).unwrap();
+    let new_session = || Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, h, w), 7, 2, opts).unwrap();
     let (ts, sigmas): (Vec<f32>, Vec<f32>) = GenerationConfig::default().schedule().into_iter().unzip();
     let mut rng = Rng::new(8);
     let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
@@ -155,7 +167,8 @@ fn snapshot_and_resume(memory_type: &str) {
     let mut first = new_session();
     first.set_context(&context).unwrap();
     let mut resumed = run(&mut first, 0..3);
-    let path = std::env::temp_dir().join(format!("videossm-snapshot-{memory_type}-{}.safetensors", std::process::id()));
+    let kv = if opts.kv_f16 == Some(true) { "kv16" } else { "kv" };
+    let path = std::env::temp_dir().join(format!("videossm-snapshot-{memory_type}-{kv}-{}.safetensors", std::process::id()));
     videossm::snapshot::save(&path, &first.snapshot().unwrap()).unwrap();
     drop(first);
     let mut second = new_session();
@@ -173,7 +186,7 @@ fn snapshot_and_resume(memory_type: &str) {
     assert_eq!(second.frame0(), 14, "{memory_type}: a prompt switch keeps the frame index");
     assert_eq!(states(&second), before, "{memory_type}: a prompt switch keeps S");
     // A snapshot of another shape is refused with the tensor at fault.
-    let other = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, 4, 6), 7, 2, Default::default());
+    let other = Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, 4, 6), 7, 2, opts);
     let e = other.unwrap().restore(&videossm::snapshot::load(&path).unwrap()).unwrap_err().to_string();
     assert!(e.contains("cache_k"), "{e}");
     std::fs::write(&path, b"not a snapshot").unwrap();
@@ -195,4 +208,55 @@ fn a_snapshot_of_the_other_memory_form_is_refused() {
     assert!(e.contains("blocks.0.memory.delta_state"), "{e}");
     let e = b3.restore(&b6.snapshot().unwrap()).unwrap_err().to_string();
     assert!(e.contains("blocks.0.memory.state"), "{e}");
+}
+
+#[test]
+fn snapshots_restore_across_the_kv_cache_dtype() {
+    // Snapshots hold f32 values: one made with f16 caches restores exactly into f32
+    // caches, one made with f32 caches into f16 caches rounded as the device would have
+    // written them; either session then continues the video.
+    if !gpu().caps.f16 {
+        eprintln!("f16 KV caches: skipped, this adapter has no shader-f16");
+        return;
+    }
+    let mut cfg = DitConfig::load(&parity_dir("dit-memory-gd").join("config.json")).unwrap();
+    (cfg.local_attn_size, cfg.sink_size) = (7, 2);
+    let (fpb, h, w) = (2, 4, 4);
+    let weights = load::load(gpu(), &cfg, &videossm::synthetic::random_checkpoint(&cfg, true, 6), runtime::DType::BF16, true).unwrap();
+    let session = |kv_f16| {
+        let opts = CompileOptions { kv_f16: Some(kv_f16), ..Default::default() };
+        Generator::new(gpu().clone(), &weights, DitDims::new(&cfg, fpb, h, w), 7, 2, opts).unwrap()
+    };
+    let (ts, sigmas): (Vec<f32>, Vec<f32>) = GenerationConfig::default().schedule().into_iter().unzip();
+    let mut rng = Rng::new(9);
+    let context = rng.normals(cfg.text_len * cfg.text_dim, 1.0);
+    let len = fpb * cfg.in_dim * h * w;
+    let draws: Vec<Vec<f32>> = (0..=ts.len()).map(|_| rng.normals(len, 1.0)).collect();
+    let chunks = |g: &mut Generator, n: usize| {
+        (0..n)
+            .flat_map(|_| denoise_chunk(g, &ts, &sigmas, 0.0, draws[0].clone(), |s| draws[s].clone(), |_, _, _| {}).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let cache = |k: &str| ["cache_k", "cache_v", "ctx_k", "ctx_v", "memory.khat"].iter().any(|c| k.ends_with(c));
+    for from_f16 in [true, false] {
+        let mut a = session(from_f16);
+        a.set_context(&context).unwrap();
+        chunks(&mut a, 4);
+        let snap = a.snapshot().unwrap();
+        let mut b = session(!from_f16);
+        b.restore(&snap).unwrap();
+        for ((k, _, want), (_, _, got)) in snap.tensors.iter().zip(&b.snapshot().unwrap().tensors) {
+            let rounded: Vec<f32> = want.iter().map(|&x| if !from_f16 && cache(k) { runtime::DType::F16.round(x) } else { x }).collect();
+            assert_eq!(got, &rounded, "{k}: restored from {} caches", if from_f16 { "f16" } else { "f32" });
+        }
+        // Both continue the video, to within what the caches' dtype changes.
+        let (x_a, x_b) = (chunks(&mut a, 2), chunks(&mut b, 2));
+        let e = err_over_std(&x_b, &x_a);
+        println!(
+            "after a restore from {} into {} caches: 2 more chunks differ by {e:.2e} × std",
+            ["f32", "f16"][from_f16 as usize],
+            ["f32", "f16"][!from_f16 as usize]
+        );
+        assert!(e > 0.0 && e < 2e-2, "{e:.3e} × std");
+    }
 }

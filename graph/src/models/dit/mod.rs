@@ -82,9 +82,10 @@ impl DitDims {
 /// the state and the K/V traffic of every attention call; it is used only where the
 /// adapter has `shader-f16` (the kernels bind `array<f16>`). By default (`opts.kv_f16`
 /// unset) f16 when the weights are 16-bit — they already round K and V more coarsely
-/// (bf16 to 2⁻⁹), and f16 caches moved no bundle beyond 4e-3 × std there, within the
-/// 2e-2 bar — and f32 for f32 weights, the reference path held to 1e-3 × std, where
-/// f16 caches cost up to 2.3e-3 × std (docs/gpu-memory.md has the table).
+/// (bf16 to 2⁻⁹), and f16 caches changed the parity bundles' flow by ≤ 9.6e-4 × std
+/// there and the trained tiny model's by ≤ 1.4e-2, within issue 26's 2e-2 — and f32
+/// for f32 weights, the reference path held to 1e-3 × std, where f16 caches would move
+/// the trained tiny model by 6.9e-3 × std (docs/gpu-memory.md has the table).
 pub fn kv_dtype(caps: &runtime::Capabilities, weights: DType, opts: &crate::CompileOptions) -> DType {
     match opts.kv_f16.unwrap_or(weights != DType::F32) && caps.f16 {
         true => DType::F16,

@@ -138,12 +138,18 @@ impl Generator {
         })
     }
 
-    /// Continues from `snap`, taken from a session of the same model and shape.
+    /// Continues from `snap`, taken from a session of the same model and shape. Snapshots
+    /// hold f32 values whatever the caches' dtype, so one made with f16 caches restores
+    /// exactly into f32 caches, and one made with f32 caches restores into f16 caches
+    /// rounded (and saturated) as the device's cache writes would have stored them.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
         let mine = self.state_tensors();
         snap.check_tensors(mine.iter().map(|(n, t)| (n.as_str(), t.shape.as_slice()))).map_err(GraphError::Session)?;
         for ((_, t), (_, _, data)) in mine.iter().zip(&snap.tensors) {
-            self.gpu.write(t, data)?;
+            match t.dtype {
+                runtime::DType::F16 => self.gpu.write(t, &data.iter().map(|x| x.clamp(-65504.0, 65504.0)).collect::<Vec<_>>())?,
+                _ => self.gpu.write(t, data)?,
+            }
         }
         self.window.written = snap.tokens_written;
         self.frame0 = snap.frame0;
