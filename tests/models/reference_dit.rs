@@ -249,7 +249,9 @@ fn snapshots_restore_across_the_kv_cache_dtype() {
             let rounded: Vec<f32> = want.iter().map(|&x| if !from_f16 && cache(k) { runtime::DType::F16.round(x) } else { x }).collect();
             assert_eq!(got, &rounded, "{k}: restored from {} caches", if from_f16 { "f16" } else { "f32" });
         }
-        // Both continue the video, to within what the caches' dtype changes.
+        // Both continue the video, to within what the caches' dtype changes (nothing at
+        // all with VIDEOSSM_KERNELS=gpu: f16 attention tiles round K/V as f16 caches do,
+        // and the k̂ evicted in these two chunks were restored alike).
         let (x_a, x_b) = (chunks(&mut a, 2), chunks(&mut b, 2));
         let e = err_over_std(&x_b, &x_a);
         println!(
@@ -257,6 +259,6 @@ fn snapshots_restore_across_the_kv_cache_dtype() {
             ["f32", "f16"][from_f16 as usize],
             ["f32", "f16"][!from_f16 as usize]
         );
-        assert!(e > 0.0 && e < 2e-2, "{e:.3e} × std");
+        assert!(e < 2e-2, "{e:.3e} × std");
     }
 }
