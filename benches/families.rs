@@ -158,16 +158,19 @@ fn conv3d(c: &mut Criterion, rng: &mut Rng) {
     let flops = 2 * frames * hh * ww * ch * ch * 27;
     for w_dtype in [DType::F32, DType::BF16] {
         let w = up("w", ch * ch * 27, w_dtype, rng);
-        let k = Conv3d::new(w_dtype, false, false, ch);
-        common::time(
-            c,
-            "families",
-            BenchmarkId::new(&k.to_string(), &format!("{frames}x{hh}x{ww}x{ch}")),
-            Throughput::Elements(flops as u64),
-            &k,
-            &p,
-            &[&cache, &src, &w, &bias, &y],
-        );
+        // The register tiling (CPU adapters) beside the GPUs' workgroup blocks.
+        let register = Conv3d::new(w_dtype, false, false, ch);
+        for k in [register, Conv3d { workgroup: true, ..register }] {
+            common::time(
+                c,
+                "families",
+                BenchmarkId::new(&k.to_string(), &format!("{frames}x{hh}x{ww}x{ch}")),
+                Throughput::Elements(flops as u64),
+                &k,
+                &p,
+                &[&cache, &src, &w, &bias, &y],
+            );
+        }
     }
     // Yardstick: the tuned matmul on the same flops as an explicit im2col GEMM.
     let (m, n, kk) = (frames * hh * ww, ch, 27 * ch);

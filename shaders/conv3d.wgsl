@@ -14,6 +14,11 @@
 // chunk) and scale (0 outside the frame) are resolved once; the channel loop is then
 // straight loads and FMAs, unrolled by the Rust side (CONV_STEP) because llvmpipe
 // silently leaves all loops of an invocation after 65535 iterations in total.
+// TILED (GPUs): the same implicit GEMM in 64-pixel × 64-channel blocks: per tap, the
+// 64 pixels' next 16 input channels (gathered, zero outside the frame) and the matching
+// 16 × 64 weights are staged in workgroup memory, and each of the 16×16 invocations
+// accumulates 4 pixels × 4 channels (channels 16 apart, so a row of invocations reads
+// 16 consecutive weights and one broadcast input).
 #include "common.wgsl"
 
 struct Params {
@@ -37,6 +42,130 @@ const TN: u32 = {{TN}}u;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 #endif
 
+// The epilogue of both tilings: bias, residual, store.
+fn store(o: u32, co: u32, acc: f32) {
+    var v = acc + bias[co];
+#ifdef RESIDUAL
+    v += res[o * p.cout + co];
+#endif
+    y[o * p.cout + co] = v;
+}
+
+#ifdef TILED
+// Rows padded to 17 so the column reads of a tap's channels hit different banks.
+var<workgroup> xs: array<array<f32, 17>, 64>;
+var<workgroup> ws: array<array<f32, 64>, 16>;
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+#ifdef UPSAMPLE
+    let ow = 2u * p.w;
+    let gh = i32(2u * p.h);
+#else
+    let ow = p.w;
+    let gh = i32(p.h);
+#endif
+    let gw = i32(ow);
+    let t = i32(wid.z);
+    let fpix = p.rows * ow;
+    let m_base = wid.y * 64u;
+    let n_base = wid.x * 64u;
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    // This invocation stages channel `lc` of pixels lid/16 + 16·e of the block.
+    let lc = lid % 16u;
+    var py: array<i32, 4>;
+    var px: array<i32, 4>;
+    var live: array<bool, 4>;
+    for (var e = 0u; e < 4u; e++) {
+        let m = m_base + ty + 16u * e;
+        live[e] = m < fpix;
+        let mm = min(m, fpix - 1u);
+        py[e] = i32(p.y0 + mm / ow);
+        px[e] = i32(mm % ow);
+    }
+    let ph = i32(p.kh / 2u);
+    let pw = i32(p.kw / 2u);
+    let frame = p.h * p.w * p.cin;
+    var acc: array<array<f32, 4>, 4>;
+    var base: array<u32, 4>;
+    var sc: array<f32, 4>;
+    var k0 = 0u;
+    for (var dt = 0u; dt < p.kt; dt++) {
+        let ti = t + i32(dt) - i32(p.kt) + 1;
+        let from_cache = ti < 0;
+        let slot = u32(max(ti + i32(p.kt) - 1, 0));
+        let fbase = select(u32(max(ti, 0)), slot, from_cache) * frame;
+        let fscale = select(1.0, select(p.cache_scale1, p.cache_scale0, slot == 0u), from_cache);
+        for (var dy = 0u; dy < p.kh; dy++) {
+            for (var dx = 0u; dx < p.kw; dx++) {
+                for (var e = 0u; e < 4u; e++) {
+                    let yy = py[e] + i32(dy) - ph;
+                    let xx = px[e] + i32(dx) - pw;
+                    let inside = live[e] && yy >= 0 && xx >= 0 && yy < gh && xx < gw;
+#ifdef UPSAMPLE
+                    let pix = u32(clamp(yy, 0, gh - 1) / 2) * p.w + u32(clamp(xx, 0, gw - 1) / 2);
+#else
+                    let pix = u32(clamp(yy, 0, gh - 1)) * p.w + u32(clamp(xx, 0, gw - 1));
+#endif
+                    base[e] = fbase + pix * p.cin;
+                    sc[e] = select(0.0, fscale, inside);
+                }
+                for (var c0 = 0u; c0 < p.cin; c0 += 16u) {
+                    let c = c0 + lc;
+                    for (var e = 0u; e < 4u; e++) {
+                        var xv = 0.0;
+                        if c < p.cin {
+                            // from_cache is uniform over the workgroup (one frame per layer).
+                            if from_cache {
+                                xv = cache[base[e] + c];
+                            } else {
+                                xv = src[base[e] + c];
+                            }
+                        }
+                        xs[ty + 16u * e][lc] = xv * sc[e];
+                    }
+                    // Weight rows are contiguous along Cout: consecutive invocations, consecutive words.
+                    for (var e = 0u; e < 4u; e++) {
+                        let idx = lid + 256u * e;
+                        let kr = idx / 64u;
+                        let col = n_base + idx % 64u;
+                        var wv = 0.0;
+                        if c0 + kr < p.cin && col < p.cout {
+                            wv = load_w((k0 + c0 + kr) * p.cout + col);
+                        }
+                        ws[kr][idx % 64u] = wv;
+                    }
+                    workgroupBarrier();
+                    for (var kk = 0u; kk < 16u; kk++) {
+                        var av: array<f32, 4>;
+                        for (var i = 0u; i < 4u; i++) {
+                            av[i] = xs[ty * 4u + i][kk];
+                        }
+                        for (var j = 0u; j < 4u; j++) {
+                            let bv = ws[kk][tx + 16u * j];
+                            for (var i = 0u; i < 4u; i++) {
+                                acc[i][j] = fma(av[i], bv, acc[i][j]);
+                            }
+                        }
+                    }
+                    workgroupBarrier();
+                }
+                k0 += p.cin;
+            }
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let m = m_base + ty * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let co = n_base + tx + 16u * j;
+            if m < fpix && co < p.cout {
+                store(u32(t) * fpix + m, co, acc[i][j]);
+            }
+        }
+    }
+}
+#else
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 #ifdef UPSAMPLE
@@ -115,12 +244,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         for (var j = 0u; j < TN; j++) {
             let co = n0 + 8u * j;
             if m < fpix && co < p.cout {
-                var v = acc[i][j] + bias[co];
-#ifdef RESIDUAL
-                v += res[o * p.cout + co];
-#endif
-                y[o * p.cout + co] = v;
+                store(o, co, acc[i][j]);
             }
         }
     }
 }
+#endif

@@ -134,3 +134,39 @@ fn streaming_with_the_cache_carried_equals_one_call() {
     let streamed: Vec<f32> = run(&first).into_iter().chain(run(&second)).collect();
     assert_close("streamed", &streamed, &all, 1e-6, 1e-6);
 }
+
+#[test]
+fn workgroup_blocks_on_and_off_the_block_size() {
+    // The GPU tiling: 64 pixels × 64 channels a block, 16 input channels a stage. Pixels
+    // and channels on both sides of a block edge, channel counts off the stage, the cache
+    // with a masked frame, the fused upsample, the residual, bf16 weights, a band.
+    let mut rng = Rng::new(35);
+    let wg = |w_dtype, upsample, residual, cout| Conv3d { workgroup: true, ..Conv3d::new(w_dtype, upsample, residual, cout) };
+    for &(frames, h, w, cin, cout, k) in &[
+        (2, 9, 8, 33, 70, (3, 3, 3)),
+        (1, 8, 8, 16, 64, (3, 3, 3)),
+        (3, 3, 5, 5, 3, (3, 1, 1)),
+        (2, 5, 3, 400, 9, (1, 3, 3)),
+        (1, 1, 1, 3, 3, (3, 3, 3)),
+    ] {
+        let mut c = case(&mut rng, frames, h, w, cin, cout, k, wg(DType::F32, false, false, cout));
+        check(&c, &format!("{} {k:?} {frames}x{h}x{w}x{cin}->{cout}", c.k));
+        c.p.cache_scale0 = 0.0;
+        check(&c, &format!("{} {k:?} with a masked cache frame", c.k));
+    }
+    let c = case(&mut rng, 2, 5, 6, 8, 40, (1, 3, 3), wg(DType::F32, true, false, 40));
+    check(&c, "workgroup upsample");
+    let mut c = case(&mut rng, 2, 6, 5, 20, 36, (3, 3, 3), wg(DType::BF16, false, true, 36));
+    check(&c, "workgroup bf16 + residual");
+    (c.p.y0, c.p.rows) = (2, 3);
+    check(&c, "workgroup band");
+}
+
+#[test]
+fn the_chooser_gives_gpus_workgroup_blocks_for_wide_outputs() {
+    use runtime::{Capabilities, DeviceKind};
+    let pick = |kind, cout| Conv3d::for_device(&Capabilities::baseline(kind), DType::BF16, false, false, cout).workgroup;
+    assert!(pick(DeviceKind::Gpu, 384) && pick(DeviceKind::Gpu, 32));
+    assert!(!pick(DeviceKind::Gpu, 3), "the 3-channel head keeps narrow register columns");
+    assert!(!pick(DeviceKind::Cpu, 384), "software adapters keep the register tiling");
+}

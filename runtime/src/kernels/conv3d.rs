@@ -1,5 +1,6 @@
 //! `shaders/conv3d.wgsl`: causal 3D convolution on channels-last frames, with the
 //! nearest-2× spatial upsample fused into its input and an optional residual.
+use crate::device::{Capabilities, DeviceKind};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use crate::tensor::DType;
@@ -10,8 +11,11 @@ pub struct Conv3d {
     pub w_dtype: DType,
     pub upsample: bool,
     pub residual: bool,
-    /// Output pixels × channels per invocation (channels spaced 8 apart).
+    /// Output pixels × channels per invocation (channels spaced 8 apart) of the register
+    /// tiling.
     pub tile: (u32, u32),
+    /// 64×64 blocks staged in workgroup memory instead (GPUs); `tile` is then unused.
+    pub workgroup: bool,
 }
 
 impl Conv3d {
@@ -22,7 +26,15 @@ impl Conv3d {
         // pixel), so wide channel rows pay: up to 16 columns, i.e. 128 channels a group.
         let tn = cout.div_ceil(8).clamp(1, 16) as u32;
         let tile = (if tn > 8 { 4 } else { 8 }, tn);
-        Conv3d { w_dtype, upsample, residual, tile }
+        Conv3d { w_dtype, upsample, residual, tile, workgroup: false }
+    }
+
+    /// The variant for this adapter: workgroup blocks on GPUs where the output is wide
+    /// enough to fill half a block's 64 channels (every VAE conv but the 3-channel head,
+    /// which keeps the register tiling's narrow columns); the register tiling on CPU adapters.
+    pub fn for_device(caps: &Capabilities, w_dtype: DType, upsample: bool, residual: bool, cout: usize) -> Conv3d {
+        let workgroup = caps.device_type == DeviceKind::Gpu && cout >= 32;
+        Conv3d { workgroup, ..Conv3d::new(w_dtype, upsample, residual, cout) }
     }
 
     /// The unrolled channel step reading `buf`: TM input loads, then per channel column
@@ -109,7 +121,11 @@ pub fn repack(w: &[f32], cout: usize, cin: usize, kt: usize, kh: usize, kw: usiz
 
 impl fmt::Display for Conv3d {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conv3d_causal_f32x{}_r{}x{}", self.w_dtype, self.tile.0, self.tile.1)?;
+        if self.workgroup {
+            write!(f, "conv3d_causal_f32x{}_t64x64x16_r4x4", self.w_dtype)?;
+        } else {
+            write!(f, "conv3d_causal_f32x{}_r{}x{}", self.w_dtype, self.tile.0, self.tile.1)?;
+        }
         if self.upsample {
             f.write_str("_up2")?;
         }
@@ -130,6 +146,7 @@ impl Kernel for Conv3d {
             .set("B_W", 3)
             .flag("UPSAMPLE", self.upsample)
             .flag("RESIDUAL", self.residual)
+            .flag("TILED", self.workgroup)
             .set("TM", self.tile.0)
             .set("TN", self.tile.1)
             .set("CACHE_STEP", self.step("cache"))
@@ -150,7 +167,7 @@ impl Kernel for Conv3d {
     }
 
     fn workgroups(&self, p: &Params) -> [u32; 3] {
-        let (tm, tn) = self.tile;
+        let (tm, tn) = if self.workgroup { (8, 8) } else { self.tile };
         [p.cout.div_ceil(8 * tn), (p.rows * p.out_w(self.upsample)).div_ceil(8 * tm), p.frames]
     }
 }
@@ -164,6 +181,8 @@ pub fn variants() -> Vec<(String, String)> {
                     let k = Conv3d::new(w_dtype, upsample, residual, cout);
                     v.push((k.to_string(), k.wgsl()));
                 }
+                let k = Conv3d { workgroup: true, ..Conv3d::new(w_dtype, upsample, residual, 64) };
+                v.push((k.to_string(), k.wgsl()));
             }
         }
     }

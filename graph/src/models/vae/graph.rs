@@ -79,7 +79,7 @@ impl Build<'_> {
             let mut args = vec![cache.unwrap_or(src), src, weight, bias];
             args.extend(residual.map(|r| r.parts[j]));
             args.push(y);
-            let kernel = conv3d::Conv3d::new(c.weight.dtype, upsample, residual.is_some(), c.cout);
+            let kernel = conv3d::Conv3d::for_device(&self.g.caps, c.weight.dtype, upsample, residual.is_some(), c.cout);
             self.g.dispatch(&label, kernel, &p, &args)?;
             out.push(y);
         }
