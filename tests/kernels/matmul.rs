@@ -407,6 +407,10 @@ fn check_rejects_params_that_leave_a_tensor() {
     Matmul { tiling: Tiling::Workgroup(Block::LARGE), ..k }.check(&long, &long_ok).unwrap();
     let v4 = Matmul { tiling: Tiling::Workgroup(Block::SMALL), x_vec4: true, ..k };
     assert!(v4.check(&p, &ok).is_err(), "vec4 X with k = 30");
+    let p32 = Params { k: 32, x_row: 32, ..p };
+    let ok32 = [(DType::F32, m * 32), (DType::BF16, 32 * n), ok[2], ok[3], ok[4], ok[5]];
+    v4.check(&p32, &ok32).unwrap();
+    assert!(Matmul { x_vec4: true, ..k }.check(&p32, &ok32).is_err(), "vec4 X in a register tiling");
     // Nothing is read or written for an empty product.
     k.check(
         &Params::dense(0, n, kk),

@@ -434,8 +434,12 @@ impl Kernel for Matmul {
         if self.residual == Residual::Gated && p.rows_per_gate == 0 {
             return fail("rows_per_gate is 0".into());
         }
-        if matches!(self.tiling, Tiling::Naive | Tiling::Register(..)) && p.k > MAX_K {
+        let register = matches!(self.tiling, Tiling::Naive | Tiling::Register(..));
+        if register && p.k > MAX_K {
             return fail(format!("k = {} exceeds {MAX_K}: llvmpipe leaves loops after 65535 iterations per invocation", p.k));
+        }
+        if register && self.x_vec4 {
+            return fail("vec4 X loads are for the workgroup and cooperative tilings".into());
         }
         if self.x_vec4 && [p.x_off, p.x_row, p.x_batch, p.k].iter().any(|v| v % 4 != 0) {
             return fail(format!("vec4 X loads need x_off, x_row, x_batch and k divisible by 4: {p:?}"));
