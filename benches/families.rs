@@ -17,7 +17,7 @@ use runtime::kernels::attention::{Attention, Params as AttnParams};
 use runtime::kernels::conv3d::{Conv3d, Params as ConvParams};
 use runtime::kernels::matmul::{Act, Matmul, Params as MatmulParams, Residual};
 use runtime::kernels::ssm_scan::{Params as SsmParams, Ssm};
-use runtime::DType;
+use runtime::{Capabilities, DType, DeviceKind};
 use videossm_suite::{gpu, Rng};
 
 fn attention(c: &mut Criterion, rng: &mut Rng) {
@@ -32,16 +32,20 @@ fn attention(c: &mut Criterion, rng: &mut Rng) {
     let r = gpu.upload("ranges", &[6], DType::U32, &ranges).unwrap();
     let p = AttnParams::dense(tq, h, d, 3, 1.0 / (d as f32).sqrt());
     let flops = 4 * tq * tk * h * d;
-    let k_ = Attention::new(d, false);
-    common::time(
-        c,
-        "families",
-        BenchmarkId::new(&k_.to_string(), &format!("{tq}q_{tk}k_{h}x{d}")),
-        Throughput::Elements(flops as u64),
-        &k_,
-        &p,
-        &[&q, &k, &v, &r, &o],
-    );
+    // The CPU adapters' schedule beside the tiles a GPU with this adapter's f16, subgroups
+    // and workgroup memory would get.
+    let as_gpu = Capabilities { device_type: DeviceKind::Gpu, ..gpu.caps };
+    for k_ in [Attention::new(d, false), Attention::for_device(&as_gpu, d, false, DType::F16)] {
+        common::time(
+            c,
+            "families",
+            BenchmarkId::new(&k_.to_string(), &format!("{tq}q_{tk}k_{h}x{d}")),
+            Throughput::Elements(flops as u64),
+            &k_,
+            &p,
+            &[&q, &k, &v, &r, &o],
+        );
+    }
 }
 
 fn ssm(c: &mut Criterion, rng: &mut Rng) {

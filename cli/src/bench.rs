@@ -88,17 +88,17 @@ pub fn generation(gpu: Arc<Gpu>, chunks: usize, memory: Option<MemoryType>, wind
     // One profiled call (GPU timestamps where available): per-kernel totals and the memory's share.
     let (memory_share, profile) = if gpu.caps.timestamps {
         let prof = g.pass_graph().compiled.profile(&gpu)?;
-        let total: f64 = prof.iter().map(|p| p.2).sum();
+        let total: f64 = prof.iter().map(|p| p.1.ms).sum();
         let mut by_kernel: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
-        for (_, variant, ms) in &prof {
-            let e = by_kernel.entry(variant.clone()).or_default();
+        for (_, t) in &prof {
+            let e = by_kernel.entry(t.kernel.clone()).or_default();
             e.0 += 1;
-            e.1 += ms;
+            e.1 += t.ms;
         }
         let mut rows: Vec<_> = by_kernel.into_iter().collect();
         rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
         let table: Vec<Value> = rows.iter().map(|(k, (n, ms))| json!({"kernel": k, "dispatches": n, "ms": ms})).collect();
-        (Some(prof.iter().filter(|p| p.0.contains(".memory.")).map(|p| p.2).sum::<f64>() / total), Some(table))
+        (Some(prof.iter().filter(|p| p.0.contains(".memory.")).map(|p| p.1.ms).sum::<f64>() / total), Some(table))
     } else {
         (None, None)
     };
@@ -132,11 +132,16 @@ pub fn window_mean(chunk_ms: &[f64], a: usize, b: usize) -> f64 {
     mean(&chunk_ms[a.min(b.saturating_sub(1))..b])
 }
 
-pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize, window: i64, memory: Option<MemoryType>) -> Result<Value> {
+/// The adapter as every `bench --json` object names it.
+pub fn adapter(gpu: &Gpu) -> Value {
     let info = &gpu.info;
+    json!({ "name": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
+            "driver": format!("{} {}", info.driver, info.driver_info) })
+}
+
+pub fn run(gpu: Arc<Gpu>, chunks: usize, size: usize, window: i64, memory: Option<MemoryType>) -> Result<Value> {
     Ok(json!({
-        "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
-                     "driver": format!("{} {}", info.driver, info.driver_info) },
+        "adapter": adapter(&gpu),
         "kernels": matmul(&gpu, size, size, size)?,
         "generation": generation(gpu.clone(), chunks, memory, window)?,
     }))

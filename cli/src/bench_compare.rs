@@ -22,10 +22,13 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Vec<Value>> {
             let p = p.as_ref();
             let text = std::fs::read_to_string(p).map_err(io(p))?;
             let v: Value = serde_json::from_str(&text).map_err(|e| invalid(p.display().to_string(), format!("not JSON: {e}")))?;
-            for key in ["adapter", "kernels", "generation"] {
-                if v.get(key).is_none() {
-                    return Err(invalid(p.display().to_string(), format!("no {key:?}: not the output of `videossm bench --json`")));
-                }
+            let not_bench =
+                |what: &str| invalid(p.display().to_string(), format!("{what}: not the output of `videossm bench [--full] --json`"));
+            if v.get("adapter").is_none() {
+                return Err(not_bench("no \"adapter\""));
+            }
+            if v.get("generation").is_none() && v.get("full").is_none() {
+                return Err(not_bench("neither \"generation\" nor \"full\""));
             }
             Ok(v)
         })
@@ -61,6 +64,12 @@ fn rows(runs: &[Value]) -> Vec<Row> {
         );
         rows.push(Row { label, values: per(&same), higher_is_better: Some(true), unit });
     }
+    if runs.iter().any(|r| r.get("full").is_some()) {
+        rows.extend(full_rows(runs));
+    }
+    if runs.iter().all(|r| r.get("generation").is_none()) {
+        return rows;
+    }
     let g = |r: &Value, key: &str| r["generation"][key].as_f64();
     rows.push(Row { label: "generation: frames/s".into(), values: per(&|r| g(r, "frames_per_s")), higher_is_better: Some(true), unit: "" });
     let chunk = |r: &Value| median(steady_chunks(&r["generation"]));
@@ -86,6 +95,43 @@ fn rows(runs: &[Value]) -> Vec<Row> {
         higher_is_better: None,
         unit: "%",
     });
+    rows
+}
+
+/// `bench --full`'s figures: the chunk, then each DiT-call and VAE family in the first
+/// full run's order with its TFLOP/s (or time, for families not counted) and share of peak.
+fn full_rows(runs: &[Value]) -> Vec<Row> {
+    let per = |f: &dyn Fn(&Value) -> Option<f64>| runs.iter().map(f).collect::<Vec<_>>();
+    let f = |r: &Value, path: &[&str]| path.iter().fold(&r["full"], |v, k| &v[*k]).as_f64();
+    let last = |r: &Value| r["full"]["dit"]["chunk_ms"].as_array().and_then(|a| a.last()).and_then(Value::as_f64);
+    let mut rows = vec![
+        Row { label: "full: frames/s".into(), values: per(&|r| f(r, &["frames_per_s"])), higher_is_better: Some(true), unit: "" },
+        Row { label: "full: ms per chunk".into(), values: per(&|r| f(r, &["chunk_ms"])), higher_is_better: Some(false), unit: "ms" },
+        Row { label: "full: DiT ms per chunk".into(), values: per(&last), higher_is_better: Some(false), unit: "ms" },
+        Row {
+            label: "full: VAE ms per chunk".into(),
+            values: per(&|r| f(r, &["vae", "chunk_ms"])),
+            higher_is_better: Some(false),
+            unit: "ms",
+        },
+    ];
+    let Some(first) = runs.iter().find(|r| r.get("full").is_some()) else { return rows };
+    for (part, path) in [("DiT call", ["dit", "call"]), ("VAE chunk", ["vae", "chunk"])] {
+        let families = |r: &Value| path.iter().fold(&r["full"], |v, k| &v[*k])["families"].as_array().cloned().unwrap_or_default();
+        for fam in families(first) {
+            let name = fam["family"].as_str().unwrap_or("?").to_string();
+            let find = |r: &Value, key: &str| families(r).iter().find(|o| o["family"] == fam["family"]).and_then(|o| o[key].as_f64());
+            if fam["tflops"].is_number() {
+                let label = format!("full: {part} {name} TFLOP/s");
+                rows.push(Row { label, values: per(&|r| find(r, "tflops")), higher_is_better: Some(true), unit: "" });
+                let label = format!("full: {part} {name} share of peak");
+                rows.push(Row { label, values: per(&|r| find(r, "peak_share").map(|s| 100.0 * s)), higher_is_better: None, unit: "%" });
+            } else {
+                let label = format!("full: {part} {name} ms");
+                rows.push(Row { label, values: per(&|r| find(r, "ms")), higher_is_better: Some(false), unit: "ms" });
+            }
+        }
+    }
     rows
 }
 
@@ -115,7 +161,12 @@ pub fn table(runs: &[Value]) -> String {
     };
     let field = |v: &Value| v.as_str().unwrap_or("?").to_string();
     s += &text("device type, driver", &|r| format!("{}, {}", field(&r["adapter"]["device_type"]), field(&r["adapter"]["driver"])));
-    s += &text("generation config", &|r| field(&r["generation"]["config"]));
+    if runs.iter().any(|r| r.get("generation").is_some()) {
+        s += &text("generation config", &|r| field(&r["generation"]["config"]));
+    }
+    if runs.iter().any(|r| r.get("full").is_some()) {
+        s += &text("full config", &|r| field(&r["full"]["config"]));
+    }
     for row in rows(runs) {
         let mut cells = vec![row.label.clone()];
         for (i, v) in row.values.iter().enumerate() {
@@ -130,7 +181,8 @@ pub fn table(runs: &[Value]) -> String {
         }
         s += &format!("| {} |\n", cells.join(" | "));
     }
-    if runs.iter().any(|r| r["generation"]["config"] != runs[0]["generation"]["config"]) {
+    if runs.iter().any(|r| r["generation"]["config"] != runs[0]["generation"]["config"] || r["full"]["config"] != runs[0]["full"]["config"])
+    {
         s += "\nThe generation configs differ: compare the generation rows with care.\n";
     }
     s

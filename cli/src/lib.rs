@@ -2,6 +2,7 @@
 //! prompt schedules, the browser server ([`serve`]), session snapshots, bundle replay, benchmarks and synthetic models.
 pub mod bench;
 pub mod bench_compare;
+pub mod bench_full;
 pub mod error;
 pub mod generate;
 pub mod output;

@@ -53,6 +53,21 @@ enum Command {
         /// recording time, GPU and host memory per chunk (they must stay flat).
         #[arg(long)]
         soak: Option<usize>,
+        /// Instead: the full-size model's chunk (Wan2.1-T2V-1.3B with random bf16 weights, memory
+        /// on, and the Wan2.1 VAE), profiled by kernel family with each family's share of peak.
+        #[arg(long)]
+        full: bool,
+        /// With --full: the frame size WxH in pixels (multiples of 16); small ones let a
+        /// software adapter run it.
+        #[arg(long, default_value = "832x480", value_parser = videossm::bench_full::parse_frame)]
+        frame: (usize, usize),
+        /// With --full: run only this many of the DiT's 30 blocks (a quick check).
+        #[arg(long)]
+        layers: Option<usize>,
+        /// With --full: the adapter's peak TFLOP/s as F32,F16 (its f16 matrix-unit peak for F16);
+        /// measured by an FMA probe when not given.
+        #[arg(long, value_parser = videossm::bench_full::parse_peak)]
+        peak_tflops: Option<(f64, f64)>,
         /// Instead: render the `bench --json` files of several machines side by side (Markdown), no GPU needed.
         #[arg(long, num_args = 2.., value_name = "JSON")]
         compare: Vec<PathBuf>,
@@ -100,6 +115,23 @@ fn bench(gpu: &GpuOptions, json: bool, chunks: usize, size: usize, window: i64, 
         println!("{report:#}");
     } else {
         print!("{}", videossm::bench::table(&report));
+    }
+    Ok(())
+}
+
+fn bench_full(gpu: &GpuOptions, json: bool, opts: videossm::bench_full::FullOptions) -> anyhow::Result<()> {
+    let mut gpu = Gpu::new(gpu)?;
+    // The shaders a release build runs, also from a debug binary: the per-access clamps
+    // change the timings, and the full-width register tiles take minutes to compile with
+    // them on lavapipe. Every dispatch's bounds are still checked on the host (Kernel::check).
+    gpu.checked_shaders = false;
+    let gpu = Arc::new(gpu);
+    let full = videossm::bench_full::run(gpu.clone(), &opts)?;
+    let adapter = videossm::bench::adapter(&gpu);
+    if json {
+        println!("{:#}", serde_json::json!({ "adapter": adapter, "full": full }));
+    } else {
+        print!("{}", videossm::bench_full::table(&adapter, &full));
     }
     Ok(())
 }
@@ -165,6 +197,9 @@ fn main() {
             videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
         }
         Command::Bench { json, soak: Some(chunks), memory_type: m, .. } => soak(gpu, json, chunks, m),
+        Command::Bench { json, full: true, frame, layers, peak_tflops, .. } => {
+            bench_full(&gpu, json, videossm::bench_full::FullOptions { frame, layers, peak_tflops })
+        }
         Command::Bench { json, chunks, size, window, no_memory, memory_type: m, soak: None, .. } => {
             bench(&gpu, json, chunks, size, window, (!no_memory).then_some(m))
         }

@@ -4,7 +4,7 @@ use crate::builder::Builder;
 use crate::error::{GraphError, Result};
 use crate::ir::{Graph, Kind, TensorId};
 use crate::plan::Plan;
-use runtime::{Gpu, Program, Tensor};
+use runtime::{Gpu, Program, StepTime, Tensor};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug)]
@@ -156,10 +156,10 @@ impl Compiled {
         Ok(out)
     }
 
-    /// GPU time per node, as (node label, kernel variant, ms).
-    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<(String, String, f64)>> {
+    /// GPU time and arithmetic per node, as (node label, its step's profile).
+    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<(String, StepTime)>> {
         let times = self.program.profile(gpu)?;
-        Ok(self.graph.nodes.iter().zip(times).map(|(n, (variant, ms))| (n.label.clone(), variant, ms)).collect())
+        Ok(self.graph.nodes.iter().zip(times).map(|(n, t)| (n.label.clone(), t)).collect())
     }
 
     pub fn report(&self) -> Report {

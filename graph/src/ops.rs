@@ -239,6 +239,8 @@ impl Builder {
     }
 
     /// Attention of `q [tq, heads·d]` over the rows of `k`, `v` listed in `ranges [R, 2]` (u32).
+    /// `precision` is the dtype of the weights that made k and v: with 16-bit weights a GPU
+    /// may stage them as f16 (see [`attention::Attention::for_device`]).
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &mut self,
@@ -249,8 +251,9 @@ impl Builder {
         ranges: TensorId,
         heads: usize,
         scale: f32,
+        precision: DType,
     ) -> Result<TensorId> {
-        self.attention_biased(name, q, k, v, ranges, None, heads, scale)
+        self.attention_biased(name, q, k, v, ranges, None, heads, scale, precision)
     }
 
     /// [`Builder::attention`], with T5's relative-position bias when `bias` is given:
@@ -266,6 +269,7 @@ impl Builder {
         bias: Option<TensorId>,
         heads: usize,
         scale: f32,
+        precision: DType,
     ) -> Result<TensorId> {
         let (tq, width) = rows_of(self.shape(q));
         let (tk, kw) = rows_of(self.shape(k));
@@ -287,7 +291,7 @@ impl Builder {
         }
         let o = self.activation(name, &self.shape(q).to_vec(), DType::F32);
         args.push(o);
-        self.dispatch(name, attention::Attention::new(width / heads, bias.is_some()), &p, &args)?;
+        self.dispatch(name, attention::Attention::for_device(&self.caps, width / heads, bias.is_some(), precision), &p, &args)?;
         Ok(o)
     }
 

@@ -21,6 +21,23 @@ pub struct Step {
     workgroups: [u32; 3],
 }
 
+/// One step's share of a [`Program::profile`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// The kernel variant (its pipeline label).
+    pub kernel: String,
+    pub ms: f64,
+    /// [`crate::Kernel::flops`] of the step's params: 0 for families not counted.
+    pub flops: f64,
+}
+
+impl StepTime {
+    /// The kernel family: the variant label up to its first `_` (`matmul`, `attention`, …).
+    pub fn family(&self) -> &str {
+        self.kernel.split('_').next().unwrap_or(&self.kernel)
+    }
+}
+
 /// A step before the shared params buffer exists.
 struct Pending {
     kernel: Arc<dyn AnyKernel>,
@@ -253,9 +270,9 @@ impl Program {
         Ok(())
     }
 
-    /// Runs each step in its own pass with timestamps around it; returns (label, ms)
-    /// per step. Needs the adapter's timestamp queries.
-    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<(String, f64)>> {
+    /// Runs each step in its own pass with timestamps around it; returns each step's
+    /// GPU time and arithmetic. Needs the adapter's timestamp queries.
+    pub fn profile(&mut self, gpu: &Gpu) -> Result<Vec<StepTime>> {
         if !gpu.caps.timestamps {
             return Err(RuntimeError::Validation { label: "profile".into(), message: "this adapter has no timestamp queries".into() });
         }
@@ -289,7 +306,14 @@ impl Program {
             .steps
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.label.clone(), ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6))
+            .map(|(i, s)| {
+                let off = s.params_offset as usize;
+                StepTime {
+                    kernel: s.label.clone(),
+                    ms: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6,
+                    flops: s.kernel.flops_raw(&self.params[off..off + s.kernel.params_size()], &s.operands),
+                }
+            })
             .collect())
     }
 }

@@ -62,6 +62,13 @@ pub trait Kernel: Display {
     fn check(&self, _params: &Self::Params, _operands: &[(DType, usize)]) -> Result<()> {
         Ok(())
     }
+
+    /// Floating-point operations of one dispatch (an FMA counts two), for the achieved
+    /// TFLOP/s of `bench --full`. Families bound by memory traffic rather than arithmetic
+    /// (copies, norms, elementwise) keep the default and are reported by time only.
+    fn flops(&self, _params: &Self::Params, _operands: &[(DType, usize)]) -> f64 {
+        0.0
+    }
 }
 
 /// Object-safe view of a [`Kernel`], so graphs can hold heterogeneous ops.
@@ -74,6 +81,8 @@ pub trait AnyKernel: Send + Sync {
     fn workgroups_raw(&self, params: &[u8]) -> [u32; 3];
     /// [`Kernel::check`] for params given as raw bytes.
     fn check_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> Result<()>;
+    /// [`Kernel::flops`] for params given as raw bytes.
+    fn flops_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> f64;
 }
 
 impl<K: Kernel + Send + Sync> AnyKernel for K {
@@ -94,6 +103,9 @@ impl<K: Kernel + Send + Sync> AnyKernel for K {
     }
     fn check_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> Result<()> {
         self.check(&bytemuck::pod_read_unaligned(params), operands)
+    }
+    fn flops_raw(&self, params: &[u8], operands: &[(DType, usize)]) -> f64 {
+        self.flops(&bytemuck::pod_read_unaligned(params), operands)
     }
 }
 

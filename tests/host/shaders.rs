@@ -4,7 +4,7 @@
 //! adapter-driven choosers never pick a variant for a backend that cannot run it.
 //! No adapter needed.
 use naga::valid::{Capabilities as Caps, ModuleInfo, ValidationFlags, Validator};
-use runtime::kernels::{attention, conv3d, copy, elementwise, matmul, norm, rope, ssm_scan};
+use runtime::kernels::{attention, conv3d, copy, elementwise, matmul, norm, peak, rope, ssm_scan};
 use runtime::{Capabilities, CoopMatrix, DType, DeviceKind, Kernel};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -224,7 +224,8 @@ fn adapters(t: &Target) -> Vec<Capabilities> {
     out
 }
 
-/// Every kernel the adapter-driven choosers return for `caps` over the models' shapes.
+/// Every kernel the adapter-driven choosers return for `caps` over the models' shapes
+/// and head dims.
 fn chosen(caps: &Capabilities) -> Vec<String> {
     use matmul::{Act, Matmul, Params, Residual};
     let mut out = Vec::new();
@@ -257,6 +258,13 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
         }
     }
     out.push(norm::Norm::softmax(caps).to_string());
+    for d in attention::HEAD_DIMS {
+        for bias in [false, true] {
+            for precision in [DType::F32, DType::F16, DType::BF16] {
+                out.push(attention::Attention::for_device(caps, d as usize, bias, precision).to_string());
+            }
+        }
+    }
     out.extend([false, true].map(|delta| ssm_scan::Ssm::read_for(caps, delta).to_string()));
     match ssm_scan::DeltaScan::for_device(caps) {
         ssm_scan::DeltaScan::Chunked(chunk) => {
@@ -264,6 +272,8 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
         }
         ssm_scan::DeltaScan::Step => out.push(ssm_scan::Ssm::DeltaStep.to_string()),
     }
+    // `bench --full` probes f16 FMA throughput where the device has f16 (cli/src/bench_full.rs).
+    out.push(peak::Peak { f16: caps.f16 }.to_string());
     out
 }
 
@@ -292,7 +302,7 @@ fn choosers_pick_only_what_the_backend_runs() {
 /// The families without an adapter-driven choice run everywhere, so they need nothing optional.
 #[test]
 fn families_without_a_chooser_need_no_optional_capability() {
-    let fixed = [attention::variants(), rope::variants(), copy::variants(), conv3d::variants(), elementwise::variants()].concat();
+    let fixed = [rope::variants(), copy::variants(), conv3d::variants(), elementwise::variants()].concat();
     let needy: Vec<String> = fixed
         .iter()
         .filter_map(|(l, w)| {
@@ -344,9 +354,11 @@ fn params_structs_match_their_rust_twins() {
     let failures: Vec<String> = [
         check(matmul::Matmul::new(DType::F32, true, matmul::Act::None, matmul::Residual::Gated)),
         check(attention::Attention::new(64, false)),
+        check(attention::Attention::for_device(&Capabilities::baseline(DeviceKind::Gpu), 64, true, DType::F32)),
         check(ssm_scan::Ssm::Scan),
         check(norm),
         check(rope::Rope),
+        check(peak::Peak { f16: true }),
         check(copy::Copy),
         check(copy::Gather { bf16: false }),
         check(copy::Fill),

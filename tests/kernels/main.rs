@@ -7,5 +7,6 @@ mod elementwise;
 mod graph_executor;
 mod matmul;
 mod norm;
+mod peak;
 mod rope;
 mod ssm_scan;

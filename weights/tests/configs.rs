@@ -153,3 +153,14 @@ fn the_released_wan_vae_config_is_valid() {
     assert_eq!(e.get("decoder.upsamples.4.shortcut.weight").map(|t| t.shape.clone()), Some(vec![384, 192, 1, 1, 1]));
     assert_eq!(e.get("decoder.upsamples.3.time_conv.weight").map(|t| t.shape.clone()), Some(vec![768, 384, 3, 1, 1]));
 }
+
+#[test]
+fn the_wan_1_3b_generator_config_is_valid() {
+    let cfg = DitConfig::wan2_1_t2v_1_3b();
+    cfg.validate(std::path::Path::new("DitConfig::wan2_1_t2v_1_3b")).unwrap();
+    assert_eq!(cfg.head_dim(), 128);
+    // MODEL.md A: ≈ 2.6 GB of bf16 weights for the DiT, i.e. about 1.3 B parameters
+    // (the memory adds its projections on top).
+    let params: usize = cfg.expected_tensors(false).iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    assert!((1.25e9..1.45e9).contains(&(params as f64)), "{params} parameters");
+}

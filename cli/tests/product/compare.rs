@@ -48,7 +48,7 @@ fn compare_refuses_what_is_not_a_bench_run() {
     std::fs::write(&bad, r#"{"adapter": {}}"#).unwrap();
     std::fs::write(&garbage, "not json").unwrap();
     for (other, want) in [
-        (bad.to_str().unwrap(), "no \"kernels\": not the output of `videossm bench --json`"),
+        (bad.to_str().unwrap(), "neither \"generation\" nor \"full\": not the output of `videossm bench [--full] --json`"),
         (garbage.to_str().unwrap(), "not JSON"),
         ("/nonexistent.json", "/nonexistent.json"),
     ] {
@@ -58,4 +58,43 @@ fn compare_refuses_what_is_not_a_bench_run() {
     }
     let out = videossm().args(["bench", "--compare", good.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success(), "one file is not a comparison");
+}
+
+fn full_run(name: &str, fps: f64, matmul_tflops: f64, norm_ms: f64) -> serde_json::Value {
+    let family = |family: &str, ms: f64, tflops: Option<f64>, share: Option<f64>| json!({"family": family, "dispatches": 1, "ms": ms, "time_share": 0.5, "tflop": 1.0, "tflops": tflops, "peak_share": share, "peak": "f32"});
+    json!({
+        "adapter": {"name": name, "backend": "Vulkan", "device_type": "DiscreteGpu", "driver": "x"},
+        "full": {
+            "config": "full", "frames_per_s": fps, "chunk_ms": 1000.0,
+            "dit": {"chunk_ms": [5000.0, 800.0], "call": {"gpu_ms": 100.0, "families": [
+                family("matmul", 90.0, Some(matmul_tflops), Some(matmul_tflops / 50.0)), family("norm", norm_ms, None, None)]}},
+            "vae": {"chunk_ms": 200.0, "chunk": {"gpu_ms": 200.0, "families": [family("conv3d", 200.0, Some(10.0), Some(0.2))]}},
+        },
+    })
+}
+
+#[test]
+fn compare_renders_full_size_runs_by_family() {
+    let dir = scratch("compare-full");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    std::fs::write(&a, full_run("gpu-a", 4.0, 10.0, 2.0).to_string()).unwrap();
+    std::fs::write(&b, full_run("gpu-b", 8.0, 20.0, 1.0).to_string()).unwrap();
+    let out = ok({
+        let mut c = videossm();
+        c.args(["bench", "--compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+        c
+    });
+    let table = String::from_utf8(out.stdout).unwrap();
+    for row in [
+        "| full config | full | full | same |",
+        "| full: frames/s | 4.00 | 8.00 | 2.00× |",
+        "| full: DiT ms per chunk | 800.00 ms | 800.00 ms | 1.00× |",
+        "| full: DiT call matmul TFLOP/s | 10.00 | 20.00 | 2.00× |",
+        "| full: DiT call matmul share of peak | 20.00 % | 40.00 % | – |",
+        "| full: DiT call norm ms | 2.00 ms | 1.00 ms | 2.00× |",
+        "| full: VAE chunk conv3d TFLOP/s | 10.00 | 10.00 | 1.00× |",
+    ] {
+        assert!(table.contains(row), "{row:?} not in\n{table}");
+    }
+    assert!(!table.contains("generation"), "no generation rows for --full runs:\n{table}");
 }

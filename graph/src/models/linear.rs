@@ -53,6 +53,11 @@ impl Linear {
         (blocks, self.bias.as_ref().map(|b| g.param(&format!("{name}.bias"), b)))
     }
 
+    /// The weight's dtype (the model's `--dtype` for matmul weights).
+    pub fn dtype(&self) -> DType {
+        self.weight[0].dtype
+    }
+
     fn out_features(&self) -> usize {
         self.weight.iter().map(|w| w.shape[1]).sum()
     }

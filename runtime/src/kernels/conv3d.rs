@@ -143,6 +143,12 @@ impl Kernel for Conv3d {
         v
     }
 
+    /// One FMA per output and tap of the `kt·kh·kw·cin` reduction.
+    fn flops(&self, p: &Params, _operands: &[(DType, usize)]) -> f64 {
+        let outputs = p.frames as f64 * p.rows as f64 * p.out_w(self.upsample) as f64 * p.cout as f64;
+        2.0 * outputs * (p.kt * p.kh * p.kw * p.cin) as f64
+    }
+
     fn workgroups(&self, p: &Params) -> [u32; 3] {
         let (tm, tn) = self.tile;
         [p.cout.div_ceil(8 * tn), (p.rows * p.out_w(self.upsample)).div_ceil(8 * tm), p.frames]

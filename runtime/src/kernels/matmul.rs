@@ -526,6 +526,10 @@ impl Kernel for Matmul {
         v
     }
 
+    fn flops(&self, p: &Params, _operands: &[(DType, usize)]) -> f64 {
+        2.0 * p.m as f64 * p.n as f64 * p.k as f64 * p.batch as f64
+    }
+
     fn workgroups(&self, p: &Params) -> [u32; 3] {
         let (rows, cols) = self.coverage();
         [p.n.div_ceil(cols), p.m.div_ceil(rows), p.batch]

@@ -5,6 +5,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod matmul;
 pub mod norm;
+pub mod peak;
 pub mod rope;
 pub mod ssm_scan;
 
@@ -40,6 +41,7 @@ pub fn all_variants() -> Vec<(String, String)> {
         rope::variants(),
         copy::variants(),
         conv3d::variants(),
+        peak::variants(),
     ]
     .concat()
 }

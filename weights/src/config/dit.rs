@@ -106,6 +106,33 @@ pub struct DitConfig {
 }
 
 impl DitConfig {
+    /// Wan2.1-T2V-1.3B (MODEL.md A) as a VideoSSM generator: a cache of 9 latent frames of
+    /// which 3 are sinks, and the paper's memory (B.6) opening over 12 latent frames as in
+    /// the `dit-memory-gd` bundle. What `bench --full` runs, with random weights.
+    pub fn wan2_1_t2v_1_3b() -> DitConfig {
+        DitConfig {
+            model_type: t2v(),
+            patch_size: patch(),
+            text_len: 512,
+            in_dim: 16,
+            dim: 1536,
+            ffn_dim: 8960,
+            freq_dim: 256,
+            text_dim: umt5_dim(),
+            out_dim: 16,
+            num_heads: 12,
+            num_layers: 30,
+            window_size: no_window(),
+            qk_norm: true,
+            cross_attn_norm: true,
+            eps: 1e-6,
+            local_attn_size: 9,
+            sink_size: 3,
+            memory_type: MemoryType::GatedDelta.name().into(),
+            memory_horizon: Some(12),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<DitConfig> {
         let c: DitConfig = read_json(path)?;
         c.validate(path)?;

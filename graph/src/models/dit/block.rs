@@ -82,7 +82,7 @@ pub(super) fn block(
     };
     nodes.writes.push((g.write_rows(&format!("{a}.cache_k"), kr, cache_k)?, dims.dim));
     nodes.writes.push((g.write_rows(&format!("{a}.cache_v"), v, cache_v)?, dims.dim));
-    let mut y = g.attention(&format!("{a}.attn"), qr, cache_k, cache_v, sh.ranges, heads, scale)?;
+    let mut y = g.attention(&format!("{a}.attn"), qr, cache_k, cache_v, sh.ranges, heads, scale, w.self_attn.k.dtype())?;
     let mem = match (&memory, &w.self_attn.memory, &st.memory) {
         (Some(read), Some(mw), Some(ms)) => Some((read, mw, ms)),
         _ => None,
@@ -108,7 +108,7 @@ pub(super) fn block(
     let cq = normed_projection(g, (&c, "q"), xc, &w.cross_attn.q, &w.cross_attn.norm_q, eps)?;
     let ctx_k = g.state(&format!("{p}.ctx_k"), &st.ctx_k);
     let ctx_v = g.state(&format!("{p}.ctx_v"), &st.ctx_v);
-    let cy = g.attention(&format!("{c}.attn"), cq, ctx_k, ctx_v, sh.ranges_text, heads, scale)?;
+    let cy = g.attention(&format!("{c}.attn"), cq, ctx_k, ctx_v, sh.ranges_text, heads, scale, w.cross_attn.k.dtype())?;
     let x = linear(g, &format!("{c}.o"), cy, &w.cross_attn.o, Epilogue::Residual(x))?;
 
     // 3. Feed-forward.

@@ -40,7 +40,7 @@ pub(super) fn build(gpu: &Gpu, w: &T5Weights, cfg: &T5Config, text_len: usize, o
         let q = linear(&mut g, &format!("{p}.attn.q"), h, &b.attn.q, Epilogue::None)?;
         let k = linear(&mut g, &format!("{p}.attn.k"), h, &b.attn.k, Epilogue::None)?;
         let v = linear(&mut g, &format!("{p}.attn.v"), h, &b.attn.v, Epilogue::None)?;
-        let a = g.attention_biased(&format!("{p}.attn"), q, k, v, ranges, Some(bias), heads, 1.0)?;
+        let a = g.attention_biased(&format!("{p}.attn"), q, k, v, ranges, Some(bias), heads, 1.0, b.attn.k.dtype())?;
         x = linear(&mut g, &format!("{p}.attn.o"), a, &b.attn.o, Epilogue::Residual(x))?;
 
         // Gated-GELU feed-forward (tanh GELU on the gate branch).

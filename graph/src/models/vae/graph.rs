@@ -155,7 +155,12 @@ impl Build<'_> {
             let base = (t * pixels * 3 * c) as u32;
             (p.q_off, p.k_off, p.v_off, p.o_off) = (base, base + c as u32, base + 2 * c as u32, (t * pixels * c) as u32);
             (p.q_row, p.k_row, p.v_row) = (3 * c as u32, 3 * c as u32, 3 * c as u32);
-            self.g.dispatch(&format!("{name}.attn.{t}"), attention::Attention::new(c, false), &p, &[qkv, qkv, qkv, ranges, o])?;
+            self.g.dispatch(
+                &format!("{name}.attn.{t}"),
+                attention::Attention::for_device(&self.g.caps, c, false, a.to_qkv.dtype()),
+                &p,
+                &[qkv, qkv, qkv, ranges, o],
+            )?;
         }
         Ok(Banded::whole(self.linear(&format!("{name}.proj"), o, &a.proj, Epilogue::Residual(x))?))
     }
