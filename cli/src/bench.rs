@@ -34,7 +34,7 @@ pub fn matmul(gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Vec<Value>> {
     for dtype in [DType::F32, DType::BF16] {
         let w = gpu.upload("w", &[k, n], dtype, &rng.normals(n * k, 0.1))?;
         let tuned = Matmul::for_device(&gpu.caps, dtype, false, Act::None, Residual::None, &p);
-        let naive = Matmul { tiling: Tiling::Naive, ..tuned };
+        let naive = Matmul { tiling: Tiling::Naive, x_vec4: false, ..tuned };
         for (variant, kernel) in [("naive", naive), ("tuned", tuned)] {
             if variant == "naive" && dtype != DType::F32 {
                 continue;

@@ -39,6 +39,7 @@ pub fn run(opts: &GpuOptions, model: &ModelArgs) -> anyhow::Result<()> {
         let wanted = [
             ("shader-f16", wgpu::Features::SHADER_F16),
             ("subgroups", wgpu::Features::SUBGROUP),
+            ("cooperative-matrix", wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
             ("timestamp-query", wgpu::Features::TIMESTAMP_QUERY),
             ("timestamp-inside-passes", wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
         ];

@@ -1,6 +1,7 @@
 //! Adapter selection and device creation: ask for every limit and feature the
 //! adapter offers (storage binding size, buffer size, workgroup storage, f16,
-//! subgroups, timestamps) and record what we got, so kernels can pick variants.
+//! subgroups, cooperative matrices, timestamps) and record what we got, so kernels can
+//! pick variants.
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::PipelineCache;
 use std::fmt;
@@ -16,6 +17,7 @@ pub struct GpuOptions {
     /// Turn optional features off to exercise the fallback paths.
     pub disable_f16: bool,
     pub disable_subgroups: bool,
+    pub disable_coop_matrix: bool,
     /// Cap the storage binding size below the adapter's (bytes), so the paths that split
     /// tensors over bindings — needed by full-size models on 128 MiB adapters — run on
     /// small models too.
@@ -28,7 +30,8 @@ pub struct GpuOptions {
 
 impl GpuOptions {
     /// Options from `VIDEOSSM_BACKEND`, `VIDEOSSM_ADAPTER`, `VIDEOSSM_NO_F16`,
-    /// `VIDEOSSM_NO_SUBGROUPS`, `VIDEOSSM_MAX_BINDING` (bytes; ignored unless a number).
+    /// `VIDEOSSM_NO_SUBGROUPS`, `VIDEOSSM_NO_COOPMAT`, `VIDEOSSM_MAX_BINDING` (bytes;
+    /// ignored unless a number), `VIDEOSSM_KERNELS`.
     pub fn from_env() -> Self {
         let flag = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
         GpuOptions {
@@ -36,6 +39,7 @@ impl GpuOptions {
             adapter: std::env::var("VIDEOSSM_ADAPTER").ok().filter(|s| !s.is_empty()),
             disable_f16: flag("VIDEOSSM_NO_F16"),
             disable_subgroups: flag("VIDEOSSM_NO_SUBGROUPS"),
+            disable_coop_matrix: flag("VIDEOSSM_NO_COOPMAT"),
             max_binding: std::env::var("VIDEOSSM_MAX_BINDING").ok().and_then(|v| v.parse().ok()),
             kernels: match std::env::var("VIDEOSSM_KERNELS").ok().as_deref() {
                 Some("gpu") => Some(DeviceKind::Gpu),
@@ -70,6 +74,30 @@ pub struct Capabilities {
     pub device_type: DeviceKind,
     /// `max_compute_workgroup_storage_size`: bytes of workgroup memory a kernel may use.
     pub workgroup_storage: u32,
+    /// The cooperative-matrix configuration the device was opened with, if any.
+    pub coop_matrix: Option<CoopMatrix>,
+}
+
+/// A cooperative-matrix (matrix unit) configuration: `size`×`size`×`size` products of
+/// f16 A and B into an f32 accumulator, each done by one subgroup — what NVIDIA and AMD
+/// offer at 16 through Vulkan and Apple at 8 through Metal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopMatrix {
+    pub size: u32,
+}
+
+impl CoopMatrix {
+    /// The largest square f16×f16→f32 configuration among `offered` (naga's WGSL has
+    /// square 8×8 and 16×16 types only).
+    pub fn best(offered: &[wgpu::CooperativeMatrixProperties]) -> Option<CoopMatrix> {
+        use wgpu::CooperativeScalarType as T;
+        offered
+            .iter()
+            .filter(|c| c.m_size == c.n_size && c.n_size == c.k_size && matches!(c.m_size, 8 | 16))
+            .filter(|c| c.ab_type == T::F16 && c.cr_type == T::F32)
+            .map(|c| CoopMatrix { size: c.m_size })
+            .max_by_key(|c| c.size)
+    }
 }
 
 impl Capabilities {
@@ -86,6 +114,7 @@ impl Capabilities {
             timestamps_in_passes: false,
             device_type,
             workgroup_storage: 16384,
+            coop_matrix: None,
         }
     }
 }
@@ -236,7 +265,22 @@ impl Gpu {
             wanted |= wgpu::Features::SUBGROUP;
         }
         wanted |= wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
-        let features = offered & wanted;
+        let mut features = offered & wanted;
+        // The matrix-unit matmul also uses f16 and subgroups, so only with both.
+        let coop_matrix = (!opts.disable_coop_matrix
+            && offered.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && features.contains(wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP))
+        .then(|| CoopMatrix::best(&adapter.cooperative_matrix_properties()))
+        .flatten();
+        let experimental_features = if coop_matrix.is_some() {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+            // SAFETY: wgpu asks us to accept that experimental features may have bugs. We
+            // use cooperative matrices in one kernel (matmul.wgsl's COOP), in uniform
+            // control flow on workgroup memory, and VIDEOSSM_NO_COOPMAT turns them off.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let mut limits = adapter.limits();
         if let Some(cap) = opts.max_binding {
             // wgpu enforces the requested limit, so a split that would overflow fails here too.
@@ -246,7 +290,7 @@ impl Gpu {
             label: Some("videossm"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
@@ -265,6 +309,7 @@ impl Gpu {
                 _ => DeviceKind::Gpu,
             }),
             workgroup_storage: limits.max_compute_workgroup_storage_size,
+            coop_matrix,
         };
         let uncaptured: Arc<Mutex<Option<RuntimeError>>> = Arc::default();
         let lost: Arc<Mutex<Option<String>>> = Arc::default();

@@ -8,7 +8,7 @@ pub mod pipeline;
 pub mod shader;
 pub mod tensor;
 
-pub use device::{list_adapters, AdapterReport, Capabilities, DeviceKind, Gpu, GpuMemory, GpuOptions};
+pub use device::{list_adapters, AdapterReport, Capabilities, CoopMatrix, DeviceKind, Gpu, GpuMemory, GpuOptions};
 pub use dispatch::{Program, ProgramBuilder, StepTime};
 pub use error::{Result, RuntimeError};
 pub use pipeline::{Access, AnyKernel, Kernel, ParamsLayout, Pipeline};

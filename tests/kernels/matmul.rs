@@ -1,10 +1,11 @@
 //! Matmul against its f64 CPU reference over shapes on and off the tile, every
-//! epilogue, every weight dtype, strided views and batches.
-use runtime::kernels::matmul::{column_blocks, reference, Act, Matmul, Params, RefArgs, Residual, Tiling, VARIANTS};
+//! epilogue, every weight dtype, strided views and batches, in every tiling this adapter
+//! runs (the cooperative-matrix one only where offered).
+use runtime::kernels::matmul::{column_blocks, reference, tilings, Act, Block, Coop, Matmul, Params, RefArgs, Residual, Tiling};
 use runtime::Gpu;
 use runtime::Kernel;
-use runtime::{Capabilities, DType, DeviceKind, Tensor};
-use videossm_suite::{assert_close, gpu, gpu_unchecked, Rng};
+use runtime::{Capabilities, CoopMatrix, DType, DeviceKind, Tensor};
+use videossm_suite::{gpu, gpu_unchecked, Rng};
 
 /// The device a tiling is tested on (see [`gpu_unchecked`]).
 fn device(tiling: Tiling) -> &'static Gpu {
@@ -15,10 +16,26 @@ fn device(tiling: Tiling) -> &'static Gpu {
     }
 }
 
-/// Runs one call on the GPU and on the CPU; the tolerance grows with √K because
-/// f32 accumulation error is a random walk over K products.
+/// Every tiling (and vec4 X choice) this adapter can run: all but the cooperative ones
+/// unless the device was opened with a configuration of their fragment size and its
+/// subgroups are no larger than theirs.
+fn tilings_here() -> Vec<(Tiling, bool)> {
+    let caps = gpu().caps;
+    let runs = |t: Tiling| match t {
+        Tiling::Coop(c) => Coop::for_device(&caps).is_some_and(|d| d.size == c.size && d.subgroup_max <= c.subgroup_max),
+        _ => true,
+    };
+    tilings().into_iter().filter(|&(t, _)| runs(t)).collect()
+}
+
+/// The staged GPU tilings of this adapter, as `(tiling, x_vec4)` with vec4 X.
+fn staged_here() -> Vec<(Tiling, bool)> {
+    tilings_here().into_iter().filter(|&(t, v4)| v4 && matches!(t, Tiling::Workgroup(_) | Tiling::Coop(_))).collect()
+}
+
+/// Runs one call on the GPU and on the CPU (see [`check_result`] for the tolerance).
 fn check(k: &Matmul, p: &Params, x_len: usize, w_len: usize, y_len: usize, seed: u64) {
-    check_variants(k, p, x_len, w_len, y_len, seed, &VARIANTS);
+    check_variants(k, p, x_len, w_len, y_len, seed, &tilings_here());
 }
 
 fn check_variants(k: &Matmul, p: &Params, x_len: usize, w_len: usize, y_len: usize, seed: u64, variants: &[(Tiling, bool)]) {
@@ -75,8 +92,50 @@ fn check_result(k: &Matmul, p: &Params, got: &[f32], x: &[f32], w: &[f32], bias:
         gate: (k.residual == Residual::Gated).then_some(gate),
     };
     reference(k, p, &a, &mut want);
-    let tol = 2e-6 * (p.k as f64).sqrt();
-    assert_close(&format!("{k} m={} n={} k={} batch={}", p.m, p.n, p.k, p.batch), got, &want, tol, tol);
+    let label = format!("{k} m={} n={} k={} batch={}", p.m, p.n, p.k, p.batch);
+    assert_within(&label, got, &want, &tolerance(k, p, x, w, gate, &want));
+}
+
+/// |got − want| allowed per element. With f32 operands, the accumulation error: a random
+/// walk over K products, 2e-6·√K absolute and relative. The matrix units round X and W to
+/// f16 (unit roundoff u = 2⁻¹¹; f16 weights are exact, bf16 ones too within f16's range),
+/// so each product is off by up to (1+u)² − 1 ≈ 2u of |x·w| and the sum by
+/// 2u·Σ_k |x_k·w_k|, which the activation's slope (at most 1.13 for GELU-tanh and 1.1
+/// for SiLU) and the gate (at most max|g|) scale before the residual is added.
+fn tolerance(k: &Matmul, p: &Params, x: &[f32], w: &[f32], gate: &[f32], want: &[f32]) -> Vec<f64> {
+    let acc = 2e-6 * (p.k as f64).sqrt();
+    let mut allowed: Vec<f64> = want.iter().map(|&v| acc * (1.0 + (v as f64).abs())).collect();
+    if let Tiling::Coop(_) = k.tiling {
+        let u = 2f64.powi(-11);
+        let slope = if k.act == Act::None { 1.0 } else { 1.13 };
+        let g = if k.residual == Residual::Gated { gate.iter().fold(0f64, |m, &v| m.max(v.abs() as f64)) } else { 1.0 };
+        // Σ|x·w| per output: the reference on |X| and |W| with no epilogue.
+        let plain = Matmul { bias: false, act: Act::None, residual: Residual::None, ..*k };
+        let (ax, aw): (Vec<f32>, Vec<f32>) = (x.iter().map(|v| v.abs()).collect(), w.iter().map(|v| v.abs()).collect());
+        let mut mag = vec![0.0; want.len()];
+        reference(&plain, p, &RefArgs { x: &ax, w: &aw, bias: None, res: None, gate: None }, &mut mag);
+        for (a, m) in allowed.iter_mut().zip(mag) {
+            *a += 2.0 * u * (1.0 + u) * slope * g * m as f64;
+        }
+    }
+    allowed
+}
+
+/// Asserts |got − want| ≤ allowed everywhere, naming the worst element.
+#[track_caller]
+fn assert_within(what: &str, got: &[f32], want: &[f32], allowed: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    let excess = |i: usize| if got[i].is_finite() { (got[i] as f64 - want[i] as f64).abs() / allowed[i] } else { f64::INFINITY };
+    let worst = (0..got.len()).max_by(|&a, &b| excess(a).total_cmp(&excess(b)));
+    if let Some(i) = worst.filter(|&i| excess(i) > 1.0) {
+        panic!(
+            "{what}: element {i} is {} but the reference says {} (|err| = {:e}, allowed {:e})",
+            got[i],
+            want[i],
+            (got[i] as f64 - want[i] as f64).abs(),
+            allowed[i]
+        );
+    }
 }
 
 /// K up to the DiT's FFN width (8960) also guards against llvmpipe's loop budget
@@ -113,9 +172,14 @@ fn gated_params(m: usize, n: usize, kk: usize) -> Params {
 #[test]
 fn every_epilogue_and_weight_dtype() {
     // The epilogue and the weight load are the same code in every tiling, so the full
-    // product of epilogues and dtypes runs on the tilings that compile in well under a
-    // second, one per combination in rotation; the larger register tiles get theirs below.
-    let cheap = [VARIANTS[0], VARIANTS[1], VARIANTS[4], VARIANTS[5]];
+    // product of epilogues and dtypes runs on the tilings that compile in a few seconds
+    // at most, one per combination in rotation; the larger register tiles get theirs
+    // below, and the matrix units every combination (where they run, see
+    // coop_matrix_tiling_where_offered).
+    let cheap: Vec<(Tiling, bool)> = tilings_here()
+        .into_iter()
+        .filter(|&(t, _)| !matches!(t, Tiling::Register(8, 16) | Tiling::Register(16, 32) | Tiling::Coop(_)))
+        .collect();
     let (m, n, kk) = (37, 45, 72);
     let mut seed = 100;
     for w in [DType::F32, DType::F16, DType::BF16] {
@@ -136,7 +200,48 @@ fn every_tiling_with_every_weight_dtype() {
     let (m, n, kk) = (37, 45, 72);
     for (i, w) in [DType::F32, DType::F16, DType::BF16].into_iter().enumerate() {
         let k = Matmul::new(w, true, Act::Gelu, Residual::Gated);
-        check_variants(&k, &gated_params(m, n, kk), m * kk, n * kk, m * n, 200 + i as u64, &VARIANTS);
+        check_variants(&k, &gated_params(m, n, kk), m * kk, n * kk, m * n, 200 + i as u64, &tilings_here());
+    }
+}
+
+/// The matrix-unit tiling on every epilogue, weight dtype and edge, where the adapter
+/// offers it: GPUs with cooperative matrices, not lavapipe, which skips saying why.
+#[test]
+fn coop_matrix_tiling_where_offered() {
+    let gpu = gpu();
+    let Some(coop) = Coop::for_device(&gpu.caps) else {
+        println!(
+            "skipped: {gpu} offers no cooperative-matrix configuration the matmul uses \
+             (square 8 or 16, f16 × f16 → f32, with shader-f16 and subgroups): coop_matrix = {:?}",
+            gpu.caps.coop_matrix
+        );
+        return;
+    };
+    let both = [(Tiling::Coop(coop), false), (Tiling::Coop(coop), true)];
+    let mut seed = 300;
+    for w in [DType::F32, DType::F16, DType::BF16] {
+        for bias in [false, true] {
+            for act in [Act::None, Act::Gelu, Act::Silu] {
+                for res in [Residual::None, Residual::Add, Residual::Gated] {
+                    seed += 1;
+                    let (m, n, kk) = (70, 90, 72);
+                    check_variants(&Matmul::new(w, bias, act, res), &gated_params(m, n, kk), m * kk, n * kk, m * n, seed, &both);
+                }
+            }
+        }
+    }
+    // On the block, one row and one column past it, K past BK by one, many blocks.
+    for (m, n, kk) in [(64, 64, 32), (65, 63, 33), (1, 1, 1), (1, 300, 2000), (130, 257, 100), (200, 64, 1100)] {
+        seed += 1;
+        check_variants(
+            &Matmul::new(DType::BF16, true, Act::None, Residual::Add),
+            &Params::dense(m, n, kk),
+            m * kk,
+            n * kk,
+            m * n,
+            seed,
+            &both,
+        );
     }
 }
 
@@ -210,7 +315,9 @@ fn split_weight_runs_as_column_blocks_of_one_output() {
         .map(|c| up("w block", &(0..kk).flat_map(|r| w[r * n + c.start..r * n + c.end].to_vec()).collect::<Vec<f32>>(), dtype))
         .collect();
     let base = Matmul::new(dtype, true, Act::None, Residual::Gated);
-    for (tiling, x_vec4) in [VARIANTS[0], VARIANTS[2], VARIANTS[5]] {
+    let mut picks = vec![(Tiling::Naive, false), (Tiling::Register(8, 16), false), (Tiling::Workgroup(Block::LARGE), false)];
+    picks.extend(staged_here());
+    for (tiling, x_vec4) in picks {
         let k = Matmul { tiling, x_vec4, ..base };
         let mut b = gpu.program();
         for (c, tw) in blocks.iter().zip(&wblocks) {
@@ -224,8 +331,7 @@ fn split_weight_runs_as_column_blocks_of_one_output() {
         let got = gpu.download(&ty).unwrap();
         let mut want = vec![0.0; m * n];
         reference(&k, &p, &RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: Some(&gate) }, &mut want);
-        let tol = 2e-6 * (kk as f64).sqrt();
-        assert_close(&format!("{k} in {} column blocks", blocks.len()), &got, &want, tol, tol);
+        assert_within(&format!("{k} in {} column blocks", blocks.len()), &got, &want, &tolerance(&k, &p, &x, &w, &gate, &want));
     }
 }
 
@@ -247,20 +353,25 @@ fn row_blocks_of_one_product_equal_the_whole() {
     let up = |name: &str, v: &[f32]| gpu.upload(name, &[v.len()], DType::F32, v).unwrap();
     let (tx, tw, tb, tr, tg) = (up("x", &x), up("w", &w), up("bias", &bias), up("res", &res), up("gate", &gate));
     let ty = gpu.empty("y", &[m * n], DType::F32).unwrap();
-    let k = Matmul::new(DType::F32, true, Act::Gelu, Residual::Gated);
-    let mut b = gpu.program();
-    for (start, rows) in [(0, 6), (6, 7)] {
-        let args = [&tx, &tw, &tb, &tr, &tg, &ty];
-        let pb = p.row_block(rows, start, start);
-        k.check(&pb, &operands(&args)).unwrap();
-        b.push(&k, &pb, &args).unwrap();
+    let base = Matmul::new(DType::F32, true, Act::Gelu, Residual::Gated);
+    let mut picks = vec![(base.tiling, false), (Tiling::Workgroup(Block::LARGE), false)];
+    picks.extend(staged_here());
+    for (tiling, x_vec4) in picks {
+        let k = Matmul { tiling, x_vec4, ..base };
+        let mut b = gpu.program();
+        for (start, rows) in [(0, 6), (6, 7)] {
+            let args = [&tx, &tw, &tb, &tr, &tg, &ty];
+            let pb = p.row_block(rows, start, start);
+            k.check(&pb, &operands(&args)).unwrap();
+            b.push(&k, &pb, &args).unwrap();
+        }
+        gpu.write(&ty, &vec![f32::NAN; m * n]).unwrap();
+        b.build().unwrap().run(gpu).unwrap();
+        let mut want = vec![0.0; m * n];
+        reference(&k, &p, &RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: Some(&gate) }, &mut want);
+        let got = gpu.download(&ty).unwrap();
+        assert_within(&format!("{k} in 2 row blocks"), &got, &want, &tolerance(&k, &p, &x, &w, &gate, &want));
     }
-    gpu.write(&ty, &vec![f32::NAN; m * n]).unwrap();
-    b.build().unwrap().run(gpu).unwrap();
-    let mut want = vec![0.0; m * n];
-    reference(&k, &p, &RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: Some(&gate) }, &mut want);
-    let tol = 2e-6 * (kk as f64).sqrt();
-    assert_close(&format!("{k} in 2 row blocks"), &gpu.download(&ty).unwrap(), &want, tol, tol);
 }
 
 #[test]
@@ -293,9 +404,13 @@ fn check_rejects_params_that_leave_a_tensor() {
     let long = Params { k: 70_000, x_row: 70_000, ..p };
     let long_ok = [(DType::F32, m * 70_000), (DType::BF16, 70_000 * n), ok[2], ok[3], ok[4], ok[5]];
     assert!(k.check(&long, &long_ok).is_err(), "K past llvmpipe's loop budget");
-    Matmul { tiling: Tiling::Workgroup, ..k }.check(&long, &long_ok).unwrap();
-    let v4 = Matmul { tiling: Tiling::Workgroup, x_vec4: true, ..k };
+    Matmul { tiling: Tiling::Workgroup(Block::LARGE), ..k }.check(&long, &long_ok).unwrap();
+    let v4 = Matmul { tiling: Tiling::Workgroup(Block::SMALL), x_vec4: true, ..k };
     assert!(v4.check(&p, &ok).is_err(), "vec4 X with k = 30");
+    let p32 = Params { k: 32, x_row: 32, ..p };
+    let ok32 = [(DType::F32, m * 32), (DType::BF16, 32 * n), ok[2], ok[3], ok[4], ok[5]];
+    v4.check(&p32, &ok32).unwrap();
+    assert!(Matmul { x_vec4: true, ..k }.check(&p32, &ok32).is_err(), "vec4 X in a register tiling");
     // Nothing is read or written for an empty product.
     k.check(
         &Params::dense(0, n, kk),
@@ -307,10 +422,37 @@ fn check_rejects_params_that_leave_a_tensor() {
 #[test]
 fn for_device_picks_register_tiles_on_cpus_and_workgroup_tiles_on_gpus() {
     let caps = Capabilities::baseline;
-    let pick = |kind, p: &Params| Matmul::for_device(&caps(kind), DType::BF16, false, Act::None, Residual::None, p);
-    assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1024, 1024, 1024)).tiling, Tiling::Register(16, 32)));
-    assert!(matches!(pick(DeviceKind::Cpu, &Params::dense(1, 64, 64)).tiling, Tiling::Register(_, _)));
-    let big = pick(DeviceKind::Gpu, &Params::dense(1024, 1024, 1024));
-    assert!(big.tiling == Tiling::Workgroup && big.x_vec4);
-    assert!(!pick(DeviceKind::Gpu, &Params::dense(64, 64, 30)).x_vec4);
+    let pick = |caps: &Capabilities, p: &Params| Matmul::for_device(caps, DType::BF16, false, Act::None, Residual::None, p);
+    let (cpu, gpu16) = (caps(DeviceKind::Cpu), caps(DeviceKind::Gpu));
+    let gpu32 = Capabilities { workgroup_storage: 32768, ..gpu16 };
+    assert!(matches!(pick(&cpu, &Params::dense(1024, 1024, 1024)).tiling, Tiling::Register(16, 32)));
+    assert!(matches!(pick(&cpu, &Params::dense(1, 64, 64)).tiling, Tiling::Register(_, _)));
+    // 128×128 blocks for large products, 16 deep where 16.25 KiB of workgroup memory is there.
+    let big = pick(&gpu32, &Params::dense(4680, 1536, 1536));
+    assert!(big.tiling == Tiling::Workgroup(Block::LARGE) && big.x_vec4, "{big}");
+    assert_eq!(pick(&gpu16, &Params::dense(4680, 1536, 1536)).tiling, Tiling::Workgroup(Block::LARGE_SHALLOW));
+    // 64×64 for few rows, or too few large blocks to fill a GPU (text projections).
+    for p in [Params::dense(1, 1536, 1536), Params::dense(100, 8192, 256), Params::dense(512, 4096, 4096)] {
+        assert_eq!(pick(&gpu32, &p).tiling, Tiling::Workgroup(Block::SMALL), "{p:?}");
+    }
+    assert!(!pick(&gpu32, &Params::dense(64, 64, 30)).x_vec4);
+    // Matrix units where the device was opened with them (and with f16 and subgroups), for
+    // products with a block of rows; four subgroups of the largest size make a workgroup.
+    let coop = Capabilities {
+        f16: true,
+        subgroups: true,
+        subgroup_min: 32,
+        subgroup_max: 64,
+        coop_matrix: Some(CoopMatrix { size: 16 }),
+        ..gpu32
+    };
+    assert_eq!(pick(&coop, &Params::dense(512, 4096, 4096)).tiling, Tiling::Coop(Coop { size: 16, subgroup_max: 64 }));
+    assert_eq!(pick(&coop, &Params::dense(63, 4096, 4096)).tiling, Tiling::Workgroup(Block::SMALL));
+    let small_subgroups = Capabilities { subgroup_min: 8, subgroup_max: 16, coop_matrix: Some(CoopMatrix { size: 8 }), ..coop };
+    assert_eq!(pick(&small_subgroups, &Params::dense(512, 4096, 4096)).tiling, Tiling::Coop(Coop { size: 8, subgroup_max: 32 }));
+    for without in
+        [Capabilities { f16: false, ..coop }, Capabilities { subgroup_max: 128, ..coop }, Capabilities { coop_matrix: None, ..coop }]
+    {
+        assert!(matches!(pick(&without, &Params::dense(512, 4096, 4096)).tiling, Tiling::Workgroup(_)), "{without:?}");
+    }
 }

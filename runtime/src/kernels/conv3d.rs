@@ -177,7 +177,7 @@ pub fn variants() -> Vec<(String, String)> {
     for w_dtype in [DType::F32, DType::F16, DType::BF16] {
         for upsample in [false, true] {
             for residual in [false, true] {
-                for cout in [3, 16, 32, 96] {
+                for cout in [3, 16, 32, 96, 384] {
                     let k = Conv3d::new(w_dtype, upsample, residual, cout);
                     v.push((k.to_string(), k.wgsl()));
                 }

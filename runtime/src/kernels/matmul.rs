@@ -35,8 +35,89 @@ pub enum Tiling {
     Naive,
     /// rows × cols outputs per invocation in registers, no workgroup memory (CPU adapters).
     Register(u32, u32),
-    /// 64×64 workgroup tiles staged in workgroup memory (GPUs).
-    Workgroup,
+    /// Blocks staged in workgroup memory (GPUs).
+    Workgroup(Block),
+    /// Matrix units through `wgpu_cooperative_matrix` (GPUs that offer them).
+    Coop(Coop),
+}
+
+/// A block of the workgroup tiling: a workgroup of (bn/tn)·(bm/tm) invocations computes
+/// bm×bn outputs, tm×tn per invocation, staging X and W bk deep in workgroup memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl Block {
+    /// Large products: 8×8 outputs per invocation, 64 FMAs per 4 vec4 reads of the tiles.
+    pub const LARGE: Block = Block { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 };
+    /// [`Block::LARGE`] within WebGPU's guaranteed 16 KiB of workgroup memory.
+    pub const LARGE_SHALLOW: Block = Block { bk: 8, ..Block::LARGE };
+    /// Products with few rows or too few large blocks to fill a GPU.
+    pub const SMALL: Block = Block { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+
+    /// Workgroup memory: the transposed X tile with one vec4 of padding per k row, and W.
+    pub fn workgroup_bytes(&self) -> u32 {
+        4 * self.bk * (self.bm + 4 + self.bn)
+    }
+
+    /// The block for `p` on an adapter with `workgroup_storage` bytes of workgroup memory:
+    /// 128×128 where there are at least 128 rows and 256 such blocks (two per compute unit
+    /// on the largest GPUs, so none idles), else 64×64 — the text encoder's 512-token
+    /// projections, the DiT at one frame, per-head products.
+    pub fn for_shape(workgroup_storage: u32, p: &Params) -> Block {
+        let large = if Block::LARGE.workgroup_bytes() <= workgroup_storage { Block::LARGE } else { Block::LARGE_SHALLOW };
+        let blocks = p.m.div_ceil(large.bm) * p.n.div_ceil(large.bn) * p.batch;
+        if p.m >= large.bm && blocks >= 256 {
+            large
+        } else {
+            Block::SMALL
+        }
+    }
+
+    fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+}
+
+/// The cooperative-matrix tiling (see matmul.wgsl): a 64×64 block of `size`×`size`
+/// fragments, four subgroups of up to `subgroup_max` invocations (32 or 64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Coop {
+    pub size: u32,
+    pub subgroup_max: u32,
+}
+
+impl Coop {
+    /// Rows and columns of a workgroup's block.
+    pub const BLOCK: u32 = 64;
+
+    /// The tiling for this adapter, where it opened a cooperative-matrix configuration
+    /// (and f16 and subgroups, which the shader uses too). The workgroup holds four of
+    /// the adapter's largest subgroups, counted as at least 32 so that two variants
+    /// cover every adapter (smaller subgroups make more, idle, subgroups); none past 64
+    /// (a workgroup of 256 invocations).
+    pub fn for_device(caps: &Capabilities) -> Option<Coop> {
+        let c = caps.coop_matrix?;
+        let subgroup_max = caps.subgroup_max.max(32);
+        let fits = caps.subgroup_max.is_power_of_two() && subgroup_max <= 64;
+        let k = Coop { size: c.size, subgroup_max };
+        (caps.f16 && caps.subgroups && fits && k.workgroup_bytes() <= caps.workgroup_storage).then_some(k)
+    }
+
+    /// f16 X and W tiles (padded rows of 40 and 72) and five fragment slots of f32.
+    pub fn workgroup_bytes(&self) -> u32 {
+        2 * (64 * 40 + 32 * 72) + 4 * 5 * self.size * self.size
+    }
+
+    /// Accumulator fragments per subgroup side (a 32×32 region).
+    fn frags(&self) -> u32 {
+        32 / self.size
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,7 +127,7 @@ pub struct Matmul {
     pub act: Act,
     pub residual: Residual,
     pub tiling: Tiling,
-    /// Workgroup tiling only: X rows are 16-byte aligned, so X is read as vec4.
+    /// Workgroup and cooperative tilings only: X rows are 16-byte aligned, so X is read as vec4.
     pub x_vec4: bool,
 }
 
@@ -163,8 +244,9 @@ impl Matmul {
     /// The variant for this adapter and call: software adapters run register blocking
     /// (16×32 outputs per invocation for large products: 32 GFLOP/s at 1024³ on lavapipe
     /// against 21 for 8×16 and 6 for 4×4; smaller products take the largest tile that
-    /// still spreads over several cores), GPUs
-    /// workgroup tiles (with vec4 X loads when the view allows).
+    /// still spreads over several cores); GPUs the matrix units where the device was
+    /// opened with them and the product has a block of rows, else workgroup blocks
+    /// ([`Block::for_shape`]); both with vec4 X loads where the view allows.
     pub fn for_device(caps: &Capabilities, w_dtype: DType, bias: bool, act: Act, residual: Residual, p: &Params) -> Matmul {
         let mut k = Matmul::new(w_dtype, bias, act, residual);
         // The largest register tile that still leaves work for several cores.
@@ -173,7 +255,10 @@ impl Matmul {
             k.tiling = Tiling::Register(tm, tn);
         }
         if caps.device_type == DeviceKind::Gpu {
-            k.tiling = Tiling::Workgroup;
+            k.tiling = match Coop::for_device(caps) {
+                Some(c) if p.m >= Coop::BLOCK => Tiling::Coop(c),
+                _ => Tiling::Workgroup(Block::for_shape(caps.workgroup_storage, p)),
+            };
             k.x_vec4 = [p.x_off, p.x_row, p.x_batch, p.k].iter().all(|v| v % 4 == 0);
         }
         k
@@ -189,7 +274,7 @@ impl Matmul {
 
     /// One k step of the register tiling as straight-line WGSL: TM X loads, TN W loads,
     /// TM·TN FMAs on constant indices (see the K loop in matmul.wgsl for why not loops).
-    fn tile_step(&self) -> String {
+    fn register_step(&self) -> String {
         let (tm, tn) = self.register_tile();
         let mut s: String = (0..tm).map(|i| format!("        let x{i} = x[xr[{i}] + kk];\n")).collect();
         for j in 0..tn {
@@ -199,12 +284,94 @@ impl Matmul {
         s
     }
 
+    /// The BK steps of a workgroup block between two barriers as straight-line WGSL: per
+    /// k, the invocation's rows as TM/4 vec4s of xs and its columns as TN/4 vec4s of ws,
+    /// then TM·TN/4 vec4 FMAs into acc.
+    fn block_step(b: &Block) -> String {
+        let (wx, wy, tg) = (b.bn / b.tn, b.bm / b.tm, b.tn / 4);
+        let mut s = String::new();
+        for kk in 0..b.bk {
+            s += "        {\n";
+            s.extend((0..b.tm / 4).map(|i| format!("            let a{i} = xs[{kk}][ty + {}u];\n", i * wy)));
+            s.extend((0..tg).map(|j| format!("            let b{j} = ws[{kk}][tx + {}u];\n", j * wx)));
+            for r in 0..b.tm {
+                let (a, lane) = (r / 4, ["x", "y", "z", "w"][r as usize % 4]);
+                for j in 0..tg {
+                    let i = r * tg + j;
+                    s += &format!("            acc[{i}] = fma(vec4<f32>(a{a}.{lane}), b{j}, acc[{i}]);\n");
+                }
+            }
+            s += "        }\n";
+        }
+        s
+    }
+
+    /// The epilogue of a workgroup block: each row of the invocation, each vec4 of its columns.
+    fn block_store(b: &Block) -> String {
+        let (wx, wy, tg) = (b.bn / b.tn, b.bm / b.tm, b.tn / 4);
+        let mut s = String::new();
+        for r in 0..b.tm {
+            let row = format!("m_base + 4u * (ty + {}u) + {}u", (r / 4) * wy, r % 4);
+            for j in 0..tg {
+                s += &format!("    store4(b, {row}, n_base + 4u * (tx + {}u), acc[{}]);\n", j * wx, r * tg + j);
+            }
+        }
+        s
+    }
+
+    /// The cooperative tiling's accumulators, one per fragment of the subgroup's region.
+    fn coop_acc(c: &Coop) -> String {
+        let f = c.frags();
+        (0..f * f).map(|i| format!("    var c{}{} = coop_mat{s}x{s}<f32, C>();\n", i / f, i % f, s = c.size)).collect()
+    }
+
+    /// One k step of `size` within the staged tiles: the region's row fragments of X and
+    /// column fragments of W, loaded row-major (`coopLoadT`) with the padded strides, and
+    /// every product. Indices are `let`s of their own.
+    fn coop_step(c: &Coop) -> String {
+        let (f, n) = (c.frags(), c.size);
+        let mut s = String::new();
+        for i in 0..f {
+            s += &format!("            let ia{i} = (rr + {}u) * XS + kk;\n", i * n);
+            s += &format!("            let a{i} = coopLoadT<coop_mat{n}x{n}<f16, A>>(&xh[ia{i}], XS);\n");
+        }
+        for j in 0..f {
+            s += &format!("            let ib{j} = kk * WS + cc + {}u;\n", j * n);
+            s += &format!("            let b{j} = coopLoadT<coop_mat{n}x{n}<f16, B>>(&wh[ib{j}], WS);\n");
+        }
+        for i in 0..f {
+            s.extend((0..f).map(|j| format!("            c{i}{j} = coopMultiplyAdd(a{i}, b{j}, c{i}{j});\n")));
+        }
+        s
+    }
+
+    /// The cooperative tiling's epilogue: each fragment through the subgroup's slot of cs.
+    /// Barriers around every fragment (not subgroup ones: the store and the reads of
+    /// workgroup memory must be ordered for the whole subgroup, which only they promise).
+    fn coop_store(c: &Coop) -> String {
+        let (f, n) = (c.frags(), c.size);
+        let mut s = String::new();
+        for i in 0..f {
+            for j in 0..f {
+                s += &format!("    coopStoreT(c{i}{j}, &cs[slot], S);\n    workgroupBarrier();\n");
+                s += &format!(
+                    "    if sg < 4u {{\n        drain(b, m_base + rr + {}u, n_base + cc + {}u, slot, lane, sg_size);\n    }}\n",
+                    i * n,
+                    j * n
+                );
+                s += "    workgroupBarrier();\n";
+            }
+        }
+        s
+    }
+
     /// Outputs (rows, cols) one workgroup covers.
     fn coverage(&self) -> (u32, u32) {
         match self.tiling {
             Tiling::Naive => (8, 8),
             Tiling::Register(tm, tn) => (8 * tm, 8 * tn),
-            Tiling::Workgroup => (64, 64),
+            Tiling::Workgroup(b) => (b.bm, b.bn),
+            Tiling::Coop(_) => (Coop::BLOCK, Coop::BLOCK),
         }
     }
 
@@ -224,10 +391,15 @@ impl Matmul {
 
 impl fmt::Display for Matmul {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.w_dtype;
         match self.tiling {
-            Tiling::Naive => write!(f, "matmul_f32x{}_naive", self.w_dtype)?,
-            Tiling::Register(tm, tn) => write!(f, "matmul_f32x{}_r{tm}x{tn}", self.w_dtype)?,
-            Tiling::Workgroup => write!(f, "matmul_f32x{}_t64x64x16_r4x4{}", self.w_dtype, if self.x_vec4 { "_v4" } else { "" })?,
+            Tiling::Naive => write!(f, "matmul_f32x{w}_naive")?,
+            Tiling::Register(tm, tn) => write!(f, "matmul_f32x{w}_r{tm}x{tn}")?,
+            Tiling::Workgroup(b) => write!(f, "matmul_f32x{w}_t{}x{}x{}_r{}x{}", b.bm, b.bn, b.bk, b.tm, b.tn)?,
+            Tiling::Coop(c) => write!(f, "matmul_f32x{w}_coop{}_sg{}", c.size, c.subgroup_max)?,
+        }
+        if self.x_vec4 {
+            f.write_str("_v4")?;
         }
         if self.bias {
             f.write_str("_bias")?;
@@ -262,8 +434,12 @@ impl Kernel for Matmul {
         if self.residual == Residual::Gated && p.rows_per_gate == 0 {
             return fail("rows_per_gate is 0".into());
         }
-        if self.tiling != Tiling::Workgroup && p.k > MAX_K {
+        let register = matches!(self.tiling, Tiling::Naive | Tiling::Register(..));
+        if register && p.k > MAX_K {
             return fail(format!("k = {} exceeds {MAX_K}: llvmpipe leaves loops after 65535 iterations per invocation", p.k));
+        }
+        if register && self.x_vec4 {
+            return fail("vec4 X loads are for the workgroup and cooperative tilings".into());
         }
         if self.x_vec4 && [p.x_off, p.x_row, p.x_batch, p.k].iter().any(|v| v % 4 != 0) {
             return fail(format!("vec4 X loads need x_off, x_row, x_batch and k divisible by 4: {p:?}"));
@@ -296,7 +472,7 @@ impl Kernel for Matmul {
 
     fn wgsl(&self) -> String {
         let (b_bias, b_res, b_gate, b_y) = self.slots();
-        let d = Defines::new()
+        let mut d = Defines::new()
             .flag("W_F32", self.w_dtype == DType::F32)
             .flag("W_BF16", self.w_dtype == DType::BF16)
             .set("B_W", 2)
@@ -305,15 +481,41 @@ impl Kernel for Matmul {
             .flag("SILU", self.act == Act::Silu)
             .flag("RESIDUAL", self.residual != Residual::None)
             .flag("GATED", self.residual == Residual::Gated)
-            .flag("TILED", self.tiling == Tiling::Workgroup)
             .flag("X_VEC4", self.x_vec4)
-            .set("TM", self.register_tile().0)
-            .set("TN", self.register_tile().1)
             .set("B_BIAS", b_bias)
             .set("B_RES", b_res)
             .set("B_GATE", b_gate)
-            .set("B_Y", b_y)
-            .set("TILE_STEP", self.tile_step());
+            .set("B_Y", b_y);
+        d = match self.tiling {
+            Tiling::Naive | Tiling::Register(..) => {
+                let (tm, tn) = self.register_tile();
+                d.flag("REGISTER", true).set("TM", tm).set("TN", tn).set("TILE_STEP", self.register_step())
+            }
+            Tiling::Workgroup(b) => {
+                // Each staging loop hands every invocation the same number of loads.
+                assert!(b.tm % 4 == 0 && b.tn % 4 == 0 && (b.bm * b.bk / 4) % b.invocations() == 0, "{b:?}");
+                assert!((b.bk * b.bn) % b.invocations() == 0, "{b:?}");
+                d.flag("STAGED", true)
+                    .flag("TILED", true)
+                    .set("BM", b.bm)
+                    .set("BN", b.bn)
+                    .set("BK", b.bk)
+                    .set("TM", b.tm)
+                    .set("TN", b.tn)
+                    .set("TILE_STEP", Self::block_step(&b))
+                    .set("TILE_STORE", Self::block_store(&b))
+            }
+            Tiling::Coop(c) => {
+                assert!(matches!(c.size, 8 | 16) && matches!(c.subgroup_max, 32 | 64), "{c:?}");
+                d.flag("STAGED", true)
+                    .flag("COOP", true)
+                    .set("S", c.size)
+                    .set("SG", c.subgroup_max)
+                    .set("COOP_ACC", Self::coop_acc(&c))
+                    .set("COOP_STEP", Self::coop_step(&c))
+                    .set("COOP_STORE", Self::coop_store(&c))
+            }
+        };
         expand("matmul.wgsl", &d)
     }
 
@@ -336,26 +538,32 @@ impl Kernel for Matmul {
 
 /// Longest reduction of the naive and register tilings, which run one loop iteration
 /// per k: llvmpipe (lavapipe) silently leaves every loop of an invocation once 65535
-/// iterations have run in total, and the tile's own setup and store loops take a few hundred.
+/// iterations have run in total, and the tile's own setup and store loops take a few
+/// hundred. The staged tilings run a few iterations per BK-deep step, well inside it.
 pub const MAX_K: u32 = 65_535 - 1024;
 
-/// Every tiling the models can select.
-pub const VARIANTS: [(Tiling, bool); 6] = [
-    (Tiling::Naive, false),
-    (Tiling::Register(4, 4), false),
-    (Tiling::Register(8, 16), false),
-    (Tiling::Register(16, 32), false),
-    (Tiling::Workgroup, false),
-    (Tiling::Workgroup, true),
-];
+/// Every tiling the models can select, with and without vec4 X where that applies.
+pub fn tilings() -> Vec<(Tiling, bool)> {
+    let mut v =
+        vec![(Tiling::Naive, false), (Tiling::Register(4, 4), false), (Tiling::Register(8, 16), false), (Tiling::Register(16, 32), false)];
+    let staged = [Block::LARGE, Block::LARGE_SHALLOW, Block::SMALL].map(Tiling::Workgroup).into_iter().chain(
+        // NVIDIA and AMD (16, subgroups of 32 or 64), Apple (8, reported as 4 to 64), Intel.
+        [(16, 32), (16, 64), (8, 32), (8, 64)].map(|(size, subgroup_max)| Tiling::Coop(Coop { size, subgroup_max })),
+    );
+    for t in staged {
+        v.extend([(t, false), (t, true)]);
+    }
+    v
+}
 
 pub fn variants() -> Vec<(String, String)> {
+    let tilings = tilings();
     let mut v = Vec::new();
     for w in [DType::F32, DType::F16, DType::BF16] {
         for bias in [false, true] {
             for act in [Act::None, Act::Gelu, Act::Silu] {
                 for res in [Residual::None, Residual::Add, Residual::Gated] {
-                    for (tiling, x_vec4) in VARIANTS {
+                    for &(tiling, x_vec4) in &tilings {
                         let k = Matmul { tiling, x_vec4, ..Matmul::new(w, bias, act, res) };
                         v.push((k.to_string(), k.wgsl()));
                     }
