@@ -4,6 +4,7 @@ mod attention;
 mod conv3d;
 mod copy;
 mod elementwise;
+mod gl;
 mod graph_executor;
 mod matmul;
 mod norm;
