@@ -42,6 +42,56 @@ const TN: u32 = {{TN}}u;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 #endif
 
+// The conv grid's size: the input's, or twice it with UPSAMPLE.
+fn grid_w() -> u32 {
+#ifdef UPSAMPLE
+    return 2u * p.w;
+#else
+    return p.w;
+#endif
+}
+
+fn grid_h() -> u32 {
+#ifdef UPSAMPLE
+    return 2u * p.h;
+#else
+    return p.h;
+#endif
+}
+
+// Where tap dt of output frame t reads: the first element of its input frame (in `cache`
+// when it lies before the chunk), and that frame's scale.
+struct Tap {
+    base: u32,
+    scale: f32,
+    from_cache: bool,
+}
+
+fn tap(t: i32, dt: u32) -> Tap {
+    let ti = t + i32(dt) - i32(p.kt) + 1;
+    let from_cache = ti < 0;
+    let slot = u32(max(ti + i32(p.kt) - 1, 0));
+    let base = select(u32(max(ti, 0)), slot, from_cache) * p.h * p.w * p.cin;
+    let scale = select(1.0, select(p.cache_scale1, p.cache_scale0, slot == 0u), from_cache);
+    return Tap(base, scale, from_cache);
+}
+
+// The input pixel under grid position (yy, xx), clamped into the frame (a read outside
+// it is scaled to zero by the caller).
+fn input_pixel(yy: i32, xx: i32) -> u32 {
+    let y = u32(clamp(yy, 0, i32(grid_h()) - 1));
+    let x = u32(clamp(xx, 0, i32(grid_w()) - 1));
+#ifdef UPSAMPLE
+    return (y / 2u) * p.w + x / 2u;
+#else
+    return y * p.w + x;
+#endif
+}
+
+fn inside(yy: i32, xx: i32) -> bool {
+    return yy >= 0 && xx >= 0 && yy < i32(grid_h()) && xx < i32(grid_w());
+}
+
 // The epilogue of both tilings: bias, residual, store.
 fn store(o: u32, co: u32, acc: f32) {
     var v = acc + bias[co];
@@ -58,14 +108,7 @@ var<workgroup> ws: array<array<f32, 64>, 16>;
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-#ifdef UPSAMPLE
-    let ow = 2u * p.w;
-    let gh = i32(2u * p.h);
-#else
-    let ow = p.w;
-    let gh = i32(p.h);
-#endif
-    let gw = i32(ow);
+    let ow = grid_w();
     let t = i32(wid.z);
     let fpix = p.rows * ow;
     let m_base = wid.y * 64u;
@@ -86,30 +129,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let ph = i32(p.kh / 2u);
     let pw = i32(p.kw / 2u);
-    let frame = p.h * p.w * p.cin;
     var acc: array<array<f32, 4>, 4>;
     var base: array<u32, 4>;
     var sc: array<f32, 4>;
     var k0 = 0u;
     for (var dt = 0u; dt < p.kt; dt++) {
-        let ti = t + i32(dt) - i32(p.kt) + 1;
-        let from_cache = ti < 0;
-        let slot = u32(max(ti + i32(p.kt) - 1, 0));
-        let fbase = select(u32(max(ti, 0)), slot, from_cache) * frame;
-        let fscale = select(1.0, select(p.cache_scale1, p.cache_scale0, slot == 0u), from_cache);
+        let tp = tap(t, dt);
+        let from_cache = tp.from_cache;
         for (var dy = 0u; dy < p.kh; dy++) {
             for (var dx = 0u; dx < p.kw; dx++) {
                 for (var e = 0u; e < 4u; e++) {
                     let yy = py[e] + i32(dy) - ph;
                     let xx = px[e] + i32(dx) - pw;
-                    let inside = live[e] && yy >= 0 && xx >= 0 && yy < gh && xx < gw;
-#ifdef UPSAMPLE
-                    let pix = u32(clamp(yy, 0, gh - 1) / 2) * p.w + u32(clamp(xx, 0, gw - 1) / 2);
-#else
-                    let pix = u32(clamp(yy, 0, gh - 1)) * p.w + u32(clamp(xx, 0, gw - 1));
-#endif
-                    base[e] = fbase + pix * p.cin;
-                    sc[e] = select(0.0, fscale, inside);
+                    base[e] = tp.base + input_pixel(yy, xx) * p.cin;
+                    sc[e] = select(0.0, tp.scale, live[e] && inside(yy, xx));
                 }
                 for (var c0 = 0u; c0 < p.cin; c0 += 16u) {
                     let c = c0 + lc;
@@ -168,14 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #else
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-#ifdef UPSAMPLE
-    let ow = 2u * p.w;
-    let gh = i32(2u * p.h);
-#else
-    let ow = p.w;
-    let gh = i32(p.h);
-#endif
-    let gw = i32(ow);
+    let ow = grid_w();
     // One output frame per grid layer, so which input frame a tap reads (and whether
     // it is a cache frame) is uniform: the loads need no per-lane branch.
     let t = i32(wid.z);
@@ -199,31 +225,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     let ph = i32(p.kh / 2u);
     let pw = i32(p.kw / 2u);
-    let frame = p.h * p.w * p.cin;
     var base: array<u32, TM>;
     var sc: array<f32, TM>;
     var k0 = 0u;
     for (var dt = 0u; dt < p.kt; dt++) {
-        let ti = t + i32(dt) - i32(p.kt) + 1;
-        let from_cache = ti < 0;
-        let slot = u32(max(ti + i32(p.kt) - 1, 0));
-        let fbase = select(u32(max(ti, 0)), slot, from_cache) * frame;
-        let fscale = select(1.0, select(p.cache_scale1, p.cache_scale0, slot == 0u), from_cache);
+        let tp = tap(t, dt);
         for (var dy = 0u; dy < p.kh; dy++) {
             for (var dx = 0u; dx < p.kw; dx++) {
                 for (var i = 0u; i < TM; i++) {
                     let yy = py[i] + i32(dy) - ph;
                     let xx = px[i] + i32(dx) - pw;
-                    let inside = yy >= 0 && xx >= 0 && yy < gh && xx < gw;
-#ifdef UPSAMPLE
-                    let pix = u32(clamp(yy, 0, gh - 1) / 2) * p.w + u32(clamp(xx, 0, gw - 1) / 2);
-#else
-                    let pix = u32(clamp(yy, 0, gh - 1)) * p.w + u32(clamp(xx, 0, gw - 1));
-#endif
-                    base[i] = fbase + pix * p.cin;
-                    sc[i] = select(0.0, fscale, inside);
+                    base[i] = tp.base + input_pixel(yy, xx) * p.cin;
+                    sc[i] = select(0.0, tp.scale, inside(yy, xx));
                 }
-                if from_cache {
+                if tp.from_cache {
                     for (var c = 0u; c < p.cin; c++) {
                         let wk = (k0 + c) * p.cout;
 {{CACHE_STEP}}

@@ -44,7 +44,12 @@ fn matmul_blocks_on_gl() {
         for x_vec4 in [false, true] {
             let kernel = Matmul { tiling: Tiling::Workgroup(block), x_vec4, ..Matmul::new(DType::F32, true, Act::Gelu, Residual::Add) };
             let y = gpu.empty("y", &[m * n], DType::F32).unwrap();
-            let args = [up(gpu, "x", DType::F32, &x), up(gpu, "w", DType::F32, &w), up(gpu, "b", DType::F32, &bias), up(gpu, "r", DType::F32, &res)];
+            let args = [
+                up(gpu, "x", DType::F32, &x),
+                up(gpu, "w", DType::F32, &w),
+                up(gpu, "b", DType::F32, &bias),
+                up(gpu, "r", DType::F32, &res),
+            ];
             gpu.run(&kernel, &p, &[&args[0], &args[1], &args[2], &args[3], &y]).unwrap();
             let mut want = vec![0.0; m * n];
             let a = RefArgs { x: &x, w: &w, bias: Some(&bias), res: Some(&res), gate: None };
@@ -67,7 +72,8 @@ fn tiled_attention_on_gl() {
     let (q, k, v) = (rng.normals(tq * h * d, 1.0), rng.normals(tk * h * d, 1.0), rng.normals(tk * h * d, 1.0));
     let flat: Vec<f32> = ranges.iter().flat_map(|r| [r[0] as f32, r[1] as f32]).collect();
     let o = gpu.empty("o", &[q.len()], DType::F32).unwrap();
-    let args = [up(gpu, "q", DType::F32, &q), up(gpu, "k", DType::F32, &k), up(gpu, "v", DType::F32, &v), up(gpu, "ranges", DType::U32, &flat)];
+    let args =
+        [up(gpu, "q", DType::F32, &q), up(gpu, "k", DType::F32, &k), up(gpu, "v", DType::F32, &v), up(gpu, "ranges", DType::U32, &flat)];
     gpu.run(&kernel, &p, &[&args[0], &args[1], &args[2], &args[3], &o]).unwrap();
     let mut want = vec![0.0; q.len()];
     attention::reference(&p, &q, &k, &v, &ranges, None, &mut want);
@@ -87,7 +93,13 @@ fn conv3d_blocks_on_gl() {
     let (wts, bias, res) = (rng.normals(cout * cin * 27, 0.3), rng.normals(cout, 0.5), rng.normals(n, 1.0));
     let packed = conv3d::repack(&wts, cout, cin, 3, 3, 3);
     let y = gpu.empty("y", &[n], DType::F32).unwrap();
-    let args = [up(gpu, "c", DType::F32, &cache), up(gpu, "s", DType::F32, &src), up(gpu, "w", DType::F32, &packed), up(gpu, "b", DType::F32, &bias), up(gpu, "r", DType::F32, &res)];
+    let args = [
+        up(gpu, "c", DType::F32, &cache),
+        up(gpu, "s", DType::F32, &src),
+        up(gpu, "w", DType::F32, &packed),
+        up(gpu, "b", DType::F32, &bias),
+        up(gpu, "r", DType::F32, &res),
+    ];
     gpu.run(&kernel, &p, &[&args[0], &args[1], &args[2], &args[3], &args[4], &y]).unwrap();
     let want = conv3d::reference(&p, false, &cache, &src, &wts, &bias, Some(&res));
     let tol = 2e-6 * ((27 * cin) as f64).sqrt();
