@@ -122,8 +122,10 @@ fn full_rows(runs: &[Value]) -> Vec<Row> {
             let name = fam["family"].as_str().unwrap_or("?").to_string();
             let find = |r: &Value, key: &str| families(r).iter().find(|o| o["family"] == fam["family"]).and_then(|o| o[key].as_f64());
             if fam["tflops"].is_number() {
-                let label = format!("full: {part} {name} TFLOP/s");
-                rows.push(Row { label, values: per(&|r| find(r, "tflops")), higher_is_better: Some(true), unit: "" });
+                // GFLOP/s, so a software adapter's rate reads as more than 0.00 beside a GPU's.
+                let label = format!("full: {part} {name}");
+                let gflops = |r: &Value| find(r, "tflops").map(|t| 1e3 * t);
+                rows.push(Row { label, values: per(&gflops), higher_is_better: Some(true), unit: "GFLOP/s" });
                 let label = format!("full: {part} {name} share of peak");
                 rows.push(Row { label, values: per(&|r| find(r, "peak_share").map(|s| 100.0 * s)), higher_is_better: None, unit: "%" });
             } else {
