@@ -278,13 +278,7 @@ impl Builder {
                 self.shape_error(name, format!("q {:?}, k {:?}, v {:?} with {heads} heads", self.shape(q), self.shape(k), self.shape(v)))
             );
         }
-        let kv = self.dtype(k);
-        if self.dtype(v) != kv || !matches!(kv, DType::F32 | DType::F16) || (kv == DType::F16 && !self.caps.f16) {
-            return Err(self.shape_error(
-                name,
-                format!("k {} and v {} must both be f32, or f16 on an adapter with shader-f16", self.dtype(k), self.dtype(v)),
-            ));
-        }
+        let kv = self.cache_dtype(name, ("k", k), ("v", v))?;
         let (n_ranges, two) = rows_of(self.shape(ranges));
         if two != 2 || self.dtype(ranges) != DType::U32 {
             return Err(self.shape_error(name, format!("ranges must be u32 [R, 2], got {:?}", self.shape(ranges))));
@@ -406,12 +400,20 @@ impl Builder {
         if s.len() != 3 || s[1] != s[2] || self.shape(khat) != self.shape(v) || rows_of(self.shape(khat)).1 != s[0] * s[1] {
             return Err(self.shape_error(name, format!("state {s:?} does not fit caches {:?}", self.shape(khat))));
         }
-        let f16 = match (self.dtype(khat), self.dtype(v)) {
-            (DType::F32, DType::F32) => false,
-            (DType::F16, DType::F16) if self.caps.f16 => true,
-            (k, v) => return Err(self.shape_error(name, format!("caches k̂ {k} and v {v}: both f32, or both f16 with shader-f16"))),
-        };
+        let f16 = self.cache_dtype(name, ("k̂", khat), ("v", v))? == DType::F16;
         Ok((s[0], s[1], f16))
+    }
+
+    /// The dtype of a pair of caches read together (attention's K and V, the memory's k̂
+    /// and v): both f32, or both f16 on an adapter with `shader-f16`.
+    fn cache_dtype(&self, name: &str, (an, a): (&str, TensorId), (bn, b): (&str, TensorId)) -> Result<DType> {
+        match (self.dtype(a), self.dtype(b)) {
+            (DType::F32, DType::F32) => Ok(DType::F32),
+            (DType::F16, DType::F16) if self.caps.f16 => Ok(DType::F16),
+            (x, y) => {
+                Err(self.shape_error(name, format!("{an} {x} and {bn} {y} must both be f32, or both f16 on an adapter with shader-f16")))
+            }
+        }
     }
 
     /// B.3: folds cached slots into `state [H, d, d]`; which slots is set per run with
