@@ -81,6 +81,16 @@ enum Command {
         /// The checkpoint file.
         path: PathBuf,
     },
+    /// Write a full-size model folder with random weights in the official Wan2.1-T2V-1.3B
+    /// layout and dtypes (about 17 GB: DiT shards, umT5-XXL, the VAE, a VideoSSM generator),
+    /// streamed tensor by tensor, to measure and run the full-size pipeline without the real weights.
+    MakeFullSizeModel {
+        /// The folder to write (created; existing files are overwritten).
+        dir: PathBuf,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Run a recorded bundle (../shared/parity layout) and write the tensors its expected.safetensors names.
     Replay {
         /// The bundle folder (config.json, generation.json, model.safetensors, inputs.safetensors).
@@ -95,6 +105,16 @@ enum Command {
         #[arg(long)]
         no_memory: bool,
     },
+}
+
+fn make_full_size_model(dir: &Path, seed: u64) -> anyhow::Result<()> {
+    let model = weights::official::Official::full_size(seed);
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
+    bar.set_message(format!("writing {:.1} GB of random weights into {}", model.bytes() as f64 / 1e9, dir.display()));
+    model.write(dir, &mut |file| bar.println(format!("  {file}")))?;
+    bar.finish_with_message(format!("wrote {}: pass --model {0} --generator {0}/{}", dir.display(), weights::official::GENERATOR));
+    Ok(())
 }
 
 fn parse_memory_type(name: &str) -> Result<MemoryType, String> {
@@ -207,6 +227,7 @@ fn main() {
         Command::Generate(args) => generate_cli::run(*args, gpu),
         Command::Serve(args) => serve_cli::run(*args, gpu),
         Command::Inspect { path } => inspect_cli::run(&path),
+        Command::MakeFullSizeModel { dir, seed } => make_full_size_model(&dir, seed),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

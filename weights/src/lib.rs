@@ -8,6 +8,7 @@ pub mod error;
 pub mod fuzz;
 pub mod inspect;
 pub mod limits;
+pub mod official;
 pub mod prefix;
 pub mod prompts;
 mod pth;
@@ -16,6 +17,7 @@ pub mod snapshot;
 pub mod synthetic;
 pub mod tensor;
 pub mod validate;
+pub mod write;
 
 pub use checkpoint::Checkpoint;
 pub use config::{DitConfig, GenerationConfig, MemoryType, T5Config, VaeConfig, VaeUpsample};

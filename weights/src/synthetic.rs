@@ -49,45 +49,63 @@ impl Rng {
     }
 }
 
-/// Every tensor of `expected` drawn at random, scaled like trained weights:
-/// weights ~ N(0, 1/fan_in), norm gains (`gain(key)`) near 1, the rest ~ N(0, small).
-fn random_tensors(expected: &Expected, seed: u64, gain: impl Fn(&str) -> bool, small: f32) -> Checkpoint {
+/// How a model's random tensors are scaled: weights ~ N(0, 1/fan_in), norm gains
+/// (`gain(key)`) ~ 1 + N(0, 0.01), the rest (biases, modulations) ~ N(0, `small`²).
+pub(crate) struct Scale {
+    gain: fn(&str) -> bool,
+    small: f32,
+}
+
+pub(crate) const DIT: Scale =
+    Scale { gain: |k| k.ends_with("norm_q.weight") || k.ends_with("norm_k.weight") || k.ends_with("norm3.weight"), small: 0.2 };
+pub(crate) const VAE: Scale = Scale { gain: |k| k.ends_with(".gamma"), small: 0.1 };
+pub(crate) const T5: Scale = Scale { gain: |k| k.contains("norm"), small: 0.1 };
+
+impl Scale {
+    /// (mean, std) of tensor `key` of `shape`.
+    pub(crate) fn of(&self, key: &str, shape: &[usize]) -> (f32, f32) {
+        let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
+        if (self.gain)(key) {
+            (1.0, 0.1)
+        } else if key.ends_with(".weight") {
+            (0.0, 1.0 / (fan_in as f32).sqrt())
+        } else {
+            (0.0, self.small)
+        }
+    }
+}
+
+/// Every tensor of `expected` drawn at random (normals) as `scale` says.
+fn random_tensors(expected: &Expected, seed: u64, scale: &Scale) -> Checkpoint {
     let mut rng = Rng::new(seed);
     let mut ck = Checkpoint::default();
     for t in expected.iter() {
         let (key, shape) = (t.key.clone(), t.shape.clone());
-        let n: usize = shape.iter().product();
-        let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
-        let v: Vec<f32> = if gain(&key) {
-            rng.normals(n, 0.1).iter().map(|x| 1.0 + x).collect()
-        } else if key.ends_with(".weight") {
-            rng.normals(n, 1.0 / (fan_in as f32).sqrt())
-        } else {
-            rng.normals(n, small)
-        };
-        ck.tensors.insert(key, HostTensor { shape, dtype: DType::F32, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() });
+        let (mean, std) = scale.of(&key, &shape);
+        let v = rng.normals(shape.iter().product(), std);
+        let data = v.iter().flat_map(|x| (mean + x).to_le_bytes()).collect();
+        ck.tensors.insert(key, HostTensor { shape, dtype: DType::F32, data });
     }
     ck
 }
 
 /// Every tensor `cfg` expects, drawn at random (biases and modulations ~ N(0, 0.2)).
 pub fn random_checkpoint(cfg: &DitConfig, memory: bool, seed: u64) -> Checkpoint {
-    let gain = |k: &str| k.ends_with("norm_q.weight") || k.ends_with("norm_k.weight") || k.ends_with("norm3.weight");
-    random_tensors(&cfg.expected_tensors(memory), seed, gain, 0.2)
+    random_tensors(&cfg.expected_tensors(memory), seed, &DIT)
 }
 
 /// Every VAE decoder tensor `cfg` expects, drawn at random (biases ~ N(0, 0.1)).
 pub fn random_vae_checkpoint(cfg: &VaeConfig, seed: u64) -> Checkpoint {
-    random_tensors(&cfg.expected_tensors(), seed, |k| k.ends_with(".gamma"), 0.1)
+    random_tensors(&cfg.expected_tensors(), seed, &VAE)
 }
 
 /// Every umT5 encoder tensor `cfg` expects, drawn at random (norm gains near 1).
 pub fn random_t5_checkpoint(cfg: &T5Config, seed: u64) -> Checkpoint {
-    random_tensors(&cfg.expected_tensors(), seed, |k| k.contains("norm"), 0.1)
+    random_tensors(&cfg.expected_tensors(), seed, &T5)
 }
 
 /// The words of the synthetic tokenizer, after `<pad>` = 0, `</s>` = 1, `<unk>` = 2.
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "a", "an", "and", "the", "on", "in", "red", "green", "blue", "yellow", "white", "black", "gray", "circle", "square", "triangle",
     "ball", "cat", "dog", "bouncing", "moving", "sits", "jumps", "runs", "slowly", "fast",
 ];
@@ -197,6 +215,17 @@ pub fn write_small_model_folder_with(dir: &std::path::Path, memory: crate::Memor
     write_model_folder(dir, &cfg, &gen, &small_vae_config(8, 16), true, 11)
 }
 
+/// `config.json` of `cfg`: Wan's fields plus the cache and memory settings.
+pub fn dit_config_json(cfg: &DitConfig) -> serde_json::Value {
+    serde_json::json!({
+        "model_type": cfg.model_type, "patch_size": cfg.patch_size, "text_len": cfg.text_len, "in_dim": cfg.in_dim,
+        "dim": cfg.dim, "ffn_dim": cfg.ffn_dim, "freq_dim": cfg.freq_dim, "text_dim": cfg.text_dim, "out_dim": cfg.out_dim,
+        "num_heads": cfg.num_heads, "num_layers": cfg.num_layers, "window_size": cfg.window_size, "qk_norm": cfg.qk_norm,
+        "cross_attn_norm": cfg.cross_attn_norm, "eps": cfg.eps, "local_attn_size": cfg.local_attn_size, "sink_size": cfg.sink_size,
+        "memory_type": cfg.memory_type, "memory_horizon": cfg.memory_horizon,
+    })
+}
+
 /// Writes a model folder in videossm's layout (`config.json`, `generation.json`,
 /// `model.safetensors`, `vae_config.json`, `vae.safetensors`, `t5_config.json`,
 /// `t5.safetensors`, `tokenizer.json`) with random weights, for tests and demos of
@@ -210,33 +239,17 @@ pub fn write_model_folder(
     seed: u64,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let config = serde_json::json!({
-        "model_type": cfg.model_type, "patch_size": cfg.patch_size, "text_len": cfg.text_len, "in_dim": cfg.in_dim,
-        "dim": cfg.dim, "ffn_dim": cfg.ffn_dim, "freq_dim": cfg.freq_dim, "text_dim": cfg.text_dim, "out_dim": cfg.out_dim,
-        "num_heads": cfg.num_heads, "num_layers": cfg.num_layers, "window_size": cfg.window_size, "qk_norm": cfg.qk_norm,
-        "cross_attn_norm": cfg.cross_attn_norm, "eps": cfg.eps, "local_attn_size": cfg.local_attn_size, "sink_size": cfg.sink_size,
-        "memory_type": cfg.memory_type, "memory_horizon": cfg.memory_horizon,
-    });
+    std::fs::write(dir.join("config.json"), dit_config_json(cfg).to_string())?;
     let generation = serde_json::json!({
         "num_frame_per_block": gen.num_frame_per_block, "denoising_step_list": gen.denoising_step_list,
         "warp_denoising_step": gen.warp_denoising_step, "timestep_shift": gen.timestep_shift,
         "num_train_timestep": gen.num_train_timestep, "context_noise": gen.context_noise,
         "latent_height": gen.latent_height, "latent_width": gen.latent_width,
     });
-    let vae_config = serde_json::json!({
-        "dim": vae.dim, "z_dim": vae.z_dim, "dim_mult": vae.dim_mult, "num_res_blocks": vae.num_res_blocks,
-        "attn_scales": vae.attn_scales, "temperal_downsample": vae.temperal_downsample, "dropout": vae.dropout,
-        "latent_mean": vae.latent_mean, "latent_std": vae.latent_std,
-    });
-    std::fs::write(dir.join("config.json"), config.to_string())?;
     std::fs::write(dir.join("generation.json"), generation.to_string())?;
-    std::fs::write(dir.join("vae_config.json"), vae_config.to_string())?;
+    std::fs::write(dir.join("vae_config.json"), serde_json::to_string(vae)?)?;
     let t5 = small_t5_config(cfg.text_dim);
-    let t5_config = serde_json::json!({
-        "vocab": t5.vocab, "dim": t5.dim, "dim_attn": t5.dim_attn, "dim_ffn": t5.dim_ffn, "num_heads": t5.num_heads,
-        "num_layers": t5.num_layers, "num_buckets": t5.num_buckets, "shared_pos": t5.shared_pos, "dropout": t5.dropout,
-    });
-    std::fs::write(dir.join("t5_config.json"), t5_config.to_string())?;
+    std::fs::write(dir.join("t5_config.json"), serde_json::to_string(&t5)?)?;
     std::fs::write(dir.join("tokenizer.json"), word_tokenizer_json())?;
     save_checkpoint(&random_checkpoint(cfg, memory, seed), &dir.join("model.safetensors"))?;
     save_checkpoint(&random_vae_checkpoint(vae, seed + 1), &dir.join("vae.safetensors"))?;

@@ -34,38 +34,40 @@ impl DType {
 
     /// The safetensors spelling (`"F32"`, `"BF16"`, …).
     pub fn from_safetensors(name: &str) -> Option<DType> {
-        Some(match name {
-            "F64" => DType::F64,
-            "F32" => DType::F32,
-            "F16" => DType::F16,
-            "BF16" => DType::BF16,
-            "I64" => DType::I64,
-            "I32" => DType::I32,
-            "I16" => DType::I16,
-            "I8" => DType::I8,
-            "U8" => DType::U8,
-            "BOOL" => DType::Bool,
-            _ => return None,
-        })
+        NAMES.iter().find(|n| n.1 == name).map(|n| n.0)
     }
 
     /// The `torch.*Storage` class a `.pt` names for its storages.
     pub fn from_torch_storage(name: &str) -> Option<DType> {
-        Some(match name {
-            "DoubleStorage" => DType::F64,
-            "FloatStorage" => DType::F32,
-            "HalfStorage" => DType::F16,
-            "BFloat16Storage" => DType::BF16,
-            "LongStorage" => DType::I64,
-            "IntStorage" => DType::I32,
-            "ShortStorage" => DType::I16,
-            "CharStorage" => DType::I8,
-            "ByteStorage" => DType::U8,
-            "BoolStorage" => DType::Bool,
-            _ => return None,
-        })
+        NAMES.iter().find(|n| n.2 == name).map(|n| n.0)
+    }
+
+    pub fn safetensors_name(self) -> &'static str {
+        self.names().1
+    }
+
+    pub fn torch_storage(self) -> &'static str {
+        self.names().2
+    }
+
+    fn names(self) -> &'static (DType, &'static str, &'static str) {
+        NAMES.iter().find(|n| n.0 == self).expect("every dtype is named")
     }
 }
+
+/// Each dtype as safetensors spells it and as the `torch.*Storage` class of a `.pt`.
+const NAMES: [(DType, &str, &str); 10] = [
+    (DType::F64, "F64", "DoubleStorage"),
+    (DType::F32, "F32", "FloatStorage"),
+    (DType::F16, "F16", "HalfStorage"),
+    (DType::BF16, "BF16", "BFloat16Storage"),
+    (DType::I64, "I64", "LongStorage"),
+    (DType::I32, "I32", "IntStorage"),
+    (DType::I16, "I16", "ShortStorage"),
+    (DType::I8, "I8", "CharStorage"),
+    (DType::U8, "U8", "ByteStorage"),
+    (DType::Bool, "BOOL", "BoolStorage"),
+];
 
 impl std::fmt::Display for DType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -212,3 +212,39 @@ fn official_layout_and_generator_checkpoint() {
     let vae = files.vae_config().unwrap();
     assert_eq!((vae.dim, vae.z_dim, vae.latent_std.len()), (96, 16, 16));
 }
+
+#[test]
+fn an_official_layout_folder_written_tensor_by_tensor_loads_and_generates() {
+    // `make-full-size-model`'s writer at the product tests' small size: DiT shards in
+    // bf16 with their index, umT5 and VAE as PyTorch zips, the Unigram tokenizer under
+    // google/umt5-xxl/, and the generator `.pt` with the memory's keys.
+    let mut model = weights::official::Official::full_size(3);
+    model.dit = weights::synthetic::small_config();
+    (model.dit.dim, model.dit.ffn_dim, model.dit.num_heads, model.dit.num_layers, model.dit.text_len, model.dit.text_dim) =
+        (64, 128, 4, 2, 16, 48);
+    model.t5 = weights::T5Config { vocab: 600, ..weights::synthetic::small_t5_config(48) };
+    model.vae = weights::synthetic::small_vae_config(8, 16);
+    let dir = scratch("official-layout");
+    let mut files = Vec::new();
+    model.write(&dir, &mut |f| files.push(f.to_string())).unwrap();
+    assert_eq!(files.len(), 5, "{files:?}");
+    let written: u64 = files.iter().map(|f| std::fs::metadata(dir.join(f)).unwrap().len()).sum();
+    assert!(written >= model.bytes() && written < model.bytes() + (1 << 20), "{written} bytes on disk for {} of tensors", model.bytes());
+    for (file, dtype) in [("models_t5_umt5-xxl-enc-bf16.pth", weights::DType::BF16), ("Wan2.1_VAE.pth", weights::DType::F32)] {
+        let ck = weights::Checkpoint::open(dir.join(file)).unwrap();
+        assert!(ck.tensors.values().all(|t| t.dtype == dtype), "{file}");
+    }
+    let generator = dir.join(weights::official::GENERATOR);
+    let ck = weights::Checkpoint::open(&generator).unwrap();
+    assert_eq!(weights::inspect::locate(&ck), (weights::Kind::DitMemory, "generator.model.".into()));
+
+    let size = Some((32, 32));
+    let p = Pipeline::load(&dir, &PipelineOptions { generator: Some(generator), size, ..PipelineOptions::default() }).unwrap();
+    assert_eq!(p.files.dit, dir.join(weights::official::GENERATOR));
+    assert_eq!(p.memory(), Some(weights::MemoryType::GatedLinear));
+    let out = latents(&mut Session::new(&p, "A red ball, bouncing!", 1).unwrap(), 1);
+    assert!(out[0].iter().all(|v| v.is_finite()) && out[0].iter().any(|&v| v != 0.0));
+    // Without the generator the folder's own DiT shards load, through their index.
+    let p = Pipeline::load(&dir, &PipelineOptions { size, ..PipelineOptions::default() }).unwrap();
+    assert_eq!((p.files.dit.file_name().unwrap().to_str(), p.memory()), (Some("diffusion_pytorch_model.safetensors.index.json"), None));
+}

@@ -2,10 +2,10 @@
 use super::{read_json, Checker};
 use crate::error::Result;
 use crate::validate::Expected;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct T5Config {
     pub vocab: usize,
     pub dim: usize,
