@@ -1,5 +1,5 @@
 //! Memory-bound kernels lab: adaLN LayerNorm + modulation under each schedule, the
-//! strided copy (contiguous rows and a transpose), the embedding gather and fill, at
+//! strided copy (contiguous rows and a transpose) and fill, at
 //! the DiT's chunk size (3 frames of 30×52 patches = 4680 tokens × 1536).
 //! Napkin math: bytes = what must cross memory once: x read + y written (4 B each per
 //! element; the norm's second read of a 6 KB row comes from cache, the [F, 6, D]
@@ -7,7 +7,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use runtime::kernels::copy::{Copy, Fill, FillParams, Gather, GatherParams, Params as CopyParams};
+use runtime::kernels::copy::{Copy, Fill, FillParams, Params as CopyParams};
 use runtime::kernels::norm::{Norm, Params as NormParams, Scale, Schedule, Stat};
 use runtime::DType;
 use videossm_suite::{gpu, Rng};
@@ -66,21 +66,6 @@ fn bench(c: &mut Criterion) {
         &Fill,
         &FillParams { numel: n as u32, dst_off: 0, value: 0.0, _pad: 0 },
         &[&y],
-    );
-
-    // Embedding lookup: 4680 ids into a 16384-row slice of a bf16 table.
-    let vocab = 16384;
-    let ids: Vec<f32> = (0..TOKENS).map(|_| rng.range(0, vocab - 1) as f32).collect();
-    let tid = gpu.upload("ids", &[TOKENS], DType::U32, &ids).unwrap();
-    let table = gpu.upload("table", &[vocab * D], DType::BF16, &rng.normals(vocab * D, 1.0)).unwrap();
-    common::time(
-        c,
-        "memory_bound",
-        BenchmarkId::new("copy_gather_bf16", SHAPE),
-        Throughput::Bytes((6 * n) as u64),
-        &Gather { bf16: true },
-        &GatherParams::new(TOKENS, D, vocab),
-        &[&tid, &table, &y],
     );
 }
 

@@ -8,21 +8,10 @@ enable f16;
 //            broadcasts / nearest upsampling (a zero source stride repeats an element).
 //            DST_F16: into an f16 tensor (a session's f16 KV cache), rounded to
 //            nearest and saturated at ±65504; one 16-bit store per invocation.
-//   GATHER   row lookup (token embeddings): out[i] = table[ids[i] − id_base]. Ids
-//            ≥ vocab give zero rows; ids inside the vocab but outside the bound table
-//            slice are left untouched, so a table larger than one storage binding
-//            (umT5: 256384 × 4096) is looked up slice by slice. BF16 reads the table
-//            as packed bf16 pairs (element 2i in the low half of word i).
 //   FILL     dst[dst_off + i] = value.
 // Grids past 65535 workgroups fold into y; `num_workgroups` rebuilds the index.
 #include "common.wgsl"
 
-#ifdef GATHER
-struct Params {
-    rows: u32, d: u32, ids_off: u32, id_base: u32,
-    table_rows: u32, vocab: u32, out_off: u32, out_row: u32,
-}
-#else
 #ifdef FILL
 struct Params {
     numel: u32, dst_off: u32, value: f32, _pad: u32,
@@ -35,18 +24,8 @@ struct Params {
     dst_stride: array<vec4<u32>, 2>,
 }
 #endif
-#endif
 
 @group(0) @binding(0) var<uniform> p: Params;
-#ifdef GATHER
-@group(0) @binding(1) var<storage, read> ids: array<u32>;
-#ifdef BF16
-@group(0) @binding(2) var<storage, read> table: array<u32>;
-#else
-@group(0) @binding(2) var<storage, read> table: array<f32>;
-#endif
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-#else
 #ifndef FILL
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 #ifdef DST_F16
@@ -57,35 +36,10 @@ struct Params {
 #else
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 #endif
-#endif
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = folded_index(gid, nwg, 256u);
-#ifdef GATHER
-    if i >= p.rows * p.d {
-        return;
-    }
-    let r = i / p.d;
-    let c = i % p.d;
-    let id = ids[p.ids_off + r];
-    let o = p.out_off + r * p.out_row + c;
-    if id >= p.vocab {
-        dst[o] = 0.0;
-        return;
-    }
-    // Unsigned wrap sends ids below id_base past table_rows too.
-    let local = id - p.id_base;
-    if local >= p.table_rows {
-        return;
-    }
-    let e = local * p.d + c;
-#ifdef BF16
-    dst[o] = unpack_bf16(table[e / 2u], (e & 1u) == 1u);
-#else
-    dst[o] = table[e];
-#endif
-#else
 #ifdef FILL
     if i < p.numel {
         dst[p.dst_off + i] = p.value;
@@ -109,7 +63,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dst[d] = f16(clamp(src[s], -65504.0, 65504.0));
 #else
     dst[d] = src[s];
-#endif
 #endif
 #endif
 }

@@ -112,7 +112,7 @@ fn make_full_size_model(dir: &Path, seed: u64) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(500));
     bar.set_message(format!("writing {:.1} GB of random weights into {}", model.bytes() as f64 / 1e9, dir.display()));
-    model.write(dir, &mut |file| bar.println(format!("  {file}")))?;
+    model.write(dir, &mut |file| bar.suspend(|| eprintln!("  {file}")))?;
     bar.finish_with_message(format!("wrote {}: pass --model {0} --generator {0}/{}", dir.display(), weights::official::GENERATOR));
     Ok(())
 }

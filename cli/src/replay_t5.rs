@@ -30,7 +30,7 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     if ids.len() != mask.len() {
         bail!("{}: {} ids but {} mask values", dir.display(), ids.len(), mask.len());
     }
-    let mut enc = T5Encoder::load(gpu, &ck, &cfg, ids.len(), opts.wdtype)?;
+    let mut enc = T5Encoder::load(gpu, ck, &cfg, ids.len(), opts.wdtype)?;
     let context = enc.encode(&ids, &mask)?;
     Ok(Tensors::from([("context".to_string(), (vec![1, ids.len(), cfg.dim], context))]))
 }

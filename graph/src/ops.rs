@@ -296,34 +296,6 @@ impl Builder {
         Ok(o)
     }
 
-    /// Rows of an embedding table for `ids [n]` (u32) → `[n, d]`. The table may be
-    /// given as slices `(tensor [rows, d], first id)` covering `0..vocab` in order,
-    /// for tables beyond one storage binding: one dispatch per slice.
-    pub fn gather(&mut self, name: &str, ids: TensorId, slices: &[(TensorId, usize)], vocab: usize) -> Result<TensorId> {
-        let n = self.shape(ids).iter().product();
-        let d = slices.first().map_or(0, |&(t, _)| rows_of(self.shape(t)).1);
-        let mut next = 0;
-        for &(t, base) in slices {
-            let (rows, w) = rows_of(self.shape(t));
-            if w != d || base != next || !matches!(self.dtype(t), DType::F32 | DType::BF16) {
-                return Err(self.shape_error(
-                    name,
-                    format!("table slice {:?} {} at id {base} does not continue the table", self.shape(t), self.dtype(t)),
-                ));
-            }
-            next += rows;
-        }
-        if self.dtype(ids) != DType::U32 || next != vocab || d == 0 {
-            return Err(self.shape_error(name, format!("ids must be u32 and the slices must cover {vocab} rows (they cover {next})")));
-        }
-        let y = self.activation(name, &[n, d], DType::F32);
-        for &(t, base) in slices {
-            let p = copy::GatherParams::new(n, d, vocab).slice(base, rows_of(self.shape(t)).0);
-            self.dispatch(name, copy::Gather { bf16: self.dtype(t) == DType::BF16 }, &p, &[ids, t, y])?;
-        }
-        Ok(y)
-    }
-
     /// A strided copy from `src` into `dst` (an existing tensor, written in place): f32
     /// to f32, or f32 to f16 (rounded, saturating) into an f16 cache.
     pub fn copy_into(&mut self, name: &str, src: TensorId, dst: TensorId, p: &copy::Params) -> Result<usize> {

@@ -380,7 +380,6 @@ fn params_structs_match_their_rust_twins() {
         check(peak::Peak { f16: true }),
         check(copy::Copy),
         check(copy::CopyF16),
-        check(copy::Gather { bf16: false }),
         check(copy::Fill),
         check(conv3d::Conv3d::new(DType::F32, false, false, 16)),
         check(elementwise::Elementwise { op: elementwise::Op::Add }),

@@ -1,9 +1,9 @@
 //! Strided copies: patchify/unpatchify, upsampling, layout changes and frame splits
 //! against their definitions written as plain loops; row writes, broadcasts and the
-//! generic reference; row gather (f32 and bf16, out-of-range ids, table slices); fill;
+//! generic reference; fill;
 //! f32 into an f16 cache. Copies move bits, so every comparison is exact but the f16
 //! one's, held to f16's rounding.
-use runtime::kernels::copy::{f16_saturating, gather_reference, reference, Copy, CopyF16, Fill, FillParams, Gather, GatherParams, Params};
+use runtime::kernels::copy::{f16_saturating, reference, Copy, CopyF16, Fill, FillParams, Params};
 use runtime::{DType, Kernel};
 use videossm_suite::{gpu, Rng};
 
@@ -145,46 +145,6 @@ fn check_rejects_copies_past_either_end() {
     // Contiguous rows merge into one dim; a transpose keeps its two.
     assert_eq!(p.dims, 1);
     assert_eq!(Params::to_channels_last(1, 5, 11).dims, 2);
-}
-
-#[test]
-fn gather_looks_up_rows_and_zeroes_unknown_ids() {
-    let gpu = gpu();
-    let mut rng = Rng::new(9);
-    for &(vocab, d, rows, bf16) in &[(50usize, 7usize, 33usize, false), (50, 7, 33, true), (1000, 64, 300, true), (3, 1, 1, false)] {
-        // Table values pre-rounded to bf16 so both paths compare exactly.
-        let dt = if bf16 { DType::BF16 } else { DType::F32 };
-        let table: Vec<f32> = rng.normals(vocab * d, 1.0).iter().map(|&v| dt.round(v)).collect();
-        // Every fifth id is past the vocab (up to ~3e8) and must give a zero row.
-        let ids: Vec<u32> =
-            (0..rows).map(|i| if i % 5 == 4 { (vocab + i * 1_000_003) as u32 } else { rng.range(0, vocab - 1) as u32 }).collect();
-        let out_len = 2 + rows * (d + 3);
-        let ti =
-            gpu.upload("ids", &[rows + 1], DType::U32, &[&[0.0], &ids.iter().map(|&i| i as f32).collect::<Vec<_>>()[..]].concat()).unwrap();
-        let mut p = GatherParams::new(rows, d, vocab);
-        (p.ids_off, p.out_off, p.out_row) = (1, 2, (d + 3) as u32);
-        let mut want = vec![-7.0; out_len];
-        let mut got = vec![-7.0; out_len];
-        // Whole table, then the same lookup over two slices; both must give the same rows.
-        let split = vocab / 3;
-        let slices = [vec![(0, vocab)], vec![(0, split), (split, vocab - split)]];
-        for (n, slices) in slices.iter().enumerate() {
-            let to = gpu.upload("out", &[out_len], DType::F32, &vec![-7.0; out_len]).unwrap();
-            for &(base, len) in slices {
-                let part = &table[base * d..(base + len) * d];
-                let tt = gpu.upload("table", &[part.len()], dt, part).unwrap();
-                let q = p.slice(base, len);
-                gpu.run(&Gather { bf16 }, &q, &[&ti, &tt, &to]).unwrap();
-                if n == 0 {
-                    gather_reference(&q, &[&[0], &ids[..]].concat(), part, &mut want);
-                }
-            }
-            got = gpu.download(&to).unwrap();
-            assert_eq!(got, want, "gather vocab={vocab} d={d} bf16={bf16} slices={slices:?}");
-        }
-        assert!(rows < 5 || got.iter().any(|&v| v == 0.0), "zero rows are exercised");
-        assert!(got.iter().any(|&v| v == -7.0), "untouched gaps are exercised");
-    }
 }
 
 #[test]

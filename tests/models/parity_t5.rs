@@ -67,7 +67,7 @@ fn gpu_vs_reference(c: &Case) {
     let ids: Vec<u32> =
         rng.normals(c.len, 1.0).iter().enumerate().map(|(i, v)| ((v.abs() * 1e4) as usize + i) as u32 % c.cfg.vocab as u32).collect();
     let mask: Vec<u32> = (0..c.len).map(|i| (i < c.tokens) as u32).collect();
-    let mut enc = T5Encoder::load(gpu().clone(), &ck, &c.cfg, c.len, DType::F32).unwrap();
+    let mut enc = T5Encoder::load(gpu().clone(), ck.clone(), &c.cfg, c.len, DType::F32).unwrap();
     let got = enc.encode(&ids, &mask).unwrap();
     let ids_r: Vec<usize> = ids.iter().map(|&v| v as usize).collect();
     let mask_r: Vec<bool> = mask.iter().map(|&m| m == 1).collect();
@@ -112,7 +112,7 @@ fn gpu_matches_reference_shared_table_no_padding() {
 #[test]
 fn encode_rejects_bad_inputs() {
     let cfg = config(16, 16, 2, 8, false);
-    let mut enc = T5Encoder::load(gpu().clone(), &random_checkpoint(&cfg, 4), &cfg, 4, DType::F32).unwrap();
+    let mut enc = T5Encoder::load(gpu().clone(), random_checkpoint(&cfg, 4), &cfg, 4, DType::F32).unwrap();
     let mut err = |ids: &[u32], mask: &[u32]| enc.encode(ids, mask).unwrap_err().to_string();
     let e = err(&[1, 2, 3], &[1, 1, 1]);
     assert!(e.contains("text length of 4"), "{e}");
@@ -123,7 +123,7 @@ fn encode_rejects_bad_inputs() {
     // A checkpoint that does not fit the config names the key.
     let mut ck = random_checkpoint(&cfg, 5);
     ck.tensors.remove("blocks.1.ffn.gate.0.weight");
-    let e = T5Encoder::load(gpu().clone(), &ck, &cfg, 4, DType::F32).err().unwrap().to_string();
+    let e = T5Encoder::load(gpu().clone(), ck, &cfg, 4, DType::F32).err().unwrap().to_string();
     assert!(e.contains("blocks.1.ffn.gate.0.weight"), "{e}");
 }
 
@@ -133,7 +133,7 @@ fn text_encoder_encodes_each_prompt_once() {
     let cfg = config(32, 32, 4, 32, false);
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/t5_tokenizer.json");
     let tokenizer = Tokenizer::from_file(&fixture, 24).unwrap();
-    let encoder = T5Encoder::load(gpu().clone(), &random_checkpoint(&cfg, 6), &cfg, 24, DType::F32).unwrap();
+    let encoder = T5Encoder::load(gpu().clone(), random_checkpoint(&cfg, 6), &cfg, 24, DType::F32).unwrap();
     let mut text = TextEncoder::new(tokenizer, encoder).unwrap();
     let a = text.embed("a cat sits on the mat").unwrap();
     let b = text.embed("  a cat   sits on the mat\n").unwrap();
@@ -153,4 +153,36 @@ fn umt5_xxl_config_is_wans() {
     // Per layer: norm1, q, k, v, o, norm2, gate.0, fc1, fc2, its own bias table; plus token_embedding and norm.
     assert_eq!(c.expected_tensors().tensors.len(), 2 + 24 * 10);
     assert_eq!((c.dim / c.num_heads, c.num_buckets, c.shared_pos), (64, 32, false));
+}
+
+#[test]
+fn the_encoder_streams_one_layer_at_a_time_and_keeps_nothing_between_prompts() {
+    // A device of its own, so that no other test's buffers move the allocator's figures.
+    let gpu = std::sync::Arc::new(runtime::Gpu::new(&runtime::GpuOptions::from_env()).unwrap());
+    let cfg = T5Config { num_layers: 4, ..config(64, 64, 4, 32, false) };
+    let allocated = || {
+        gpu.wait().unwrap();
+        gpu.memory().map(|m| m.allocated)
+    };
+    let before = allocated();
+    let mut enc = T5Encoder::load(gpu.clone(), random_checkpoint(&cfg, 7), &cfg, 32, DType::F32).unwrap();
+    assert_eq!(allocated(), before, "loading keeps the weights on the host");
+    let mask: Vec<u32> = (0..32).map(|i| (i < 9) as u32).collect();
+    let ids: Vec<u32> = (0..32).map(|i| (i * 7 % cfg.vocab) as u32).collect();
+    enc.encode(&ids, &mask).unwrap();
+    let s = enc.stats();
+    // One layer's weights (q, k, v, o, gate, fc1, fc2 and two norms) in f32, plus its bias and activations.
+    let (d, f) = (cfg.dim as u64, cfg.dim_ffn as u64);
+    let layer = 4 * (4 * d * d + 3 * d * f + 2 * d);
+    println!("{s:?}; one layer's weights {layer} B");
+    assert_eq!(s.tokens, 9);
+    assert!(s.layer_bytes >= layer && s.layer_bytes < 2 * layer, "{} B held at once", s.layer_bytes);
+    if let Some(grew) = s.allocated_bytes {
+        assert!(grew >= layer && grew < 3 * layer, "the allocator saw {grew} B");
+    }
+    assert!(
+        allocated() <= before,
+        "nothing of the encoder stays on the device between prompts: {:?} after, {before:?} before",
+        allocated()
+    );
 }

@@ -26,6 +26,8 @@ pub struct Needs {
     pub allocated: Option<u64>,
     /// Why the model does not fit, if it does not (empty: it fits).
     pub problems: Vec<String>,
+    /// The umT5 encoding of the last prompt, streamed layer by layer: what it adds to the device for a moment.
+    pub text: graph::models::t5::EncodeStats,
 }
 
 impl Needs {

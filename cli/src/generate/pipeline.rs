@@ -191,9 +191,9 @@ impl Pipeline {
         (g.latent_width.unwrap_or(0) * VAE_STRIDE, g.latent_height.unwrap_or(0) * VAE_STRIDE)
     }
 
-    /// Adds the text encoder's compiled graph to `needs`.
+    /// Adds what the last prompt's encoding held on the device to `needs`.
     pub(super) fn text_needs(&self, needs: &mut Needs) {
-        needs.add("umT5", &[("", self.text.lock().unwrap_or_else(|e| e.into_inner()).graph())]);
+        needs.text = self.text.lock().unwrap_or_else(|e| e.into_inner()).stats();
     }
 
     /// `[text_len, text_dim]` embeddings of `prompt` (cached per prompt).

@@ -16,7 +16,8 @@ use weights::{Checkpoint, DitConfig, VaeConfig};
 pub const VAE_STRIDE: usize = 8;
 
 /// The umT5 encoder with its tokenizer, padding to the generator's `text_len`; each
-/// prompt is encoded once.
+/// prompt is encoded once, its layers streamed through the device (nothing of it
+/// stays there between prompts).
 pub struct TextStage(TextEncoder);
 
 impl TextStage {
@@ -32,12 +33,13 @@ impl TextStage {
         let ck = Checkpoint::open(path)?;
         let tok = files.require(&files.tokenizer, "tokenizer.json or google/umt5-xxl/tokenizer.json", "the umT5 tokenizer")?;
         let tokenizer = Tokenizer::from_file(tok, dit.text_len).map_err(graph::GraphError::from)?;
-        let encoder = T5Encoder::load(gpu.clone(), &ck, &cfg, dit.text_len, dtype)?;
+        let encoder = T5Encoder::load(gpu.clone(), ck, &cfg, dit.text_len, dtype)?;
         Ok(TextStage(TextEncoder::new(tokenizer, encoder)?))
     }
 
-    pub fn graph(&mut self) -> &graph::executor::Compiled {
-        self.0.encoder.graph()
+    /// What the last prompt's encoding cost.
+    pub fn stats(&self) -> graph::models::t5::EncodeStats {
+        self.0.encoder.stats()
     }
 
     /// `[text_len, text_dim]` embeddings of `prompt`, padding rows zero.

@@ -1,5 +1,5 @@
 //! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors (or from
-//! f32 into f16, for an f16 KV cache), row gather (token embeddings) and fill.
+//! f32 into f16, for an f16 KV cache) and fill.
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
@@ -18,13 +18,6 @@ pub struct Copy;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CopyF16;
 
-/// Row gather: bindings `[ids (u32), table, out]`, [`GatherParams`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Gather {
-    /// Table stored as bf16 (checkpoint embeddings) instead of f32.
-    pub bf16: bool,
-}
-
 /// Fill: bindings `[dst]`, [`FillParams`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fill;
@@ -40,22 +33,6 @@ crate::params! {
         pub size: [u32; 8],
         pub src_stride: [u32; 8],
         pub dst_stride: [u32; 8],
-    }
-}
-
-crate::params! {
-    #[derive(Default)]
-    pub struct GatherParams {
-        pub rows: u32,
-        pub d: u32,
-        pub ids_off: u32,
-        /// First vocabulary row held by the bound table slice.
-        pub id_base: u32,
-        pub table_rows: u32,
-        /// Ids at or past this give zero rows.
-        pub vocab: u32,
-        pub out_off: u32,
-        pub out_row: u32,
     }
 }
 
@@ -169,20 +146,6 @@ impl Params {
     }
 }
 
-impl GatherParams {
-    /// `rows` ids looked up in a whole `[vocab, d]` table, into a contiguous `[rows, d]`.
-    pub fn new(rows: usize, d: usize, vocab: usize) -> GatherParams {
-        let (rows, d, vocab) = (rows as u32, d as u32, vocab as u32);
-        GatherParams { rows, d, table_rows: vocab, vocab, out_row: d, ..Default::default() }
-    }
-
-    /// The same lookup against the table slice holding ids `[id_base, id_base + table_rows)`.
-    pub fn slice(mut self, id_base: usize, table_rows: usize) -> GatherParams {
-        (self.id_base, self.table_rows) = (id_base as u32, table_rows as u32);
-        self
-    }
-}
-
 impl fmt::Display for Copy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("copy_strided")
@@ -192,12 +155,6 @@ impl fmt::Display for Copy {
 impl fmt::Display for CopyF16 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("copy_strided_f32_to_f16")
-    }
-}
-
-impl fmt::Display for Gather {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "copy_gather_{}", if self.bf16 { "bf16" } else { "f32" })
     }
 }
 
@@ -267,22 +224,6 @@ fn check_extents(label: &str, p: &Params, operands: &[(DType, usize)], dtypes: O
     Ok(())
 }
 
-impl Kernel for Gather {
-    type Params = GatherParams;
-
-    fn wgsl(&self) -> String {
-        expand("copy.wgsl", &Defines::new().flag("GATHER", true).flag("BF16", self.bf16))
-    }
-
-    fn bindings(&self) -> Vec<Access> {
-        vec![Access::Read, Access::Read, Access::ReadWrite]
-    }
-
-    fn workgroups(&self, p: &GatherParams) -> [u32; 3] {
-        super::grid_1d((p.rows * p.d).div_ceil(256))
-    }
-}
-
 impl Kernel for Fill {
     type Params = FillParams;
 
@@ -300,14 +241,7 @@ impl Kernel for Fill {
 }
 
 pub fn variants() -> Vec<(String, String)> {
-    let g = |bf16| Gather { bf16 };
-    vec![
-        (Copy.to_string(), Copy.wgsl()),
-        (CopyF16.to_string(), CopyF16.wgsl()),
-        (g(false).to_string(), g(false).wgsl()),
-        (g(true).to_string(), g(true).wgsl()),
-        (Fill.to_string(), Fill.wgsl()),
-    ]
+    vec![(Copy.to_string(), Copy.wgsl()), (CopyF16.to_string(), CopyF16.wgsl()), (Fill.to_string(), Fill.wgsl())]
 }
 
 /// CPU reference: the same index arithmetic, written as nested iteration. For
@@ -322,19 +256,6 @@ pub fn reference(p: &Params, src: &[f32], dst: &mut [f32]) {
             d += idx * p.dst_stride[k] as usize;
         }
         dst[d] = src[s];
-    }
-}
-
-/// CPU reference of [`Gather`] over an f32 table slice.
-pub fn gather_reference(p: &GatherParams, ids: &[u32], table: &[f32], out: &mut [f32]) {
-    let d = p.d as usize;
-    for (r, &id) in ids[p.ids_off as usize..][..p.rows as usize].iter().enumerate() {
-        let row = &mut out[p.out_off as usize + r * p.out_row as usize..][..d];
-        if id >= p.vocab {
-            row.fill(0.0);
-        } else if id >= p.id_base && id - p.id_base < p.table_rows {
-            row.copy_from_slice(&table[(id - p.id_base) as usize * d..][..d]);
-        }
     }
 }
 

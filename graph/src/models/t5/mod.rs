@@ -1,10 +1,12 @@
 //! The umT5 text encoder of Wan2.1 (../shared/spec/TEXT_VAE.md C.1) and its tokenizer.
 //!
-//! One graph is compiled per (config, text length): token embedding, per layer
-//! T5 RMS norm → unscaled self-attention with a relative-position bias over the
-//! valid keys → residual, RMS norm → gated-GELU FFN → residual; final norm. The
-//! per-layer bias depends only on the weights and the text length, so it is
-//! expanded on the host once at load ([`relative_bias`]) and bound as a weight.
+//! A prompt is encoded layer by layer over its valid tokens only: the token
+//! embeddings are looked up on the host, then each layer (T5 RMS norm → unscaled
+//! self-attention with a relative-position bias → residual, RMS norm → gated-GELU
+//! FFN → residual; the final norm after the last) is uploaded, compiled for the
+//! prompt's length, run and released (`session.rs`). The per-layer bias depends only
+//! on the weights and the length, so it is expanded on the host ([`relative_bias`])
+//! and bound as a weight.
 mod graph;
 pub mod load;
 pub mod session;
@@ -15,7 +17,7 @@ pub mod weights;
 mod clean;
 
 pub use clean::clean;
-pub use session::T5Encoder;
+pub use session::{EncodeStats, T5Encoder};
 pub use text::TextEncoder;
 pub use tokenizer::{Encoding, Tokenizer, TokenizerError};
 
