@@ -1,6 +1,7 @@
 //! A `.safetensors` reader that parses the header itself so it can bound every
 //! request before allocating, then reads each tensor straight from the file
 //! (no whole-file buffer: an 11 GB checkpoint costs 11 GB, not 22).
+use crate::checkpoint::Stored;
 use crate::error::{io, Result, WeightsError};
 use crate::limits::{check_tensor_count, MAX_HEADER};
 use crate::tensor::{DType, HostTensor};
@@ -78,8 +79,9 @@ fn locate(path: &Path, header: &[u8], data_len: u64) -> Result<Vec<Located>> {
     Ok(out)
 }
 
-/// Reads every tensor of `path` into `into`; a key already there is a duplicate.
-pub fn read(path: &Path, into: &mut BTreeMap<String, HostTensor>) -> Result<()> {
+/// Reads every tensor of `path` into `into`; a key already there is a duplicate. With
+/// `lazy`, their data are left in the file (empty `data`) and their places recorded in `stored`.
+pub fn read(path: &Path, into: &mut BTreeMap<String, HostTensor>, lazy: bool, stored: &mut BTreeMap<String, Stored>) -> Result<()> {
     let mut file = File::open(path).map_err(io(path))?;
     let file_len = file.metadata().map_err(io(path))?.len();
     let mut len = [0u8; 8];
@@ -113,8 +115,13 @@ pub fn read(path: &Path, into: &mut BTreeMap<String, HostTensor>) -> Result<()> 
                 second: "this file".into(),
             });
         }
-        let mut data = vec![0u8; t.len as usize];
-        file.seek(SeekFrom::Start(data_start + t.start)).and_then(|_| file.read_exact(&mut data)).map_err(io(path))?;
+        let mut data = Vec::new();
+        if lazy {
+            stored.insert(t.key.clone(), Stored { file: path.to_path_buf(), offset: data_start + t.start });
+        } else {
+            data.resize(t.len as usize, 0);
+            file.seek(SeekFrom::Start(data_start + t.start)).and_then(|_| file.read_exact(&mut data)).map_err(io(path))?;
+        }
         into.insert(t.key, HostTensor { shape: t.shape, dtype: t.dtype, data });
     }
     Ok(())

@@ -30,7 +30,8 @@ impl TextStage {
             ));
         }
         let path = files.require(&files.t5, "t5.safetensors or models_t5_umt5-xxl-enc-bf16.pth", "the umT5 text encoder")?;
-        let ck = Checkpoint::open(path)?;
+        // Read layer by layer from the file at each new prompt: never all of it in memory.
+        let ck = Checkpoint::open_lazy(path)?;
         let tok = files.require(&files.tokenizer, "tokenizer.json or google/umt5-xxl/tokenizer.json", "the umT5 tokenizer")?;
         let tokenizer = Tokenizer::from_file(tok, dit.text_len).map_err(graph::GraphError::from)?;
         let encoder = T5Encoder::load(gpu.clone(), ck, &cfg, dit.text_len, dtype)?;

@@ -4,6 +4,7 @@
 mod pickle;
 mod zip;
 
+use crate::checkpoint::Stored;
 use crate::error::{Result, WeightsError};
 use crate::limits::{check_tensor_count, MAX_PICKLE, MAX_SHARING};
 use crate::tensor::HostTensor;
@@ -53,8 +54,9 @@ fn check_contiguous(path: &Path, key: &str, t: &TensorRef) -> Result<()> {
     Ok(())
 }
 
-/// Every tensor of a torch zip checkpoint by dotted key.
-pub fn read(path: &Path) -> Result<BTreeMap<String, HostTensor>> {
+/// Every tensor of a torch zip checkpoint by dotted key; with `lazy`, their data are
+/// left in the file (empty `data`) and their places recorded in `stored`.
+pub fn read(path: &Path, lazy: bool, stored: &mut BTreeMap<String, Stored>) -> Result<BTreeMap<String, HostTensor>> {
     let mut z = zip::Zip::open(path)?;
     // torch.save names the top folder after the file; data.pkl sits in it.
     let pkl = z
@@ -100,7 +102,12 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, HostTensor>> {
             let hint = "tensors share storages far more than tied weights would";
             return Err(WeightsError::LimitExceeded { path: path.into(), what: "tensor bytes", requested: total, limit: budget, hint });
         }
-        let data = z.read_at(entry.offset + start, len)?;
+        let data = if lazy {
+            stored.insert(key.clone(), Stored { file: path.to_path_buf(), offset: entry.offset + start });
+            Vec::new()
+        } else {
+            z.read_at(entry.offset + start, len)?
+        };
         let shape = t.shape.iter().map(|&n| n as usize).collect();
         if out.insert(key.clone(), HostTensor { shape, dtype: t.dtype, data }).is_some() {
             return Err(WeightsError::Duplicate { path: path.into(), key, first: "data.pkl".into(), second: "data.pkl".into() });

@@ -1,73 +1,57 @@
-//! The checkpoint validated into [`HostWeights`] (its tensors moved, not copied), and
-//! one layer at a time uploaded into a [`Block`]: matmul weights in the device dtype,
-//! norms f32.
-use super::weights::{Attn, Block, Ffn, HostBlock, HostWeights, Layer, RelativeEmbedding};
+//! The checkpoint validated into [`HostWeights`] (it may stay in its file: see
+//! [`Checkpoint::open_lazy`]), one layer at a time uploaded into a [`Block`] (matmul
+//! weights in the device dtype, norms f32), and a prompt's token embeddings.
+use super::weights::{Attn, Block, Ffn, HostWeights, RelativeEmbedding};
 use crate::error::{GraphError, Result};
 use crate::models::linear::Linear;
 use runtime::{DType, Gpu, Tensor};
 use weights::{Checkpoint, HostTensor, T5Config};
 
-/// Checks `ck` against `cfg` (shapes, dtypes, no tensor left over, finite values) and
-/// keeps its tensors by layer.
-pub fn load(cfg: &T5Config, mut ck: Checkpoint) -> Result<HostWeights> {
+/// Checks `ck` against `cfg` (shapes, dtypes, no tensor left over; finite values of
+/// what it holds) and reads the small tensors: position tables and the final norm.
+pub fn load(cfg: &T5Config, ck: Checkpoint) -> Result<HostWeights> {
     ck.validate(&cfg.expected_tensors())?;
     ck.check_finite()?;
-    let mut take = |key: String| -> Result<HostTensor> {
-        ck.tensors.remove(&key).ok_or_else(|| GraphError::Session(format!("{key}: validated but not in the checkpoint")))
+    let f32s = |key: &str| -> Result<Vec<f32>> { Ok(ck.read(key)?.to_f32()) };
+    let table = |key: &str| -> Result<RelativeEmbedding> { Ok(RelativeEmbedding { embedding: f32s(key)? }) };
+    let pos_tables = if cfg.shared_pos {
+        vec![table("pos_embedding.embedding.weight")?]
+    } else {
+        (0..cfg.num_layers).map(|n| table(&format!("blocks.{n}.pos_embedding.embedding.weight"))).collect::<Result<_>>()?
     };
-    let relative = |t: HostTensor| RelativeEmbedding { embedding: t.to_f32() };
-    let pos_embedding = if cfg.shared_pos { Some(relative(take("pos_embedding.embedding.weight".into())?)) } else { None };
-    let mut blocks = Vec::with_capacity(cfg.num_layers);
-    for n in 0..cfg.num_layers {
-        let mut t = |name: &str| take(format!("blocks.{n}.{name}.weight"));
-        let block = Layer {
-            norm1: t("norm1")?.to_f32(),
-            attn: Attn { q: t("attn.q")?, k: t("attn.k")?, v: t("attn.v")?, o: t("attn.o")? },
-            norm2: t("norm2")?.to_f32(),
-            ffn: Ffn { gate: t("ffn.gate.0")?, fc1: t("ffn.fc1")?, fc2: t("ffn.fc2")? },
-        };
-        let table = if cfg.shared_pos { None } else { Some(relative(t("pos_embedding.embedding")?)) };
-        blocks.push((block, table));
-    }
-    let token_embedding = take("token_embedding.weight".into())?;
-    let norm = take("norm.weight".into())?.to_f32();
-    if let Some(key) = ck.tensors.keys().next() {
-        return Err(GraphError::Session(format!("{key}: validated, yet no layer reads it")));
-    }
-    Ok(HostWeights { token_embedding, pos_embedding, blocks, norm })
+    let norm = f32s("norm.weight")?;
+    Ok(HostWeights { ck, pos_tables, norm })
 }
 
-/// Uploads layer `n` (`b`) with its matmul weights in `wdtype`.
-pub fn upload(gpu: &Gpu, cfg: &T5Config, n: usize, b: &HostBlock, wdtype: DType) -> Result<Block> {
+/// Reads layer `n` from the checkpoint and uploads it with its matmul weights in `wdtype`.
+pub fn upload(gpu: &Gpu, cfg: &T5Config, w: &HostWeights, n: usize, wdtype: DType) -> Result<Block> {
     let (d, a, f) = (cfg.dim, cfg.dim_attn, cfg.dim_ffn);
     let key = |name: &str| format!("blocks.{n}.{name}.weight");
-    let linear = |name: &str, t: &HostTensor, out: usize, inp: usize| Linear::upload(gpu, &key(name), out, inp, wdtype, &t.to_f32(), None);
-    let norm = |name: &str, w: &[f32]| -> Result<Tensor> { Ok(gpu.upload(&key(name), &[d], DType::F32, w)?) };
-    Ok(Layer {
-        norm1: norm("norm1", &b.norm1)?,
-        attn: Attn {
-            q: linear("attn.q", &b.attn.q, a, d)?,
-            k: linear("attn.k", &b.attn.k, a, d)?,
-            v: linear("attn.v", &b.attn.v, a, d)?,
-            o: linear("attn.o", &b.attn.o, d, a)?,
-        },
-        norm2: norm("norm2", &b.norm2)?,
-        ffn: Ffn {
-            gate: linear("ffn.gate.0", &b.ffn.gate, f, d)?,
-            fc1: linear("ffn.fc1", &b.ffn.fc1, f, d)?,
-            fc2: linear("ffn.fc2", &b.ffn.fc2, d, f)?,
-        },
+    let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
+        Linear::upload(gpu, &key(name), out, inp, wdtype, &w.ck.read(&key(name))?.to_f32(), None)
+    };
+    let norm = |name: &str| -> Result<Tensor> { Ok(gpu.upload(&key(name), &[d], DType::F32, &w.ck.read(&key(name))?.to_f32())?) };
+    Ok(Block {
+        norm1: norm("norm1")?,
+        attn: Attn { q: linear("attn.q", a, d)?, k: linear("attn.k", a, d)?, v: linear("attn.v", a, d)?, o: linear("attn.o", d, a)? },
+        norm2: norm("norm2")?,
+        ffn: Ffn { gate: linear("ffn.gate.0", f, d)?, fc1: linear("ffn.fc1", f, d)?, fc2: linear("ffn.fc2", d, f)? },
     })
 }
 
-/// The embedding rows of `ids` `[n, dim]`, as f32.
-pub fn embed(w: &HostWeights, cfg: &T5Config, ids: &[u32]) -> Vec<f32> {
-    let t = &w.token_embedding;
+/// The embedding rows of `ids` (each `< vocab`) `[n, dim]`, as f32.
+pub fn embed(w: &HostWeights, cfg: &T5Config, ids: &[u32]) -> Result<Vec<f32>> {
+    let key = "token_embedding.weight";
+    let t = w.ck.get(key)?;
     let row = cfg.dim * t.dtype.size();
-    ids.iter()
-        .flat_map(|&id| {
-            let bytes = &t.data[id as usize * row..(id as usize + 1) * row];
-            HostTensor { shape: vec![cfg.dim], dtype: t.dtype, data: bytes.to_vec() }.to_f32()
-        })
-        .collect()
+    let mut out = Vec::with_capacity(ids.len() * cfg.dim);
+    for &id in ids {
+        let bytes = w.ck.read_bytes(key, id as u64 * row as u64, row)?;
+        let values = HostTensor { shape: vec![cfg.dim], dtype: t.dtype, data: bytes.into_owned() }.to_f32();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(GraphError::input("ids", format!("{}: {key} row {id} holds NaN/Inf", w.ck.path.display())));
+        }
+        out.extend(values);
+    }
+    Ok(out)
 }

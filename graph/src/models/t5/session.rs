@@ -36,8 +36,9 @@ pub struct T5Encoder {
 impl T5Encoder {
     /// Validates `ck` (a umT5 encoder state dict, e.g. Wan's
     /// `models_t5_umt5-xxl-enc-bf16.pth`; strip any key prefix first with
-    /// [`Checkpoint::strip_prefix`]) and keeps it on the host; `encode` uploads its
-    /// layers one at a time with matmul weights in `wdtype`, for prompts padded to `text_len`.
+    /// [`Checkpoint::strip_prefix`]) and keeps it (opened with [`Checkpoint::open_lazy`],
+    /// in its file: each prompt reads it again); `encode` uploads its layers one at a
+    /// time with matmul weights in `wdtype`, for prompts padded to `text_len`.
     pub fn load(gpu: Arc<Gpu>, ck: Checkpoint, cfg: &T5Config, text_len: usize, wdtype: DType) -> Result<T5Encoder> {
         if text_len == 0 {
             return Err(GraphError::input("text_len", "must be at least 1".into()));
@@ -75,11 +76,12 @@ impl T5Encoder {
         let start = Instant::now();
         let base = self.gpu.memory().map(|m| m.allocated);
         let mut stats = EncodeStats { tokens: n, ..EncodeStats::default() };
-        let mut x = embed(&self.weights, &self.cfg, &ids[..n]);
+        let mut x = embed(&self.weights, &self.cfg, &ids[..n])?;
         let last = self.cfg.num_layers - 1;
-        for (i, (host, _)) in self.weights.blocks.iter().enumerate() {
-            let block = upload(&self.gpu, &self.cfg, i, host, self.wdtype)?;
-            let table = self.weights.pos_table(i).ok_or_else(|| GraphError::Session(format!("blocks.{i}: no relative-position table")))?;
+        for i in 0..self.cfg.num_layers {
+            let block = upload(&self.gpu, &self.cfg, &self.weights, i, self.wdtype)?;
+            let tables = &self.weights.pos_tables;
+            let table = &tables[i.min(tables.len() - 1)];
             let norm =
                 if i == last { Some(self.gpu.upload("norm.weight", &[self.cfg.dim], DType::F32, &self.weights.norm)?) } else { None };
             let mut g = build(&self.gpu, &self.cfg, i, &block, &table.embedding, n, norm.as_ref())?;

@@ -1,27 +1,27 @@
 //! The encoder's weights, one struct per checkpoint module, fields named after
-//! the checkpoint keys (`blocks.N.attn.q.weight` …). [`HostWeights`] is the checkpoint
-//! as validated, kept on the host; [`Block`] is one layer on the device, uploaded
-//! while a prompt is encoded ([`super::session`]).
+//! the checkpoint keys (`blocks.N.attn.q.weight` …). [`HostWeights`] is the validated
+//! checkpoint, on the host or still in its file; [`Block`] is one layer on the
+//! device, uploaded while a prompt is encoded ([`super::session`]).
 use crate::models::linear::Linear;
 use runtime::Tensor;
-use weights::HostTensor;
+use weights::Checkpoint;
 
 /// `attn`: bias-free projections `q`, `k`, `v` (`[dim_attn, dim]`) and `o` (`[dim, dim_attn]`).
 #[derive(Clone)]
-pub struct Attn<L> {
-    pub q: L,
-    pub k: L,
-    pub v: L,
-    pub o: L,
+pub struct Attn {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
 }
 
 /// `ffn`: `fc2(fc1(x) ⊙ GELU(gate.0(x)))`.
 #[derive(Clone)]
-pub struct Ffn<L> {
+pub struct Ffn {
     /// `gate.0`
-    pub gate: L,
-    pub fc1: L,
-    pub fc2: L,
+    pub gate: Linear,
+    pub fc1: Linear,
+    pub fc2: Linear,
 }
 
 /// `pos_embedding.embedding.weight [num_buckets, heads]`, kept on the host: the
@@ -31,35 +31,23 @@ pub struct RelativeEmbedding {
     pub embedding: Vec<f32>,
 }
 
-/// One layer: its linears `L` are checkpoint tensors on the host ([`HostBlock`]) or
-/// uploaded [`Linear`]s ([`Block`]), its norm gains `N` likewise.
+/// One layer on the device.
 #[derive(Clone)]
-pub struct Layer<L, N> {
+pub struct Block {
     /// `norm1.weight [dim]`
-    pub norm1: N,
-    pub attn: Attn<L>,
+    pub norm1: Tensor,
+    pub attn: Attn,
     /// `norm2.weight [dim]`
-    pub norm2: N,
-    pub ffn: Ffn<L>,
+    pub norm2: Tensor,
+    pub ffn: Ffn,
 }
-
-pub type HostBlock = Layer<HostTensor, Vec<f32>>;
-pub type Block = Layer<Linear, Tensor>;
 
 pub struct HostWeights {
-    /// `token_embedding.weight [vocab, dim]`, looked up on the host: only a prompt's
-    /// rows reach the device (umT5-XXL's table is 2 GB in bf16).
-    pub token_embedding: HostTensor,
-    /// T5 (`shared_pos = true`): one table for every layer; umT5: one per layer.
-    pub pos_embedding: Option<RelativeEmbedding>,
-    pub blocks: Vec<(HostBlock, Option<RelativeEmbedding>)>,
+    /// The validated checkpoint; layers are read from it as they are uploaded, and
+    /// only a prompt's rows of `token_embedding.weight` (2 GB in umT5-XXL's bf16).
+    pub ck: Checkpoint,
+    /// The relative-position table of each layer (umT5), or of all (T5: `shared_pos`).
+    pub pos_tables: Vec<RelativeEmbedding>,
     /// `norm.weight [dim]`
     pub norm: Vec<f32>,
-}
-
-impl HostWeights {
-    /// The relative-position table layer `n` uses.
-    pub fn pos_table(&self, n: usize) -> Option<&RelativeEmbedding> {
-        self.blocks[n].1.as_ref().or(self.pos_embedding.as_ref())
-    }
 }
