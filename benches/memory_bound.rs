@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
         "memory_bound",
         BenchmarkId::new("copy_rows", SHAPE),
         Throughput::Bytes((8 * n) as u64),
-        &Copy,
+        &Copy::F32,
         &CopyParams::rows(TOKENS, D, 0, 0),
         &[&x, &y],
     );
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
         "memory_bound",
         BenchmarkId::new("copy_transpose", SHAPE),
         Throughput::Bytes((8 * n) as u64),
-        &Copy,
+        &Copy::F32,
         &CopyParams::to_channels_last(1, D, TOKENS),
         &[&x, &y],
     );

@@ -1,3 +1,6 @@
+#ifdef CACHE_F16
+enable f16;
+#endif
 // Causal 3D convolution on channels-last frames [T, H, W, C] (the Wan VAE decoder).
 // Output frame t reads input frames t−kt+1 … t: the kt−1 frames before the chunk come
 // from `cache` (the previous chunk's last input frames; each scaled by cache_scale,
@@ -31,7 +34,11 @@ const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
+#ifdef CACHE_F16
+@group(0) @binding(1) var<storage, read> cache: array<f16>;
+#else
 @group(0) @binding(1) var<storage, read> cache: array<f32>;
+#endif
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 #include "weights.wgsl"
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
@@ -151,7 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                         if c < p.cin {
                             // from_cache is uniform over the workgroup (one frame per layer).
                             if from_cache {
-                                xv = cache[base[e] + c];
+                                xv = f32(cache[base[e] + c]);
                             } else {
                                 xv = src[base[e] + c];
                             }

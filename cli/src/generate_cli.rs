@@ -82,6 +82,14 @@ pub struct ModelArgs {
     /// Run without the SSM global memory (window only).
     #[arg(long)]
     no_memory: bool,
+    /// Device memory budget, e.g. 8G (binary units): a session whose peak would exceed it
+    /// is refused before generating, naming its largest part and what would shrink it.
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+}
+
+fn parse_max_memory(s: &str) -> Result<u64> {
+    videossm::generate::parse_size(s).map_err(|e| anyhow::anyhow!("--max-memory {e}"))
 }
 
 impl ModelArgs {
@@ -96,6 +104,7 @@ impl ModelArgs {
             size: self.size.as_deref().map(parse_size).transpose()?,
             generator: self.generator.clone(),
             memory: !self.no_memory,
+            max_memory: self.max_memory.as_deref().map(parse_max_memory).transpose()?,
         })
     }
 

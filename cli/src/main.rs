@@ -27,8 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List GPU adapters with their backend, type, driver, features and limits, and whether the model fits each.
-    Info(Box<generate_cli::ModelArgs>),
+    /// List GPU adapters with their backend, type, driver, features and limits, and whether the model fits each:
+    /// its peak device memory by part, as allocated with a session open, against common budgets.
+    Info {
+        #[command(flatten)]
+        model: Box<generate_cli::ModelArgs>,
+        /// One JSON object per adapter, a line each (keys include peak_bytes and parts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure kernels and generation on this adapter (a table, or JSON with --json).
     Bench {
         /// Print one JSON object instead of a table.
@@ -212,7 +219,7 @@ fn main() {
     gpu.backend = cli.backend.or(gpu.backend);
     gpu.adapter = cli.adapter.or(gpu.adapter);
     let result = match cli.command {
-        Command::Info(model) => info::run(&gpu, &model),
+        Command::Info { model, json } => info::run(&gpu, &model, json),
         Command::Bench { compare, .. } if !compare.is_empty() => {
             videossm::bench_compare::load(&compare).map(|runs| print!("{}", videossm::bench_compare::table(&runs))).map_err(Into::into)
         }

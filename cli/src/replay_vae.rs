@@ -16,7 +16,9 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     let shape = latents.shape.clone();
     let [frames, _, h, w] = shape[..] else { bail!("{}: latents {shape:?} are not [F, z, h, w]", dir.display()) };
     let data = latents.to_f32();
-    let mut vae = VaeDecoder::load(gpu, &ck, &cfg, opts.wdtype, h, w)?;
+    let weights = graph::models::vae::load::load(&gpu, &cfg, &ck, opts.wdtype)?;
+    let compile = graph::CompileOptions { kv_f16: opts.kv_f16, ..graph::CompileOptions::default() };
+    let mut vae = VaeDecoder::new(gpu, weights, &cfg, h, w, compile)?;
     let (vh, vw) = vae.video_size();
     let out_shape = |video: &[f32]| vec![video.len() / (3 * vh * vw), 3, vh, vw];
     let video = vae.decode_shaped(&data, &shape).context("whole-sequence decode")?;

@@ -15,7 +15,7 @@ pub struct CompileOptions {
     /// binding, to exercise the split on small models (`None`: the binding limit).
     pub split_bytes: Option<u64>,
     /// Hold the DiT's attention caches (KV window, text K/V, memory keys) as f16:
-    /// `None` decides by the weights ([`crate::models::dit::kv_dtype`]), `Some(true)`
+    /// `None` decides by the weights ([`crate::models::cache_dtype`]), `Some(true)`
     /// wherever the adapter has `shader-f16` (it stays f32 elsewhere), `Some(false)` never.
     pub kv_f16: Option<bool>,
 }
@@ -75,12 +75,14 @@ impl Builder {
         self.check_bindings(gpu)?;
         let Builder { graph, mut bound, .. } = self;
         let plan = Plan::new(&graph, opts.reuse);
-        let pool = plan
-            .buffers
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| gpu.create_buffer(&format!("activations{i}"), b, runtime::tensor::STORAGE))
-            .collect::<runtime::Result<Vec<_>>>()?;
+        // With reuse the buffers are the device's shared ones (`runtime::pool`): a graph's
+        // activations then cost only what its plan needs beyond every other graph's.
+        let pool = if opts.reuse {
+            gpu.pooled_activations(&plan.buffers)?
+        } else {
+            let own = |(i, &b): (usize, &u64)| gpu.create_buffer(&format!("activations{i}"), b, runtime::tensor::STORAGE);
+            plan.buffers.iter().enumerate().map(own).collect::<runtime::Result<Vec<_>>>()?
+        };
         let mut tensors = Vec::with_capacity(graph.tensors.len());
         for id in graph.ids() {
             let d = graph.desc(id);

@@ -299,10 +299,10 @@ impl Builder {
     /// A strided copy from `src` into `dst` (an existing tensor, written in place): f32
     /// to f32, or f32 to f16 (rounded, saturating) into an f16 cache.
     pub fn copy_into(&mut self, name: &str, src: TensorId, dst: TensorId, p: &copy::Params) -> Result<usize> {
-        match (self.dtype(src), self.dtype(dst)) {
-            (DType::F32, DType::F16) if self.caps.f16 => self.dispatch(name, copy::CopyF16, p, &[src, dst]),
-            (DType::F32 | DType::U32, DType::F32 | DType::U32) => self.dispatch(name, copy::Copy, p, &[src, dst]),
-            (s, d) => Err(self.shape_error(name, format!("no copy from {s} to {d} on this adapter (f16 needs shader-f16)"))),
+        let (s, d) = (self.dtype(src), self.dtype(dst));
+        match copy::Copy::between(s, d).filter(|c| self.caps.f16 || !(c.src_f16 || c.dst_f16)) {
+            Some(kernel) => self.dispatch(name, kernel, p, &[src, dst]),
+            None => Err(self.shape_error(name, format!("no copy from {s} to {d} on this adapter (f16 needs shader-f16)"))),
         }
     }
 

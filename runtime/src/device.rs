@@ -135,6 +135,8 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub caps: Capabilities,
     pub(crate) pipelines: PipelineCache,
+    /// Activation buffers every graph's plan shares ([`crate::pool`]).
+    pub(crate) pool: crate::pool::ActivationPool,
     /// First error wgpu reported outside an error scope; surfaced by [`Gpu::wait`].
     uncaptured: Arc<Mutex<Option<RuntimeError>>>,
     /// Why the device was lost (driver reset, GPU removed, `destroy()`), once it is.
@@ -334,7 +336,18 @@ impl Gpu {
         });
         log::info!("opened {} on {:?} ({:?}), caps {:?}", info.name, info.backend, info.device_type, caps);
         let checked_shaders = cfg!(debug_assertions) || std::env::var("VIDEOSSM_CHECKED").is_ok_and(|v| v == "1");
-        Ok(Gpu { device, queue, info, limits, caps, pipelines: PipelineCache::default(), uncaptured, lost, checked_shaders })
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            caps,
+            pipelines: PipelineCache::default(),
+            pool: Default::default(),
+            uncaptured,
+            lost,
+            checked_shaders,
+        })
     }
 
     /// Largest byte range one storage binding may cover on this device.

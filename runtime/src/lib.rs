@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod error;
 pub mod kernels;
 pub mod pipeline;
+pub mod pool;
 pub mod shader;
 pub mod tensor;
 

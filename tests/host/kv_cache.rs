@@ -1,6 +1,6 @@
 //! The f16 KV cache is chosen only where the adapter has shader-f16 (GL has not), and by
 //! default only for 16-bit weights; ops refuse f16 caches on an adapter without f16.
-use graph::models::dit::kv_dtype;
+use graph::models::cache_dtype;
 use graph::{Builder, CompileOptions};
 use runtime::kernels::copy;
 use runtime::{Capabilities, DType, DeviceKind};
@@ -16,12 +16,12 @@ fn f16_caches_only_with_shader_f16_and_by_default_only_for_16_bit_weights() {
     let f16 = Capabilities { f16: true, ..gl };
     for weights in [DType::F32, DType::F16, DType::BF16] {
         for force in [None, Some(false), Some(true)] {
-            assert_eq!(kv_dtype(&gl, weights, &opts(force)), DType::F32, "no shader-f16: {weights} weights, kv_f16 {force:?}");
+            assert_eq!(cache_dtype(&gl, weights, &opts(force)), DType::F32, "no shader-f16: {weights} weights, kv_f16 {force:?}");
         }
-        assert_eq!(kv_dtype(&f16, weights, &opts(Some(true))), DType::F16);
-        assert_eq!(kv_dtype(&f16, weights, &opts(Some(false))), DType::F32);
+        assert_eq!(cache_dtype(&f16, weights, &opts(Some(true))), DType::F16);
+        assert_eq!(cache_dtype(&f16, weights, &opts(Some(false))), DType::F32);
         let default = if weights == DType::F32 { DType::F32 } else { DType::F16 };
-        assert_eq!(kv_dtype(&f16, weights, &opts(None)), default, "{weights} weights by default");
+        assert_eq!(cache_dtype(&f16, weights, &opts(None)), default, "{weights} weights by default");
     }
 }
 

@@ -259,7 +259,7 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
     }
     out.push(norm::Norm::softmax(caps).to_string());
     // The caches' dtype as the DiT session chooses it for each weight dtype.
-    let kv = |precision| graph::models::dit::kv_dtype(caps, precision, &graph::CompileOptions::default());
+    let kv = |precision| graph::models::cache_dtype(caps, precision, &graph::CompileOptions::default());
     for d in attention::HEAD_DIMS {
         for bias in [false, true] {
             for precision in [DType::F32, DType::F16, DType::BF16] {
@@ -270,7 +270,8 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
     out.extend([false, true].map(|delta| ssm_scan::Ssm::read_for(caps, delta).to_string()));
     for f16 in [DType::F32, DType::BF16].map(|w| kv(w) == DType::F16) {
         if f16 {
-            out.push(copy::CopyF16.to_string());
+            // Writes into f16 caches, and the VAE's halo and shift copies out of them.
+            out.extend([(false, true), (true, false)].map(|(src_f16, dst_f16)| copy::Copy { src_f16, dst_f16 }.to_string()));
         }
         out.push(ssm_scan::Ssm::Scan { f16 }.to_string());
         match ssm_scan::DeltaScan::for_device(caps) {
@@ -280,10 +281,11 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
             ssm_scan::DeltaScan::Step => out.push(ssm_scan::Ssm::DeltaStep { f16 }.to_string()),
         }
     }
-    // The VAE's convolutions, by output width.
+    // The VAE's convolutions, by output width, reading caches of the dtype chosen for their weights.
     for cout in [3, 96, 384] {
         for w in [DType::F32, DType::BF16] {
-            out.push(conv3d::Conv3d::for_device(caps, w, false, false, cout).to_string());
+            let cache_f16 = kv(w) == DType::F16;
+            out.push(conv3d::Conv3d { cache_f16, ..conv3d::Conv3d::for_device(caps, w, false, false, cout) }.to_string());
         }
     }
     // `bench --full` probes f16 FMA throughput where the device has f16 (cli/src/bench_full.rs).
@@ -317,11 +319,11 @@ fn choosers_pick_only_what_the_backend_runs() {
 #[test]
 fn families_without_a_chooser_need_no_optional_capability() {
     let fixed = [rope::variants(), copy::variants(), conv3d::variants(), elementwise::variants()].concat();
-    // The f32 → f16 copy writes only f16 caches, which the session's kv_dtype chooses
-    // (checked with the choosers above).
+    // Copies and convs with f16 operands touch only f16 caches, which the session's
+    // cache_dtype chooses (checked with the choosers above).
     let needy: Vec<String> = fixed
         .iter()
-        .filter(|(l, _)| *l != copy::CopyF16.to_string())
+        .filter(|(l, _)| !l.contains("f16_to") && !l.contains("to_f16") && !l.ends_with("cachef16"))
         .filter_map(|(l, w)| {
             let need = requirements(&parse(l, w));
             (!need.is_empty()).then(|| format!("{l}: {need:?}"))
@@ -378,8 +380,8 @@ fn params_structs_match_their_rust_twins() {
         check(norm),
         check(rope::Rope),
         check(peak::Peak { f16: true }),
-        check(copy::Copy),
-        check(copy::CopyF16),
+        check(copy::Copy::F32),
+        check(copy::Copy { src_f16: false, dst_f16: true }),
         check(copy::Fill),
         check(conv3d::Conv3d::new(DType::F32, false, false, 16)),
         check(elementwise::Elementwise { op: elementwise::Op::Add }),

@@ -23,7 +23,8 @@ fn case(rng: &mut Rng, frames: usize, h: usize, w: usize, cin: usize, cout: usiz
     Case {
         p,
         k: k_spec,
-        cache: rng.normals(2 * frame, 1.0),
+        // An f16 cache holds f16 values: rounded here, so the reference sees what the kernel reads.
+        cache: rng.normals(2 * frame, 1.0).into_iter().map(|v| if k_spec.cache_f16 { DType::F16.round(v) } else { v }).collect(),
         src: rng.normals(frames * frame, 1.0),
         w: wts,
         bias: rng.normals(cout, 0.5),
@@ -36,8 +37,12 @@ fn run(c: &Case) -> Vec<f32> {
     let p = &c.p;
     let up = |n: &str, v: &[f32], dt: DType| gpu.upload(n, &[v.len()], dt, v).unwrap();
     let packed = repack(&c.w, p.cout as usize, p.cin as usize, p.kt as usize, p.kh as usize, p.kw as usize);
-    let (tc, ts, tw, tb) =
-        (up("cache", &c.cache, DType::F32), up("src", &c.src, DType::F32), up("w", &packed, c.k.w_dtype), up("bias", &c.bias, DType::F32));
+    let (tc, ts, tw, tb) = (
+        up("cache", &c.cache, if c.k.cache_f16 { DType::F16 } else { DType::F32 }),
+        up("src", &c.src, DType::F32),
+        up("w", &packed, c.k.w_dtype),
+        up("bias", &c.bias, DType::F32),
+    );
     let n = p.frames as usize * p.rows as usize * p.out_w(c.k.upsample) as usize * p.cout as usize;
     let ty = gpu.empty("y", &[n], DType::F32).unwrap();
     let tr = up("res", &c.res[..n], DType::F32);
@@ -133,6 +138,25 @@ fn streaming_with_the_cache_carried_equals_one_call() {
     (second.cache, second.w, second.bias) = (whole.src[..2 * frame].to_vec(), whole.w.clone(), whole.bias.clone());
     let streamed: Vec<f32> = run(&first).into_iter().chain(run(&second)).collect();
     assert_close("streamed", &streamed, &all, 1e-6, 1e-6);
+}
+
+#[test]
+fn f16_caches_in_both_tilings() {
+    // The VAE's frame caches in f16 (16-bit weights on adapters with shader-f16).
+    if !gpu().caps.f16 {
+        eprintln!("f16 caches: skipped, this adapter has no shader-f16 (they are never chosen there)");
+        return;
+    }
+    let mut rng = Rng::new(37);
+    for workgroup in [false, true] {
+        for &(frames, h, w, cin, cout, k) in &[(2, 5, 6, 19, 40, (3, 3, 3)), (1, 3, 3, 8, 3, (3, 1, 1)), (3, 4, 4, 16, 16, (3, 3, 3))] {
+            let k_spec = Conv3d { workgroup, cache_f16: true, ..Conv3d::new(DType::BF16, false, false, cout) };
+            let mut c = case(&mut rng, frames, h, w, cin, cout, k, k_spec);
+            check(&c, &format!("{} {k:?} {frames}x{h}x{w}x{cin}->{cout}", c.k));
+            c.p.cache_scale0 = 0.0;
+            check(&c, &format!("{} {k:?} with a masked cache frame", c.k));
+        }
+    }
 }
 
 #[test]

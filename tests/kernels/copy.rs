@@ -3,7 +3,7 @@
 //! generic reference; fill;
 //! f32 into an f16 cache. Copies move bits, so every comparison is exact but the f16
 //! one's, held to f16's rounding.
-use runtime::kernels::copy::{f16_saturating, reference, Copy, CopyF16, Fill, FillParams, Params};
+use runtime::kernels::copy::{f16_saturating, reference, Copy, Fill, FillParams, Params};
 use runtime::{DType, Kernel};
 use videossm_suite::{gpu, Rng};
 
@@ -11,7 +11,7 @@ fn run(p: &Params, src: &[f32], dst_len: usize) -> Vec<f32> {
     let gpu = gpu();
     let ts = gpu.upload("src", &[src.len()], DType::F32, src).unwrap();
     let td = gpu.upload("dst", &[dst_len], DType::F32, &vec![-7.0; dst_len]).unwrap();
-    gpu.run(&Copy, p, &[&ts, &td]).unwrap();
+    gpu.run(&Copy::F32, p, &[&ts, &td]).unwrap();
     gpu.download(&td).unwrap()
 }
 
@@ -133,13 +133,13 @@ fn check_rejects_copies_past_either_end() {
     let p = Params::rows(7, 64, 3, 11);
     assert_eq!(p.extents(), (10 * 64, 18 * 64));
     let f32s = |src: usize, dst: usize| [(DType::F32, src), (DType::F32, dst)];
-    assert!(Copy.check(&p, &f32s(10 * 64, 18 * 64)).is_ok());
-    assert!(Copy.check(&p, &f32s(10 * 64 - 1, 18 * 64)).is_err());
-    assert!(Copy.check(&p, &f32s(10 * 64, 18 * 64 - 1)).is_err());
+    assert!(Copy::F32.check(&p, &f32s(10 * 64, 18 * 64)).is_ok());
+    assert!(Copy::F32.check(&p, &f32s(10 * 64 - 1, 18 * 64)).is_err());
+    assert!(Copy::F32.check(&p, &f32s(10 * 64, 18 * 64 - 1)).is_err());
     // Recording the dispatch runs the same check, in every build (release shaders are unclamped).
     let gpu = gpu();
     let (src, dst) = (gpu.empty("src", &[10 * 64], DType::F32).unwrap(), gpu.empty("dst", &[18 * 64 - 1], DType::F32).unwrap());
-    let e = gpu.program().push(&Copy, &p, &[&src, &dst]).err().expect("an out-of-range copy was recorded").to_string();
+    let e = gpu.program().push(&Copy::F32, &p, &[&src, &dst]).err().expect("an out-of-range copy was recorded").to_string();
     assert!(e.contains("copy_strided") && e.contains("1151-element destination"), "{e}");
     assert_eq!(Params::rows(0, 64, 3, 11).extents(), (0, 0));
     // Contiguous rows merge into one dim; a transpose keeps its two.
@@ -163,8 +163,9 @@ fn fill_writes_exactly_its_range() {
 #[test]
 fn f32_rows_into_an_f16_cache_round_to_nearest_and_saturate() {
     let gpu = gpu();
+    let into_f16 = Copy { src_f16: false, dst_f16: true };
     if !gpu.caps.f16 {
-        eprintln!("{CopyF16}: skipped, this adapter has no shader-f16 (the f16 KV cache is never chosen there)");
+        eprintln!("{into_f16}: skipped, this adapter has no shader-f16 (the f16 KV cache is never chosen there)");
         return;
     }
     let mut rng = Rng::new(8);
@@ -182,7 +183,7 @@ fn f32_rows_into_an_f16_cache_round_to_nearest_and_saturate() {
         let dst_len = 70_001;
         let ts = gpu.upload("src", &[src.len()], DType::F32, src).unwrap();
         let td = gpu.upload("dst", &[dst_len], DType::F16, &vec![-7.0; dst_len]).unwrap();
-        gpu.run(&CopyF16, p, &[&ts, &td]).unwrap();
+        gpu.run(&into_f16, p, &[&ts, &td]).unwrap();
         let got = gpu.download(&td).unwrap();
         let mut want = vec![-7.0; dst_len];
         reference(p, src, &mut want);
@@ -198,7 +199,32 @@ fn f32_rows_into_an_f16_cache_round_to_nearest_and_saturate() {
     }
     // The kernel checks what it is bound to: f32 into f16 only.
     let ok = [(DType::F32, 100), (DType::F16, 100)];
-    CopyF16.check(&Params::rows(2, 50, 0, 0), &ok).unwrap();
-    assert!(CopyF16.check(&Params::rows(2, 50, 0, 0), &[(DType::F32, 100), (DType::F32, 100)]).is_err());
-    assert!(CopyF16.check(&Params::rows(2, 50, 0, 1), &ok).is_err(), "one row past the end");
+    into_f16.check(&Params::rows(2, 50, 0, 0), &ok).unwrap();
+    assert!(into_f16.check(&Params::rows(2, 50, 0, 0), &[(DType::F32, 100), (DType::F32, 100)]).is_err());
+    assert!(into_f16.check(&Params::rows(2, 50, 0, 1), &ok).is_err(), "one row past the end");
+}
+
+#[test]
+fn f16_caches_copy_out_and_between_each_other_exactly() {
+    // The VAE's f16 frame caches are read into f32 halos and shifted f16 to f16.
+    let gpu = gpu();
+    if !gpu.caps.f16 {
+        eprintln!("copies from f16: skipped, this adapter has no shader-f16 (f16 caches are never chosen there)");
+        return;
+    }
+    let mut rng = Rng::new(12);
+    let src: Vec<f32> = rng.normals(5000, 3.0).iter().map(|&x| f16_saturating(x)).collect();
+    let ts = gpu.upload("src", &[src.len()], DType::F16, &src).unwrap();
+    for (p, dst_f16) in [(Params::rows(9, 77, 2, 5), false), (Params::rows(9, 77, 2, 5), true), (Params::to_channels_last(3, 33, 7), false)]
+    {
+        let dst_len = 1200;
+        let dtype = if dst_f16 { DType::F16 } else { DType::F32 };
+        let td = gpu.upload("dst", &[dst_len], dtype, &vec![-7.0; dst_len]).unwrap();
+        let kernel = Copy { src_f16: true, dst_f16 };
+        gpu.run(&kernel, &p, &[&ts, &td]).unwrap();
+        let mut want = vec![-7.0; dst_len];
+        reference(&p, &src, &mut want);
+        assert_eq!(gpu.download(&td).unwrap(), want, "{kernel}");
+        assert!(kernel.check(&p, &[(DType::F32, 5000), (dtype, dst_len)]).is_err(), "{kernel} bound to an f32 source");
+    }
 }

@@ -123,7 +123,7 @@ fn out_of_range_op_is_a_typed_compile_error() {
     let x = g.input("x", &[4, 8], DType::F32);
     let y = g.input("y", &[4, 8], DType::F32);
     // Five rows of eight from a four-row tensor.
-    g.dispatch("rows", copy::Copy, &copy::Params::rows(5, 8, 0, 0), &[x, y]).unwrap();
+    g.dispatch("rows", copy::Copy::F32, &copy::Params::rows(5, 8, 0, 0), &[x, y]).unwrap();
     g.output(y, "y");
     match g.compile(gpu, CompileOptions::default()) {
         Err(GraphError::Op { op, source: runtime::RuntimeError::Tensor { message, .. } }) => {

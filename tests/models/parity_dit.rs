@@ -167,7 +167,7 @@ fn f16_kv_caches_halve_the_cache_state() {
     println!("dit-window state bytes [prompt, pass]: f32 caches {f32_bytes:?}, f16 caches {f16_bytes:?}");
     assert_eq!(f16_bytes.map(|b| 2 * b), f32_bytes);
     // The default for 16-bit weights on an adapter with f16 is f16 caches.
-    let default = graph::models::dit::kv_dtype(&gpu().caps, DType::BF16, &CompileOptions { kv_f16: None, ..Default::default() });
+    let default = graph::models::cache_dtype(&gpu().caps, DType::BF16, &CompileOptions { kv_f16: None, ..Default::default() });
     assert_eq!(default, DType::F16);
 }
 

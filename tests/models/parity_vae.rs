@@ -38,6 +38,24 @@ fn vae_small_f16_weights() {
 }
 
 #[test]
+fn f16_caches_move_the_bundle_by_little() {
+    // 16-bit weights keep the frame caches in f16 by default: measured against f32 caches.
+    let dir = parity_dir("vae-small");
+    let expected = load_host(&dir.join("expected.safetensors"));
+    for wdtype in [DType::F16, DType::BF16] {
+        let run = |kv_f16| replay(gpu().clone(), &dir, ReplayOptions { wdtype, kv_f16: Some(kv_f16), ..Default::default() }).unwrap();
+        let (f32c, f16c) = (run(false), run(true));
+        for key in ["video", "video_streamed"] {
+            let want = &expected[key].1;
+            let (e32, e16, moved) =
+                (err_over_std(&f32c[key].1, want), err_over_std(&f16c[key].1, want), err_over_std(&f16c[key].1, &f32c[key].1));
+            println!("vae-small {key} {wdtype}: f32 caches {e32:.3e}, f16 caches {e16:.3e} × std; moved by {moved:.3e}");
+            assert!(moved <= 2e-2, "{key} {wdtype}: f16 caches moved the video by {moved:.3e} × std");
+        }
+    }
+}
+
+#[test]
 fn reference_reproduces_the_bundle() {
     let dir = parity_dir("vae-small");
     let cfg = VaeConfig::load(&dir.join("config.json")).unwrap();

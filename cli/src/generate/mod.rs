@@ -21,7 +21,7 @@ mod session;
 mod stages;
 
 pub use model::ModelFiles;
-pub use needs::Needs;
+pub use needs::{parse_size, Needs, BUDGETS_GIB};
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use session::{Chunk, Session, SessionState};
 

@@ -35,6 +35,8 @@ pub struct PipelineOptions {
     pub generator: Option<std::path::PathBuf>,
     /// Use the SSM global memory when the checkpoint has it.
     pub memory: bool,
+    /// Device bytes a session may hold at its peak; sessions that would need more are refused.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for PipelineOptions {
@@ -48,6 +50,7 @@ impl Default for PipelineOptions {
             size: None,
             generator: None,
             memory: true,
+            max_memory: None,
         }
     }
 }
@@ -62,6 +65,8 @@ pub struct Pipeline {
     pub(super) weights: DitWeights,
     /// Device dtype of the matmul and conv weights.
     pub dtype: DType,
+    /// The device budget sessions are checked against ([`PipelineOptions::max_memory`]).
+    pub max_memory: Option<u64>,
     text: Mutex<TextStage>,
     vae: (VaeConfig, VaeWeights),
 }
@@ -161,13 +166,14 @@ impl Pipeline {
         let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
         let text = Mutex::new(TextStage::load(&gpu, &files, &config, opts.dtype)?);
         let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
-        Ok(Pipeline { gpu, files, config, generation, weights, dtype: opts.dtype, text, vae })
+        Ok(Pipeline { gpu, files, config, generation, weights, dtype: opts.dtype, max_memory: opts.max_memory, text, vae })
     }
 
     /// A decoder for one video (its causal caches are per session).
     pub(super) fn decoder(&self) -> Result<DecodeStage> {
         let g = &self.generation;
-        DecodeStage::new(self.gpu.clone(), self.vae.1.clone(), &self.vae.0, g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0))
+        let (h, w) = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
+        DecodeStage::new(self.gpu.clone(), self.vae.1.clone(), &self.vae.0, h, w, g.num_frame_per_block)
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -63,6 +63,11 @@ impl<'p> Session<'p> {
         let mut s = Session::open(pipeline, capacity, seed)?;
         s.generator.set_context(&pipeline.encode_prompt(prompt)?)?;
         s.prompt = prompt.to_string();
+        if let Some(budget) = pipeline.max_memory {
+            if let Some(why) = s.needs()?.over_budget(budget) {
+                return Err(invalid("--max-memory", why));
+            }
+        }
         Ok(s)
     }
 
@@ -70,12 +75,14 @@ impl<'p> Session<'p> {
         let g = &p.generation;
         let (h, w) = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
         let dims = DitDims::new(&p.config, g.num_frame_per_block, h, w);
+        // The decoder first: it reserves the shared activation buffers the DiT's graphs then reuse.
+        let decoder = p.decoder()?;
         let generator = Generator::new(p.gpu.clone(), &p.weights, dims, capacity, p.config.sink_size, CompileOptions::default())?;
         let (timesteps, sigmas) = g.schedule().into_iter().unzip();
         Ok(Session {
             pipeline: p,
             generator,
-            decoder: p.decoder()?,
+            decoder,
             rng: Rng::new(seed),
             seed,
             chunk: 0,
@@ -202,14 +209,15 @@ impl<'p> Session<'p> {
         })
     }
 
-    /// What this session holds on the device and whether it fits the adapter's limits
-    /// (the DiT and umT5 graphs are compiled, the VAE's chunk graph is planned).
+    /// What this session holds on the device and whether it fits the adapter's limits,
+    /// with every graph it runs compiled (so the allocator's figure is the run's).
     pub fn needs(&mut self) -> Result<Needs> {
+        let frames = self.pipeline.chunk_frames();
+        self.decoder.prepare(frames)?;
         let mut needs = Needs::default();
         let [prompt, pass] = self.generator.graphs();
         needs.add("DiT", &[("prompt", prompt), ("pass", pass)]);
         self.pipeline.text_needs(&mut needs);
-        let frames = self.pipeline.chunk_frames();
         needs.add_vae(&self.decoder.memory(frames)?, &self.decoder.memory(1)?, self.pipeline.dtype);
         needs.check(&self.pipeline.gpu);
         Ok(needs)

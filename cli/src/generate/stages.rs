@@ -56,9 +56,17 @@ pub struct DecodeStage {
 }
 
 impl DecodeStage {
-    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize) -> crate::Result<DecodeStage> {
-        let vae = VaeDecoder::new(gpu, weights, cfg, h, w, CompileOptions::default())?;
+    /// A decoder for chunks of `frames` latent frames, its activation buffers reserved
+    /// (create it before the DiT's graphs, which then share them).
+    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize, frames: usize) -> crate::Result<DecodeStage> {
+        let mut vae = VaeDecoder::new(gpu, weights, cfg, h, w, CompileOptions::default())?;
+        vae.reserve(frames)?;
         Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
+    }
+
+    /// Compiles the graphs chunks of `frames` latent frames run (their buffers allocated).
+    pub fn prepare(&mut self, frames: usize) -> crate::Result<()> {
+        Ok(self.vae.prepare(frames)?)
     }
 
     /// Planned device memory of a call of `frames` latent frames.

@@ -18,18 +18,46 @@ fn the_embedded_model_fits() {
         "at 64x64, f32 weights",
         // The embedded model predates B.6: its config has no memory_type.
         "memory gated_linear (B.3)",
-        "weights",
-        "DiT f32",
+        "peak",
+        "DiT weights (f32)",
         "KV window",
         "VAE caches",
+        "activations (shared by every graph)",
         "DiT pass",
-        "umT5",
+        "umT5 streamed layer by layer",
         "VAE chunk",
-        "wgpu reports no adapter memory size",
+        "budgets    8 GiB yes, 12 GiB yes",
         "fits       yes",
     ] {
         assert!(out.contains(part), "{part:?} not in {out}");
     }
+}
+
+/// `--json`: one object per adapter with the peak, its parts (which add up to it) and
+/// the budgets; `--max-memory` joins the budgets, and a budget a session cannot keep
+/// stops `generate` before its first frame, naming the largest part.
+#[test]
+fn json_parts_add_up_to_the_peak_and_a_budget_is_kept() {
+    let out = info(&["--json", "--max-memory", "1M"], None);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let peak = v["peak_bytes"].as_u64().unwrap();
+    let parts = v["parts"].as_object().unwrap();
+    assert_eq!(parts.values().map(|b| b.as_u64().unwrap()).sum::<u64>(), peak, "{v}");
+    for key in ["DiT weights (f32)", "VAE caches", "activations (shared by every graph)"] {
+        assert!(parts[key].as_u64().unwrap() > 0, "{key}: {v}");
+    }
+    assert!(v["allocated_bytes"].as_u64().is_some_and(|a| a <= peak), "lavapipe reports its allocations: {v}");
+    assert_eq!(v["budgets"]["8 GiB"], true);
+    assert_eq!(v["budgets"]["--max-memory 0.00 GiB"], false, "{v}");
+
+    let file = scratch("budget").join("a.y4m");
+    let out = generate(&["a red ball", "--frames", "9", "--max-memory", "1M", "-o", file.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("over the 0.00 GiB budget (--max-memory)") && stderr.contains("the largest part is"), "{stderr}");
+    assert!(!file.exists(), "nothing written");
+    let out = generate(&["a red ball", "--max-memory", "8X", "-o", file.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-memory \"8X\": unknown unit"), "{:?}", out);
 }
 
 /// Bindings too small for the test model: a weight that cannot be split (the load fails

@@ -16,6 +16,8 @@ pub struct Conv3d {
     pub tile: (u32, u32),
     /// 64×64 blocks staged in workgroup memory instead (GPUs); `tile` is then unused.
     pub workgroup: bool,
+    /// The frame cache is f16 (needs `shader-f16`): half the bytes a session holds.
+    pub cache_f16: bool,
 }
 
 impl Conv3d {
@@ -26,7 +28,7 @@ impl Conv3d {
         // pixel), so wide channel rows pay: up to 16 columns, i.e. 128 channels a group.
         let tn = cout.div_ceil(8).clamp(1, 16) as u32;
         let tile = (if tn > 8 { 4 } else { 8 }, tn);
-        Conv3d { w_dtype, upsample, residual, tile, workgroup: false }
+        Conv3d { w_dtype, upsample, residual, tile, workgroup: false, cache_f16: false }
     }
 
     /// The variant for this adapter: workgroup blocks on GPUs where the output is wide
@@ -41,7 +43,7 @@ impl Conv3d {
     /// one weight load and TM FMAs.
     fn step(&self, buf: &str) -> String {
         let (tm, tn) = self.tile;
-        let mut s: String = (0..tm).map(|i| format!("                        let x{i} = {buf}[base[{i}] + c] * sc[{i}];\n")).collect();
+        let mut s: String = (0..tm).map(|i| format!("                        let x{i} = f32({buf}[base[{i}] + c]) * sc[{i}];\n")).collect();
         for j in 0..tn {
             s += &format!("                        let w{j} = load_w(wk + wc[{j}]);\n");
             s.extend((0..tm).map(|i| format!("                        acc[{i}][{j}] = fma(x{i}, w{j}, acc[{i}][{j}]);\n")));
@@ -132,6 +134,9 @@ impl fmt::Display for Conv3d {
         if self.residual {
             f.write_str("_res")?;
         }
+        if self.cache_f16 {
+            f.write_str("_cachef16")?;
+        }
         Ok(())
     }
 }
@@ -147,6 +152,7 @@ impl Kernel for Conv3d {
             .flag("UPSAMPLE", self.upsample)
             .flag("RESIDUAL", self.residual)
             .flag("TILED", self.workgroup)
+            .flag("CACHE_F16", self.cache_f16)
             .set("TM", self.tile.0)
             .set("TN", self.tile.1)
             .set("CACHE_STEP", self.step("cache"))
@@ -177,12 +183,14 @@ pub fn variants() -> Vec<(String, String)> {
     for w_dtype in [DType::F32, DType::F16, DType::BF16] {
         for upsample in [false, true] {
             for residual in [false, true] {
-                for cout in [3, 16, 32, 96, 384] {
-                    let k = Conv3d::new(w_dtype, upsample, residual, cout);
-                    v.push((k.to_string(), k.wgsl()));
+                let tilings = [3, 16, 32, 96, 384].map(|cout| Conv3d::new(w_dtype, upsample, residual, cout));
+                let blocks = Conv3d { workgroup: true, ..Conv3d::new(w_dtype, upsample, residual, 64) };
+                for k in tilings.into_iter().chain([blocks]) {
+                    for cache_f16 in [false, true] {
+                        let k = Conv3d { cache_f16, ..k };
+                        v.push((k.to_string(), k.wgsl()));
+                    }
                 }
-                let k = Conv3d { workgroup: true, ..Conv3d::new(w_dtype, upsample, residual, 64) };
-                v.push((k.to_string(), k.wgsl()));
             }
         }
     }

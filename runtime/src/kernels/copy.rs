@@ -1,22 +1,46 @@
-//! `shaders/copy.wgsl`: strided copy / permutation / broadcast of f32 tensors (or from
-//! f32 into f16, for an f16 KV cache) and fill.
+//! `shaders/copy.wgsl`: strided copy / permutation / broadcast between f32 and f16
+//! tensors (f16: the KV and VAE caches a session holds) and fill.
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Access, Kernel};
 use crate::shader::{expand, Defines};
 use crate::tensor::DType;
 use std::fmt;
 
-/// Strided copy: bindings `[src, dst]`, [`Params`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Copy;
-
-/// Strided copy from f32 into an f16 tensor, rounding to nearest and saturating at
-/// f16's largest finite value: bindings `[src (f32), dst (f16)]`, [`Params`]. Needs
-/// `shader-f16`: each invocation stores one `f16` of an `array<f16>`, a 16-bit store,
-/// so neighbouring halves of a word are written by different invocations without a
+/// Strided copy: bindings `[src, dst]`, [`Params`], each f32 or f16. Into f16 it
+/// rounds to nearest and saturates at f16's largest finite value. f16 needs
+/// `shader-f16`: each invocation stores one `f16` of an `array<f16>`, a 16-bit store, so
+/// neighbouring halves of a word are written by different invocations without a
 /// read-modify-write race (which a packed-u32 store of one half would have).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CopyF16;
+pub struct Copy {
+    pub src_f16: bool,
+    pub dst_f16: bool,
+}
+
+impl Copy {
+    /// f32 (or u32: bits are moved as they are) to f32.
+    pub const F32: Copy = Copy { src_f16: false, dst_f16: false };
+
+    /// The copy between tensors of these dtypes, if there is one.
+    pub fn between(src: DType, dst: DType) -> Option<Copy> {
+        let f16 = |d: DType| match d {
+            DType::F32 | DType::U32 => Some(false),
+            DType::F16 => Some(true),
+            _ => None,
+        };
+        let (src_f16, dst_f16) = (f16(src)?, f16(dst)?);
+        // u32 ids or ranges only move between 32-bit tensors.
+        (!(src_f16 || dst_f16) || (src != DType::U32 && dst != DType::U32)).then_some(Copy { src_f16, dst_f16 })
+    }
+
+    fn dtype(f16: bool) -> DType {
+        if f16 {
+            DType::F16
+        } else {
+            DType::F32
+        }
+    }
+}
 
 /// Fill: bindings `[dst]`, [`FillParams`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -148,13 +172,10 @@ impl Params {
 
 impl fmt::Display for Copy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("copy_strided")
-    }
-}
-
-impl fmt::Display for CopyF16 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("copy_strided_f32_to_f16")
+        match (self.src_f16, self.dst_f16) {
+            (false, false) => f.write_str("copy_strided"),
+            (s, d) => write!(f, "copy_strided_{}_to_{}", Copy::dtype(s), Copy::dtype(d)),
+        }
     }
 }
 
@@ -168,7 +189,7 @@ impl Kernel for Copy {
     type Params = Params;
 
     fn wgsl(&self) -> String {
-        expand("copy.wgsl", &Defines::new())
+        expand("copy.wgsl", &Defines::new().flag("SRC_F16", self.src_f16).flag("DST_F16", self.dst_f16))
     }
 
     fn bindings(&self) -> Vec<Access> {
@@ -179,30 +200,12 @@ impl Kernel for Copy {
         super::grid_1d(p.numel.div_ceil(256))
     }
 
-    /// The copy stays inside its source and destination.
+    /// Operands of the kernel's dtypes (u32 for f32: bits move as they are), and the
+    /// copy stays inside both.
     fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
-        check_extents(&self.to_string(), p, operands, None)
-    }
-}
-
-impl Kernel for CopyF16 {
-    type Params = Params;
-
-    fn wgsl(&self) -> String {
-        expand("copy.wgsl", &Defines::new().flag("DST_F16", true))
-    }
-
-    fn bindings(&self) -> Vec<Access> {
-        vec![Access::Read, Access::ReadWrite]
-    }
-
-    fn workgroups(&self, p: &Params) -> [u32; 3] {
-        super::grid_1d(p.numel.div_ceil(256))
-    }
-
-    /// f32 in, f16 out, and the copy stays inside both.
-    fn check(&self, p: &Params, operands: &[(DType, usize)]) -> Result<()> {
-        check_extents(&self.to_string(), p, operands, Some([DType::F32, DType::F16]))
+        let wants = [Copy::dtype(self.src_f16), Copy::dtype(self.dst_f16)];
+        let dtypes = (self.src_f16 || self.dst_f16).then_some(wants);
+        check_extents(&self.to_string(), p, operands, dtypes)
     }
 }
 
@@ -241,11 +244,12 @@ impl Kernel for Fill {
 }
 
 pub fn variants() -> Vec<(String, String)> {
-    vec![(Copy.to_string(), Copy.wgsl()), (CopyF16.to_string(), CopyF16.wgsl()), (Fill.to_string(), Fill.wgsl())]
+    let copies = [false, true].into_iter().flat_map(|src_f16| [false, true].map(|dst_f16| Copy { src_f16, dst_f16 }));
+    copies.map(|c| (c.to_string(), c.wgsl())).chain([(Fill.to_string(), Fill.wgsl())]).collect()
 }
 
-/// CPU reference: the same index arithmetic, written as nested iteration. For
-/// [`CopyF16`], round the result with [`f16_saturating`].
+/// CPU reference: the same index arithmetic, written as nested iteration. Into f16,
+/// round the result with [`f16_saturating`].
 pub fn reference(p: &Params, src: &[f32], dst: &mut [f32]) {
     for i in 0..p.numel as usize {
         let (mut rest, mut s, mut d) = (i, p.src_off as usize, p.dst_off as usize);
@@ -259,7 +263,7 @@ pub fn reference(p: &Params, src: &[f32], dst: &mut [f32]) {
     }
 }
 
-/// What [`CopyF16`] stores for `x`: f16 round-to-nearest of `x` clamped to ±65504.
+/// What a [`Copy`] into f16 stores for `x`: f16 round-to-nearest of `x` clamped to ±65504.
 pub fn f16_saturating(x: f32) -> f32 {
     half::f16::from_f32(x.clamp(-65504.0, 65504.0)).to_f32()
 }

@@ -77,22 +77,6 @@ impl DitDims {
     }
 }
 
-/// The dtype of a session's attention caches: `cache_k`, `cache_v`, `ctx_k`, `ctx_v`
-/// and the memory keys `k̂` (which share the value cache's slots and scans). f16 halves
-/// the state and the K/V traffic of every attention call; it is used only where the
-/// adapter has `shader-f16` (the kernels bind `array<f16>`). By default (`opts.kv_f16`
-/// unset) f16 when the weights are 16-bit — they already round K and V more coarsely
-/// (bf16 to 2⁻⁹), and f16 caches changed the parity bundles' flow by ≤ 9.6e-4 × std
-/// there and the trained tiny model's by ≤ 1.4e-2, within issue 26's 2e-2 — and f32
-/// for f32 weights, the reference path held to 1e-3 × std, where f16 caches would move
-/// the trained tiny model by 6.9e-3 × std (docs/gpu-memory.md has the table).
-pub fn kv_dtype(caps: &runtime::Capabilities, weights: DType, opts: &crate::CompileOptions) -> DType {
-    match opts.kv_f16.unwrap_or(weights != DType::F32) && caps.f16 {
-        true => DType::F16,
-        false => DType::F32,
-    }
-}
-
 /// Per-block memory caches (same slots as the KV cache) and the SSM state.
 pub struct MemoryState {
     /// `k̂ [capacity, D]`, of the KV cache's dtype
@@ -106,7 +90,7 @@ pub struct MemoryState {
 }
 
 /// One block's session state. `k`, `v` (`[capacity, D]`), `ctx_k`, `ctx_v`
-/// (`[text_len, D]`) and the memory's `khat` are of the [`kv_dtype`]; the rest f32.
+/// (`[text_len, D]`) and the memory's `khat` are of the [`crate::models::cache_dtype`]; the rest f32.
 pub struct BlockState {
     pub k: Tensor,
     pub v: Tensor,

@@ -65,7 +65,7 @@ impl Generator {
             )));
         }
         let memory = w.has_memory();
-        let kv = super::kv_dtype(&gpu.caps, w.kv_precision(), &opts);
+        let kv = crate::models::cache_dtype(&gpu.caps, w.kv_precision(), &opts);
         let states = (0..w.blocks.len())
             .map(|n| BlockState::new(&gpu, n, window.capacity, &dims, memory, kv))
             .collect::<runtime::Result<Vec<_>>>()?;

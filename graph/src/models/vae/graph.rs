@@ -21,6 +21,8 @@ pub(super) struct Build<'a> {
     pub g: Builder,
     pub gpu: &'a Gpu,
     pub caches: Option<&'a mut Caches>,
+    /// The caches' dtype (f16 or f32), also when only planning.
+    pub cache_dtype: DType,
     pub first: bool,
     /// Row bands past the last attention.
     pub bands: usize,
@@ -40,7 +42,7 @@ impl Build<'_> {
                 let t = c.get(self.gpu, name, shape)?;
                 Ok(self.g.state(name, &t))
             }
-            None => Ok(self.g.planned_state(name, shape, DType::F32)),
+            None => Ok(self.g.planned_state(name, shape, self.cache_dtype)),
         }
     }
 
@@ -79,7 +81,11 @@ impl Build<'_> {
             let mut args = vec![cache.unwrap_or(src), src, weight, bias];
             args.extend(residual.map(|r| r.parts[j]));
             args.push(y);
-            let kernel = conv3d::Conv3d::for_device(&self.g.caps, c.weight.dtype, upsample, residual.is_some(), c.cout);
+            let cache_f16 = cache.is_some_and(|t| self.g.dtype(t) == DType::F16);
+            let kernel = conv3d::Conv3d {
+                cache_f16,
+                ..conv3d::Conv3d::for_device(&self.g.caps, c.weight.dtype, upsample, residual.is_some(), c.cout)
+            };
             self.g.dispatch(&label, kernel, &p, &args)?;
             out.push(y);
         }

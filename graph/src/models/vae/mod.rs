@@ -20,19 +20,24 @@ use runtime::{DType, Gpu, Tensor};
 use std::collections::BTreeMap;
 
 /// The per-conv frame caches `[2, H, W, Cin]`, by conv name (`decoder.conv1.cache`);
-/// a banded conv has one per row band `j`, `[2, rows_j, W, Cin]` (`decoder.head.2.cache@j`).
-#[derive(Default)]
+/// a banded conv has one per row band `j`, `[2, rows_j, W, Cin]` (`decoder.head.2.cache@j`),
+/// all of one dtype ([`crate::models::cache_dtype`]).
 pub struct Caches {
     tensors: BTreeMap<String, Tensor>,
+    pub dtype: DType,
 }
 
 impl Caches {
+    pub fn new(dtype: DType) -> Caches {
+        Caches { tensors: BTreeMap::new(), dtype }
+    }
+
     /// The cache `name`, created zeroed on first use.
     pub fn get(&mut self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Tensor> {
         if let Some(t) = self.tensors.get(name) {
             return Ok(t.clone());
         }
-        let t = gpu.empty(name, shape, DType::F32)?;
+        let t = gpu.empty(name, shape, self.dtype)?;
         self.tensors.insert(name.to_string(), t.clone());
         Ok(t)
     }

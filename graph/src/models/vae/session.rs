@@ -48,6 +48,8 @@ pub struct VaeDecoder {
     /// Latent frames per graph call that fit the adapter.
     max_chunk: usize,
     opts: CompileOptions,
+    /// Shared activation buffers held for graphs not compiled yet ([`VaeDecoder::reserve`]).
+    reserved: Vec<Arc<wgpu::Buffer>>,
 }
 
 impl VaeDecoder {
@@ -64,6 +66,7 @@ impl VaeDecoder {
                 format!("{h}×{w}, expected at least 1×1: pass the latent height and width (video size / 8)"),
             ));
         }
+        let cache_dtype = crate::models::cache_dtype(&gpu.caps, weights.conv2.weight.dtype, &opts);
         let ups = cfg.decoder_upsamples();
         let temporal = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { temporal: true, .. })).count();
         let spatial = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { .. })).count();
@@ -73,12 +76,13 @@ impl VaeDecoder {
             latent: (cfg.z_dim, h, w),
             temporal,
             spatial,
-            caches: Caches::default(),
+            caches: Caches::new(cache_dtype),
             graphs: HashMap::new(),
             started: false,
             bands: 1,
             max_chunk: 1,
             opts,
+            reserved: Vec::new(),
         };
         (vae.bands, vae.max_chunk) = vae.fit()?;
         Ok(vae)
@@ -113,18 +117,39 @@ impl VaeDecoder {
         if frames.checked_mul(per_frame) != Some(latents.len()) {
             return Err(shape_err("the slice must hold frames × z_dim × latent_h × latent_w values"));
         }
-        let max_chunk = self.max_chunk;
         let mut out = Vec::with_capacity(self.output_frames(frames) * 3 * h * w * self.spatial * self.spatial);
         let mut start = 0;
-        while start < frames {
-            let first = !self.started;
-            // The first latent frame runs alone: its temporal upsamples pass it through.
-            let n = if first { 1 } else { max_chunk.min(frames - start) };
+        for (first, n) in self.calls(self.started, frames) {
             out.extend(self.run(first, n, &latents[start * per_frame..(start + n) * per_frame])?);
             self.started = true;
             start += n;
         }
         Ok(out)
+    }
+
+    /// The graph calls `(first, latent frames)` that decode `frames` latent frames,
+    /// `started` or not: the first latent frame runs alone (its temporal upsamples pass
+    /// it through), the rest in calls of at most [`VaeDecoder::chunk_limit`].
+    fn calls(&self, started: bool, frames: usize) -> Vec<(bool, usize)> {
+        let mut calls = Vec::new();
+        let mut start = 0;
+        while start < frames {
+            let first = !started && start == 0;
+            let n = if first { 1 } else { self.max_chunk.min(frames - start) };
+            calls.push((first, n));
+            start += n;
+        }
+        calls
+    }
+
+    /// Compiles every graph a video in chunks of `frames` latent frames runs, so that
+    /// what the device holds can be read before the first chunk.
+    pub fn prepare(&mut self, frames: usize) -> Result<()> {
+        let calls = [self.calls(false, frames), self.calls(true, frames)].concat();
+        for (first, n) in calls {
+            self.compiled(first, n)?;
+        }
+        Ok(())
     }
 
     /// [`VaeDecoder::decode`] with the latents' shape `[F, z, h, w]` checked dimension by dimension.
@@ -179,21 +204,23 @@ impl VaeDecoder {
     }
 
     fn builder(&mut self, first: bool, frames: usize) -> Result<Builder> {
-        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: Some(&mut self.caches), first, bands: self.bands };
+        let cache_dtype = self.caches.dtype;
+        let mut b =
+            Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: Some(&mut self.caches), cache_dtype, first, bands: self.bands };
         b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
         Ok(b.g)
     }
 
     /// The graph of a chunk with `bands` row bands, planned only: nothing is allocated.
-    fn planned(&self, frames: usize, bands: usize) -> Result<Builder> {
-        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: None, first: false, bands };
+    fn planned(&self, first: bool, frames: usize, bands: usize) -> Result<Builder> {
+        let mut b = Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: None, cache_dtype: self.caches.dtype, first, bands };
         b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
         Ok(b.g)
     }
 
     /// Planned memory of one chunk of `frames` latent frames (not the first), without allocating it.
     pub fn memory(&self, frames: usize) -> Result<VaeMemory> {
-        let g = self.planned(frames, self.bands)?;
+        let g = self.planned(false, frames, self.bands)?;
         let graph = g.graph();
         let sizes = |k: &[Kind]| graph.tensors.iter().filter(|t| k.contains(&t.kind)).map(|t| t.bytes()).collect::<Vec<_>>();
         let io: u64 = sizes(&[Kind::Input, Kind::Output]).iter().sum();
@@ -204,6 +231,24 @@ impl VaeDecoder {
             weight_bytes: sizes(&[Kind::Param]).iter().sum(),
             bands: self.bands,
         })
+    }
+
+    /// Takes the device's shared activation buffers ([`Gpu::pooled_activations`]) at
+    /// the sizes of the graphs a video in chunks of `frames` latent frames compiles, and
+    /// holds them: graphs compiled before the first decode (the DiT's) then share them
+    /// instead of keeping buffers the decoder would outgrow.
+    pub fn reserve(&mut self, frames: usize) -> Result<()> {
+        if !self.opts.reuse {
+            return Ok(());
+        }
+        let mut sizes: Vec<u64> = Vec::new();
+        for (first, n) in [(true, 1), (false, frames.clamp(1, self.max_chunk))] {
+            let plan = Plan::new(self.planned(first, n, self.bands)?.graph(), true);
+            sizes.resize(sizes.len().max(plan.buffers.len()), 0);
+            sizes.iter_mut().zip(&plan.buffers).for_each(|(s, &b)| *s = (*s).max(b));
+        }
+        self.reserved = self.gpu.pooled_activations(&sizes)?;
+        Ok(())
     }
 
     /// The compiled graph for this chunk length (built on first use).
@@ -236,7 +281,7 @@ impl VaeDecoder {
         let grid = self.gpu.limits.max_compute_workgroups_per_dimension as u64;
         let mut worst = None;
         for bands in 1..=self.latent.1 {
-            let g = self.planned(1, bands)?;
+            let g = self.planned(false, 1, bands)?;
             let graph = g.graph();
             let t = graph.tensors.iter().filter(|t| t.kind != Kind::Param).max_by_key(|t| t.bytes()).expect("the graph has tensors");
             let wg = graph.nodes.iter().flat_map(|n| n.kernel.workgroups_raw(&n.params)).max().unwrap_or(1).max(1) as u64;
