@@ -76,9 +76,10 @@ pub struct ModelArgs {
     /// Frame size WIDTHxHEIGHT in pixels, multiples of 16 (default: the model's).
     #[arg(long)]
     size: Option<String>,
-    /// Weight dtype on the device: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// Weight dtype on the device: f32, f16 or bf16 [default: the DiT checkpoint's own,
+    /// e.g. bf16 for Wan2.1's, f32 for the embedded model].
+    #[arg(long)]
+    dtype: Option<String>,
     /// Run without the SSM global memory (window only).
     #[arg(long)]
     no_memory: bool,
@@ -97,7 +98,7 @@ impl ModelArgs {
     pub fn options(&self, gpu: runtime::GpuOptions) -> Result<PipelineOptions> {
         Ok(PipelineOptions {
             gpu,
-            dtype: crate::parse_dtype(&self.dtype)?,
+            dtype: self.dtype.as_deref().map(crate::parse_dtype).transpose()?,
             window: self.window,
             sink: self.sink,
             steps: self.steps.as_deref().map(parse_steps).transpose()?,
@@ -305,6 +306,7 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     // the VAE caches, to keep the copy cheap: a state saved after a fault is latents-exact.
     let mut last = session.snapshot_latents().context("reading the initial session state")?;
     let mut failed = None;
+    let mut stages = Stages::default();
     if chunks == 0 {
         // The held frames alone are enough: deliver what was asked, hold the rest again.
         let mut frames = session.take_held();
@@ -326,7 +328,9 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
         say(format!("chunk {c}: prompt {:?}", next.as_deref().unwrap_or(session.prompt())));
         // Frames past the asked length are held in the session (and its state), not dropped.
         let step = next.map_or(Ok(()), |p| session.set_prompt(&p)).and_then(|_| {
-            let mut frames = session.next_frames()?.frames;
+            let chunk = session.next_frames()?;
+            stages.add(&chunk.timing);
+            let mut frames = chunk.frames;
             session.hold(frames.split_off(frames.len().min(plan.frames - written)));
             Ok((frames, session.snapshot_latents()?))
         });
@@ -390,5 +394,47 @@ fn stream(a: &GenerateArgs, plan: &Plan) -> Result<()> {
     }
     outcome?;
     say(format!("wrote {written} frames to {} in {:.1} s", plan.target.path().display(), t0.elapsed().as_secs_f64()));
+    say(stages.summary(&pipeline.text_stats()));
     Ok(())
+}
+
+/// Time per stage over a run, and the most device memory seen after a chunk.
+#[derive(Default)]
+struct Stages {
+    chunks: usize,
+    dit_seconds: f64,
+    dit_calls: usize,
+    vae_seconds: f64,
+    allocated: Option<u64>,
+}
+
+impl Stages {
+    fn add(&mut self, t: &videossm::generate::ChunkTiming) {
+        self.chunks += 1;
+        (self.dit_seconds, self.dit_calls, self.vae_seconds) =
+            (self.dit_seconds + t.dit_seconds, self.dit_calls + t.dit_calls, self.vae_seconds + t.vae_seconds);
+        self.allocated = self.allocated.max(t.allocated);
+    }
+
+    fn summary(&self, text: &graph::models::t5::EncodeStats) -> String {
+        let per = |s: f64, n: usize| s / n.max(1) as f64;
+        let mut line = format!(
+            "stages: prompt {} tokens through umT5 in {:.2} s (last prompt); DiT {:.2} s per call ({} calls); VAE {:.2} s per chunk ({} chunks)",
+            text.tokens,
+            text.seconds,
+            per(self.dit_seconds, self.dit_calls),
+            self.dit_calls,
+            per(self.vae_seconds, self.chunks),
+            self.chunks
+        );
+        if let Some(a) = self.allocated {
+            let grew = text.allocated_bytes.unwrap_or(text.layer_bytes);
+            line += &format!(
+                "; device memory {:.2} GiB after a chunk, {:.2} GiB with a prompt being encoded",
+                a as f64 / (1u64 << 30) as f64,
+                (a + grew) as f64 / (1u64 << 30) as f64
+            );
+        }
+        line
+    }
 }

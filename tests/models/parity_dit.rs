@@ -388,3 +388,33 @@ fn full_size_chunk_pass_plans_within_128_mib_bindings() {
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
 }
+
+#[test]
+fn full_size_chunk_pass_dispatches_within_the_grid_limits() {
+    // Every node of the 480×832 chunk pass (4680 tokens, 12 heads, a 14040-slot window),
+    // planned only, with the kernels a CPU adapter and a GPU get: each grid dimension
+    // within the 65535 workgroups WebGPU guarantees. Larger dispatches must fold into y
+    // (each family's folded grid is run against its reference in the kernel tests); a
+    // family that did not fold would fail here, at the size only users run.
+    for kernels in [runtime::DeviceKind::Cpu, runtime::DeviceKind::Gpu] {
+        let opts = GpuOptions { max_binding: Some(128 << 20), kernels: Some(kernels), ..GpuOptions::from_env() };
+        let gpu = Gpu::new(&opts).unwrap();
+        let g = Planned(gpu.empty("planned", &[1], DType::F32).unwrap(), gpu.max_binding()).pass(&gpu);
+        let limit = 65_535;
+        let mut widest: std::collections::BTreeMap<String, [u32; 3]> = Default::default();
+        // The scans are recorded idle and get a chunk's evicted slots per run: checked with those.
+        let evicting = runtime::kernels::ssm_scan::Params::scan(12, 128, &[0..4680]);
+        for n in &g.graph().nodes {
+            let params = if n.label.ends_with(".memory.scan") { bytemuck::bytes_of(&evicting).to_vec() } else { n.params.clone() };
+            let grid = n.kernel.workgroups_raw(&params);
+            assert!(grid.iter().all(|&d| (1..=limit).contains(&d)), "{kernels:?}: {} ({}) dispatches {grid:?}", n.label, n.kernel.label());
+            let family = n.kernel.label().split('_').next().unwrap_or_default().to_string();
+            let w = widest.entry(family).or_default();
+            if grid.iter().product::<u32>() > w.iter().product::<u32>() {
+                *w = grid;
+            }
+        }
+        println!("{kernels:?} kernels, largest grid per family: {widest:?}");
+        assert!(widest.len() >= 6, "{widest:?}");
+    }
+}

@@ -23,7 +23,7 @@ mod stages;
 pub use model::ModelFiles;
 pub use needs::{parse_size, Needs, BUDGETS_GIB};
 pub use pipeline::{Pipeline, PipelineOptions};
-pub use session::{Chunk, Session, SessionState};
+pub use session::{Chunk, ChunkTiming, Session, SessionState};
 
 /// Frame rate of Wan2.1 videos.
 pub const FPS: f64 = 16.0;

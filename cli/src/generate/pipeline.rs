@@ -21,8 +21,8 @@ const MAX_SIDE: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
     pub gpu: GpuOptions,
-    /// Device dtype of the matmul weights (f32, f16 or bf16).
-    pub dtype: DType,
+    /// Device dtype of the matmul weights (f32, f16 or bf16); `None`: the DiT checkpoint's own.
+    pub dtype: Option<DType>,
     /// Self-attention cache in latent frames, sinks included; −1 = unbounded.
     pub window: Option<i64>,
     /// Leading latent frames never evicted.
@@ -43,7 +43,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             gpu: GpuOptions::from_env(),
-            dtype: DType::F32,
+            dtype: None,
             window: None,
             sink: None,
             steps: None,
@@ -101,6 +101,21 @@ pub fn check_window(window: i64, sink: usize, fpb: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The device dtype a checkpoint's weights keep: that of most of its float bytes (f64 as f32).
+fn stored_dtype(ck: &Checkpoint) -> DType {
+    let mut bytes = [0u64; 3];
+    for t in ck.tensors.values() {
+        let i = match t.dtype {
+            weights::DType::F16 => 1,
+            weights::DType::BF16 => 2,
+            _ => 0,
+        };
+        bytes[i] += t.data.len() as u64;
+    }
+    let most = (0..3).max_by_key(|&i| (bytes[i], std::cmp::Reverse(i))).unwrap_or(0);
+    [DType::F32, DType::F16, DType::BF16][most]
 }
 
 /// Opens the DiT weights: a flat state dict, or the generator inside a Self-Forcing `.pt`.
@@ -163,10 +178,12 @@ impl Pipeline {
         let gpu = Arc::new(Gpu::new(&opts.gpu)?);
         log::info!("loading {} on {gpu}", files.dit.display());
         let ck = open_dit(&files.dit)?;
-        let weights = load::load(&gpu, &config, &ck, opts.dtype, opts.memory)?;
-        let text = Mutex::new(TextStage::load(&gpu, &files, &config, opts.dtype)?);
-        let vae = load_vae(&gpu, &files, &config, opts.dtype)?;
-        Ok(Pipeline { gpu, files, config, generation, weights, dtype: opts.dtype, max_memory: opts.max_memory, text, vae })
+        let dtype = opts.dtype.unwrap_or_else(|| stored_dtype(&ck));
+        let weights = load::load(&gpu, &config, &ck, dtype, opts.memory)?;
+        drop(ck);
+        let text = Mutex::new(TextStage::load(&gpu, &files, &config, dtype)?);
+        let vae = load_vae(&gpu, &files, &config, dtype)?;
+        Ok(Pipeline { gpu, files, config, generation, weights, dtype, max_memory: opts.max_memory, text, vae })
     }
 
     /// A decoder for one video (its causal caches are per session).
@@ -197,9 +214,14 @@ impl Pipeline {
         (g.latent_width.unwrap_or(0) * VAE_STRIDE, g.latent_height.unwrap_or(0) * VAE_STRIDE)
     }
 
+    /// What the last prompt's encoding cost (tokens, seconds, device bytes).
+    pub fn text_stats(&self) -> graph::models::t5::EncodeStats {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).stats()
+    }
+
     /// Adds what the last prompt's encoding held on the device to `needs`.
     pub(super) fn text_needs(&self, needs: &mut Needs) {
-        needs.text = self.text.lock().unwrap_or_else(|e| e.into_inner()).stats();
+        needs.text = self.text_stats();
     }
 
     /// `[text_len, text_dim]` embeddings of `prompt` (cached per prompt).

@@ -25,6 +25,18 @@ pub struct Chunk {
     pub height: usize,
     /// The prompt the chunk was generated under.
     pub prompt: String,
+    pub timing: ChunkTiming,
+}
+
+/// Where a chunk's time went, and what the device held after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChunkTiming {
+    /// The denoising steps and the context pass together, and how many DiT calls they are.
+    pub dit_seconds: f64,
+    pub dit_calls: usize,
+    pub vae_seconds: f64,
+    /// The device allocator's figure after the chunk, where it reports.
+    pub allocated: Option<u64>,
 }
 
 pub struct Session<'p> {
@@ -155,14 +167,22 @@ impl<'p> Session<'p> {
         let rng = &mut self.rng;
         let noise = rng.normals(len, 1.0);
         let context_t = self.pipeline.generation.context_noise as f32;
+        let t0 = std::time::Instant::now();
         let latents =
             denoise_chunk(&mut self.generator, &self.timesteps, &self.sigmas, context_t, noise, |_| rng.normals(len, 1.0), |_, _, _| {})?;
+        let t1 = std::time::Instant::now();
         let mut frames = std::mem::take(&mut self.held);
         frames.extend(self.decoder.decode(&latents)?);
+        let timing = ChunkTiming {
+            dit_seconds: (t1 - t0).as_secs_f64(),
+            dit_calls: self.timesteps.len() + 1,
+            vae_seconds: t1.elapsed().as_secs_f64(),
+            allocated: self.pipeline.gpu.memory().map(|m| m.allocated),
+        };
         let (width, height) = self.pipeline.frame_size();
         let index = self.chunk;
         self.chunk += 1;
-        Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone() })
+        Ok(Chunk { index, latents, frames, width, height, prompt: self.prompt.clone(), timing })
     }
 
     /// Keeps `frames` (the undelivered tail of the last chunk) to be delivered first: by

@@ -61,15 +61,15 @@ fn json_parts_add_up_to_the_peak_and_a_budget_is_kept() {
 }
 
 /// Bindings too small for the test model: a weight that cannot be split (the load fails
-/// naming it); with the weights fitting, the VAE's activations, too large for one binding,
-/// fit in row bands.
+/// naming it); with the weights fitting, the VAE's activations of a 64×64 frame, too large
+/// for one binding, fit in row bands.
 #[test]
 fn a_small_binding_says_what_does_not_fit() {
     let model = model_dir().to_str().unwrap();
     let out = info(&["--model", model], Some("100000"));
     let want = "does not fit: storage binding decoder.upsamples.0.residual.2.weight: 110592 bytes requested, the adapter allows 100000";
     assert!(out.contains(want), "{out}");
-    let out = info(&["--model", model], Some("120000"));
+    let out = info(&["--model", model, "--size", "64x64"], Some("120000"));
     for part in ["row bands", "fits       yes"] {
         assert!(out.contains(part), "{part:?} not in {out}");
     }

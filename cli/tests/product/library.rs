@@ -242,6 +242,8 @@ fn an_official_layout_folder_written_tensor_by_tensor_loads_and_generates() {
     let p = Pipeline::load(&dir, &PipelineOptions { generator: Some(generator), size, ..PipelineOptions::default() }).unwrap();
     assert_eq!(p.files.dit, dir.join(weights::official::GENERATOR));
     assert_eq!(p.memory(), Some(weights::MemoryType::GatedLinear));
+    // Without --dtype the weights keep the checkpoint's bf16 on the device.
+    assert_eq!(p.dtype, runtime::DType::BF16);
     let out = latents(&mut Session::new(&p, "A red ball, bouncing!", 1).unwrap(), 1);
     assert!(out[0].iter().all(|v| v.is_finite()) && out[0].iter().any(|&v| v != 0.0));
     // Without the generator the folder's own DiT shards load, through their index.

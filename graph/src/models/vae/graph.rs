@@ -5,7 +5,7 @@
 //! cache (session state) and refreshes it with its own last two input frames.
 //! Past the last attention, activations are row bands (`bands.rs`).
 use super::bands::{band_name, Banded};
-use super::weights::{AttentionBlock, Conv, Linear, Resample, ResidualBlock, Upsample, VaeWeights};
+use super::weights::{AttentionBlock, Conv, Decoder, Linear, Resample, ResidualBlock, Upsample, VaeWeights};
 use super::Caches;
 use crate::builder::Builder;
 use crate::error::{GraphError, Result};
@@ -187,8 +187,9 @@ impl Build<'_> {
         self.conv(&format!("{name}.resample.1"), &x, &r.resample_1, true, None)
     }
 
-    /// The whole decoder on `latents [F, z, h, w]` (generator scale); output `video`.
-    pub fn decoder(&mut self, wts: &VaeWeights, frames: usize, h: usize, w: usize) -> Result<()> {
+    /// The whole decoder on `latents [F, z, h, w]` (generator scale); outputs the video
+    /// in pieces `video#n` (see [`Build::upsamples`]), returning how many.
+    pub fn decoder(&mut self, wts: &VaeWeights, frames: usize, h: usize, w: usize) -> Result<usize> {
         let z = wts.conv2.cin;
         let latents = self.g.input("latents", &[frames, z, h, w], DType::F32);
         let x = self.g.copy_new("latents.channels_last", latents, &[frames, h, w, z], &copy::Params::to_channels_last(frames, z, h * w))?;
@@ -197,10 +198,22 @@ impl Build<'_> {
         let x = self.conv("decoder.conv1", &x, &d.conv1, false, None)?;
         let x = self.residual("decoder.middle.0", &x, &d.middle.0)?;
         let x = self.attention("decoder.middle.1", &x, &d.middle.1)?;
-        let mut x = self.residual("decoder.middle.2", &x, &d.middle.2)?;
+        let x = self.residual("decoder.middle.2", &x, &d.middle.2)?;
+        let mut pieces = 0;
+        self.upsamples(d, 0, x, &mut pieces)?;
+        Ok(pieces)
+    }
+
+    /// `decoder.upsamples[from..]` and the head on `x`, output as pieces `video#n` in
+    /// time order. Past a temporal upsample every layer is causal frame by frame, with
+    /// its caches carried from one frame to the next as from one chunk to the next, so
+    /// the frames it makes run one at a time through the rest, depth first: the device
+    /// holds one frame's activations at the large sizes instead of the chunk's, and the
+    /// video is the same.
+    fn upsamples(&mut self, d: &Decoder, from: usize, mut x: Banded, pieces: &mut usize) -> Result<()> {
         // Bands start after the last attention, which needs whole frames.
         let banded_from = d.upsamples.iter().rposition(|u| matches!(u, Upsample::Attention(_))).map_or(0, |i| i + 1);
-        for (i, u) in d.upsamples.iter().enumerate() {
+        for (i, u) in d.upsamples.iter().enumerate().skip(from) {
             let name = format!("decoder.upsamples.{i}");
             if i >= banded_from {
                 x = self.split("decoder.bands", x)?;
@@ -210,10 +223,37 @@ impl Build<'_> {
                 Upsample::Attention(a) => self.attention(&name, &x, a)?,
                 Upsample::Resample(r) => self.resample(&name, &x, r)?,
             };
+            let temporal = matches!(u, Upsample::Resample(r) if r.time_conv.is_some()) && !self.first;
+            let frames = geometry(&self.g, x.parts[0]).0;
+            if temporal && frames > 1 {
+                for t in 0..frames {
+                    let one = self.frame(&format!("{name}.frame{t}"), &x, t)?;
+                    self.upsamples(d, i + 1, one, pieces)?;
+                }
+                return Ok(());
+            }
         }
         let x = self.split("decoder.bands", x)?;
         let x = self.channel_norm("decoder.head.0", &x, &d.head_0, true)?;
         let x = self.conv("decoder.head.2", &x, &d.head_2, false, None)?;
-        self.output_channels_first("video", &x)
+        self.output_channels_first(&format!("video#{pieces}"), &x)?;
+        *pieces += 1;
+        Ok(())
+    }
+
+    /// Frame `t` of every band of `x`.
+    fn frame(&mut self, name: &str, x: &Banded, t: usize) -> Result<Banded> {
+        let k = x.parts.len();
+        let parts = x
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(j, &part)| {
+                let (_, h, w, c) = geometry(&self.g, part);
+                let n = h * w * c;
+                self.g.copy_new(&band_name(name, j, k), part, &[1, h, w, c], &copy::Params::new(&[n], t * n, &[1], 0, &[1]))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Banded { parts })
     }
 }

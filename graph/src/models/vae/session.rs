@@ -39,8 +39,8 @@ pub struct VaeDecoder {
     /// Pixels per latent pixel along each axis.
     spatial: usize,
     caches: Caches,
-    /// Compiled graphs by (first chunk, latent frames).
-    graphs: HashMap<(bool, usize), Compiled>,
+    /// Compiled graphs by (first chunk, latent frames), with the pieces their video is output in.
+    graphs: HashMap<(bool, usize), (Compiled, usize)>,
     /// Whether the video's first latent frame has been decoded.
     started: bool,
     /// Row bands that make one latent frame's tensors fit the adapter's bindings.
@@ -203,12 +203,13 @@ impl VaeDecoder {
         Ok(())
     }
 
-    fn builder(&mut self, first: bool, frames: usize) -> Result<Builder> {
+    /// A chunk's graph with its caches, and the pieces its video is output in.
+    fn builder(&mut self, first: bool, frames: usize) -> Result<(Builder, usize)> {
         let cache_dtype = self.caches.dtype;
         let mut b =
             Build { g: Builder::new(self.gpu.caps), gpu: &self.gpu, caches: Some(&mut self.caches), cache_dtype, first, bands: self.bands };
-        b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
-        Ok(b.g)
+        let pieces = b.decoder(&self.weights, frames, self.latent.1, self.latent.2)?;
+        Ok((b.g, pieces))
     }
 
     /// The graph of a chunk with `bands` row bands, planned only: nothing is allocated.
@@ -224,10 +225,13 @@ impl VaeDecoder {
         let graph = g.graph();
         let sizes = |k: &[Kind]| graph.tensors.iter().filter(|t| k.contains(&t.kind)).map(|t| t.bytes()).collect::<Vec<_>>();
         let io: u64 = sizes(&[Kind::Input, Kind::Output]).iter().sum();
+        // A cache is declared once for each frame that reads it: counted once.
+        let caches: HashMap<&str, u64> =
+            graph.tensors.iter().filter(|t| t.kind == Kind::State).map(|t| (t.name.as_str(), t.bytes())).collect();
         Ok(VaeMemory {
             activation_bytes: Plan::new(graph, self.opts.reuse).planned_bytes() + io,
             largest_tensor_bytes: sizes(&[Kind::Activation, Kind::Input, Kind::Output, Kind::State]).into_iter().max().unwrap_or(0),
-            cache_bytes: sizes(&[Kind::State]).iter().sum(),
+            cache_bytes: caches.values().sum(),
             weight_bytes: sizes(&[Kind::Param]).iter().sum(),
             bands: self.bands,
         })
@@ -253,22 +257,34 @@ impl VaeDecoder {
 
     /// The compiled graph for this chunk length (built on first use).
     pub fn compiled(&mut self, first: bool, frames: usize) -> Result<&mut Compiled> {
+        Ok(&mut self.compiled_with_pieces(first, frames)?.0)
+    }
+
+    fn compiled_with_pieces(&mut self, first: bool, frames: usize) -> Result<&mut (Compiled, usize)> {
         if !self.graphs.contains_key(&(first, frames)) {
-            let g = self.builder(first, frames)?;
+            let (g, pieces) = self.builder(first, frames)?;
             let c = g.compile(&self.gpu, self.opts)?;
-            log::info!("VAE graph for {frames} latent frame(s){}: {}", if first { " (first)" } else { "" }, c.report());
-            self.graphs.insert((first, frames), c);
+            log::info!(
+                "VAE graph for {frames} latent frame(s){}, output in {pieces} piece(s): {}",
+                if first { " (first)" } else { "" },
+                c.report()
+            );
+            self.graphs.insert((first, frames), (c, pieces));
         }
         Ok(self.graphs.get_mut(&(first, frames)).expect("inserted above"))
     }
 
     fn run(&mut self, first: bool, frames: usize, latents: &[f32]) -> Result<Vec<f32>> {
         let (gpu, k, planes) = (self.gpu.clone(), self.bands, self.output_frames(frames) * 3);
-        let c = self.compiled(first, frames)?;
+        let (c, pieces) = self.compiled_with_pieces(first, frames)?;
         c.write(&gpu, "latents", latents)?;
         c.run(&gpu)?;
-        let bands = (0..k).map(|j| c.read(&gpu, &band_name("video", j, k))).collect::<Result<Vec<_>>>()?;
-        let mut video = join_planes(&bands, planes);
+        // Pieces in time order, each of equal frames; within one, row bands top to bottom.
+        let mut video = Vec::with_capacity(latents.len());
+        for n in 0..*pieces {
+            let bands = (0..k).map(|j| c.read(&gpu, &band_name(&format!("video#{n}"), j, k))).collect::<Result<Vec<_>>>()?;
+            video.extend(join_planes(&bands, planes / *pieces));
+        }
         video.iter_mut().for_each(|v| *v = v.clamp(-1.0, 1.0));
         Ok(video)
     }
