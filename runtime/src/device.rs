@@ -137,6 +137,9 @@ pub struct Gpu {
     pub(crate) pipelines: PipelineCache,
     /// Activation buffers every graph's plan shares ([`crate::pool`]).
     pub(crate) pool: crate::pool::ActivationPool,
+    /// Bytes written by the queue since its last submit: wgpu holds each write in a
+    /// staging buffer until then ([`Gpu::stage`]).
+    pub(crate) staged: std::sync::atomic::AtomicU64,
     /// First error wgpu reported outside an error scope; surfaced by [`Gpu::wait`].
     uncaptured: Arc<Mutex<Option<RuntimeError>>>,
     /// Why the device was lost (driver reset, GPU removed, `destroy()`), once it is.
@@ -344,6 +347,7 @@ impl Gpu {
             caps,
             pipelines: PipelineCache::default(),
             pool: Default::default(),
+            staged: Default::default(),
             uncaptured,
             lost,
             checked_shaders,

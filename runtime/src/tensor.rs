@@ -85,6 +85,9 @@ pub struct Tensor {
     pub dtype: DType,
 }
 
+/// Queue writes held in staging before they are submitted ([`Gpu::upload`]).
+pub const STAGED_BYTES: u64 = 64 << 20;
+
 pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Tensor {
@@ -169,8 +172,28 @@ impl Gpu {
             });
         }
         let t = self.empty(label, shape, dtype)?;
-        self.queue.write_buffer(&t.buffer, t.offset, &dtype.encode(data));
+        self.stage(&t, &dtype.encode(data))?;
         Ok(t)
+    }
+
+    /// Writes `bytes` into `t` through the queue. wgpu keeps each write in a staging
+    /// buffer until the next submit, so loading a model would briefly hold it twice:
+    /// past [`STAGED_BYTES`] the writes are submitted and their staging freed.
+    fn stage(&self, t: &Tensor, bytes: &[u8]) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        self.queue.write_buffer(&t.buffer, t.offset, bytes);
+        if self.staged.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64 > STAGED_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Submits the queue's pending writes and waits: their staging buffers, and any
+    /// buffer dropped since the last poll, are freed.
+    pub fn flush(&self) -> Result<()> {
+        self.staged.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.queue.submit([]);
+        self.wait()
     }
 
     /// Overwrites a tensor's contents with f32 host data.
@@ -181,8 +204,7 @@ impl Gpu {
                 message: format!("tensor {:?} holds {} values, got {}", t.shape, t.numel(), data.len()),
             });
         }
-        self.queue.write_buffer(&t.buffer, t.offset, &t.dtype.encode(data));
-        Ok(())
+        self.stage(t, &t.dtype.encode(data))
     }
 
     /// Reads a tensor back as f32 (blocking).

@@ -178,7 +178,8 @@ fn the_encoder_streams_one_layer_at_a_time_and_keeps_nothing_between_prompts() {
     assert_eq!(s.tokens, 9);
     assert!(s.layer_bytes >= layer && s.layer_bytes < 2 * layer, "{} B held at once", s.layer_bytes);
     if let Some(grew) = s.allocated_bytes {
-        assert!(grew >= layer && grew < 3 * layer, "the allocator saw {grew} B");
+        // One layer and its graph, never two layers (wgpu frees a dropped buffer at the next poll).
+        assert!(grew >= layer && grew < 2 * layer, "the allocator saw {grew} B");
     }
     assert!(
         allocated() <= before,

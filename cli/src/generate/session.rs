@@ -209,7 +209,7 @@ impl<'p> Session<'p> {
     }
 
     /// [`Session::snapshot`] without the VAE caches, a cheaper copy to keep every chunk
-    /// (at 480×832 the caches are 3.5 GiB, the generator state about 1.3 GB): a restored
+    /// (at 480×832 the caches are 1.8 GiB in f16, the generator state about 1.3 GB): a restored
     /// session continues the same latents, its first frames may differ slightly in pixels.
     pub fn snapshot_latents(&self) -> Result<SessionState> {
         Ok(SessionState {

@@ -80,6 +80,8 @@ impl T5Encoder {
         let last = self.cfg.num_layers - 1;
         for i in 0..self.cfg.num_layers {
             let block = upload(&self.gpu, &self.cfg, &self.weights, i, self.wdtype)?;
+            // Its staging copies go now, before the layer's graph is compiled.
+            self.gpu.flush()?;
             let tables = &self.weights.pos_tables;
             let table = &tables[i.min(tables.len() - 1)];
             let norm =
@@ -94,6 +96,10 @@ impl T5Encoder {
             g.write(&self.gpu, "ranges", &[0.0, n as f32])?;
             g.run(&self.gpu)?;
             x = g.read(&self.gpu, "y")?;
+            // wgpu frees dropped buffers when the device is next polled: poll before the
+            // next layer is uploaded, so that two layers are never held at once.
+            drop((g, block, norm));
+            self.gpu.flush()?;
         }
         out[..n * self.cfg.dim].copy_from_slice(&x);
         stats.seconds = start.elapsed().as_secs_f64();
