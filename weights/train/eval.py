@@ -8,12 +8,18 @@
     python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
     python weights/train/eval.py --path                              # does the sprite follow the world's trajectory?
 
-Per frame, each prompted object (colour + shape) counts as found when the pixels of its
+Per frame, each prompted object (a shape; its colour is the world's random choice, so
+every colour the prompt leaves open is tried) counts as found when the pixels of one
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
-radius 5-10) is the prompted shape (IoU >= 0.3) in most frames within +-4 frames. Motion: a jump of the blob's centre
+radius 5-10) is the prompted shape (IoU >= 0.3) in most frames within +-4 frames; the
+object's colour in that frame is the blob's. Motion: a jump of the blob's centre
 above 6 px between frames is a teleport (sprites move <= 2 px/frame), an object that
 moves < 2 px over 16 frames (1 s) is frozen (sprites never stop). A frame is coherent
-when every object is found, none teleported into it and none is frozen.
+when every object is found, none teleported into it and none is frozen. Memory: `kept`
+is the share of returns (an object found again after more than 36 frames, the 9-latent
+window, without it) whose colour is that of its first appearance; the world's sprites
+leave the view for 55+ frames, so the window alone cannot know it (chance is 1/7).
+`--ground-truth` scores the world and its control (a colour redrawn at each return).
 Rollouts compare: memory on, memory off (window only), shorter window (memory on).
 
 Two measures separate the failure modes of a rollout (both read the training encoder from
@@ -45,22 +51,22 @@ from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
 from vssm.vae import WanVAE  # noqa: E402
 
 PROMPTS = [
-    "a red circle bouncing on black",  # the README's default prompt
-    "a red circle and a blue square bouncing on black",
-    "a yellow triangle bouncing on gray",
-    "a green square, a magenta circle and a orange triangle bouncing on white",
-    "a cyan circle and a white triangle bouncing on black",
+    "a circle bouncing on black",  # the README's default prompt
+    "a circle and a square bouncing on black",
+    "a triangle bouncing on gray",
+    "a square, a circle and a triangle bouncing on white",
+    "a circle and a triangle bouncing on black",
 ]
+GAP = 36  # video frames of absence before a return counts for `kept`: the 9-frame window
 
 
 def parse_prompt(prompt):
+    """[(colour or None, shape)] in prompt order, and the background. The world's prompts
+    leave colours unnamed; a named one (the earlier world's prompts) is looked for alone."""
     w = prompt.replace(",", " ").split()
-    objs = [(w[i], w[i + 1]) for i in range(len(w) - 1) if w[i] in world.COLOURS and w[i + 1] in world.SHAPES]
+    objs = [(w[i - 1] if i > 0 and w[i - 1] in world.COLOURS else None, w[i]) for i in range(len(w)) if w[i] in world.SHAPES]
     bg = w[-1] if w[-1] in world.BACKGROUNDS else None
     return objs, bg
-
-
-_TEMPLATES = {}
 
 
 def best_shape(mask, cy, cx):
@@ -75,36 +81,68 @@ def best_shape(mask, cy, cx):
     return best
 
 
-def detect(frames, prompt, colour_tol=80.0, half=4):
-    """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when absent).
-    The shape vote spans +-`half` frames so that a sprite partly hidden behind another
-    one for a moment keeps its identity."""
-    objs, _ = parse_prompt(prompt)
-    T = frames.shape[0]
-    present = np.zeros((T, len(objs)), bool)
-    shape_ok = np.zeros((T, len(objs)), bool)
-    centres = np.full((T, len(objs), 2), np.nan)
-    f = frames.astype(np.float32)
-    for i, (colour, shape) in enumerate(objs):
-        ref = np.array(world.COLOURS[colour], np.float32)
-        masks = np.linalg.norm(f - ref, axis=-1) < colour_tol
-        for t in range(T):
-            m = masks[t]
-            if m.sum() < 20:
-                continue
+def blobs(frame, colours, colour_tol=80.0):
+    """{colour: (pixels, (cx, cy), best shape, IoU)} for each colour with >= 20 px."""
+    out = {}
+    f = frame.astype(np.float32)
+    for c in colours:
+        m = np.linalg.norm(f - np.array(world.COLOURS[c], np.float32), axis=-1) < colour_tol
+        if m.sum() >= 20:
             ys, xs = np.nonzero(m)
-            cy, cx = ys.mean(), xs.mean()
-            centres[t, i] = (cx, cy)
-            present[t, i] = True
-            iou, s = best_shape(m, cy, cx)
-            shape_ok[t, i] = iou >= 0.3 and s == shape
-    found = np.zeros_like(present)
-    for t in range(T):
-        sl = slice(max(0, t - half), t + half + 1)
-        votes = present[sl]
-        ok = (shape_ok[sl] & votes).sum(0) / np.maximum(1, votes.sum(0))
-        found[t] = present[t] & (ok >= 0.5)
-    return found, centres
+            iou, s = best_shape(m, ys.mean(), xs.mean())
+            out[c] = (int(m.sum()), (xs.mean(), ys.mean()), s, iou)
+    return out
+
+
+def detect(frames, prompt, half=4):
+    """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when
+    absent), colours [T][n] (None when absent). An object is looked for in every colour
+    the prompt leaves open (the palette less the background and the colours named for
+    other objects); per colour, it is present where that colour forms a blob, and its
+    shape counts where the blob's best template is the object's shape (IoU >= 0.3) in
+    most frames within +-`half` (a sprite partly behind another keeps its identity). Of
+    the colours that pass, the largest blob is the object's in that frame."""
+    objs, bg = parse_prompt(prompt)
+    named = {c for c, _ in objs if c}
+    open_colours = [c for c in world.COLOURS if c != bg and c not in named]
+    cands = [[c] if c else open_colours for c, _ in objs]
+    seen = [blobs(f, sorted(set(sum(cands, [])))) for f in frames]
+    T, n = len(frames), len(objs)
+    found = np.zeros((T, n), bool)
+    centres = np.full((T, n, 2), np.nan)
+    colours = [[None] * n for _ in range(T)]
+    for i, (_, shape) in enumerate(objs):
+        for c in cands[i]:
+            present = np.array([c in b for b in seen])
+            ok = np.array([c in b and b[c][2] == shape and b[c][3] >= 0.3 for b in seen])
+            for t in np.nonzero(present)[0]:
+                sl = slice(max(0, t - half), t + half + 1)
+                if ok[sl].sum() < 0.5 * present[sl].sum():
+                    continue
+                if colours[t][i] is None or seen[t][c][0] > seen[t][colours[t][i]][0]:
+                    found[t, i], centres[t, i], colours[t][i] = True, seen[t][c][1], c
+    return found, centres, colours
+
+
+def returns(found, colours, gap=GAP, k=8):
+    """(returns, kept): per object, a return is a found frame after more than `gap`
+    frames without it (and after its first appearance); kept when the commonest colour of
+    its first `k` found frames from there is that of the object's first `k` found frames."""
+    n_ret = n_kept = 0
+    for i in range(found.shape[1]):
+        ts = np.nonzero(found[:, i])[0]
+        if len(ts) == 0:
+            continue
+
+        def colour_from(j):
+            names = [colours[t][i] for t in ts[j:j + k]]
+            return max(set(names), key=names.count)
+
+        first = colour_from(0)
+        for j in np.nonzero(np.diff(ts) > gap)[0] + 1:
+            n_ret += 1
+            n_kept += colour_from(j) == first
+    return n_ret, n_kept
 
 
 def motion(centres, found, jump=6.0, still=2.0, span=16):
@@ -124,11 +162,13 @@ def motion(centres, found, jump=6.0, still=2.0, span=16):
 
 
 def score(frames, prompt):
-    found, centres = detect(frames, prompt)
+    found, centres, colours = detect(frames, prompt)
     tele, froz = motion(centres, found)
     coherent = found.all(1) & ~tele.any(1) & ~froz.any(1)
+    n_ret, n_kept = returns(found, colours)
     return {"found": float(found.mean()), "all_found": float(found.all(1).mean()),
-            "teleports": int(tele.sum()), "frozen": float(froz.any(1).mean()), "coherent": float(coherent.mean())}
+            "teleports": int(tele.sum()), "frozen": float(froz.any(1).mean()), "coherent": float(coherent.mean()),
+            "returns": n_ret, "kept_returns": n_kept, "kept": n_kept / n_ret if n_ret else float("nan")}
 
 
 class Model:
@@ -171,14 +211,17 @@ def to_uint8(v):
     return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
-def truth_clips(seconds, n):
-    """The world clips the measures share: seeded, no hiding (the detector counts a hidden
-    sprite as missing)."""
-    return [world.clip(10**8 + s, 1 + 4 * (int(16 * seconds) // 4), hide_prob=0)[:2] for s in range(n)]
+def truth_clips(seconds, n, recolour=False):
+    """The world clips the measures share (seeded); recolour: the control world."""
+    return [world.clip(10**8 + s, 1 + 4 * (int(16 * seconds) // 4), recolour=recolour)[:2] for s in range(n)]
 
 
 def mean_scores(rows):
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    """Shares averaged over the videos; counts summed; kept over all returns."""
+    out = {k: float(np.mean([r[k] for r in rows])) for k in ("found", "all_found", "frozen", "coherent")}
+    out.update({k: int(sum(r[k] for r in rows)) for k in ("teleports", "returns", "kept_returns")})
+    out["kept"] = out["kept_returns"] / out["returns"] if out["returns"] else float("nan")
+    return out
 
 
 @torch.no_grad()
@@ -247,7 +290,7 @@ def path_error(m, seeds, seconds):
     rows = []
     for seed in range(seeds):
         f = m.video(prompt, lf, seed=seed)
-        found, centres = detect(f, prompt)
+        found, centres, _ = detect(f, prompt)
         truth = world.simulate(world.objects(parse_prompt(prompt)[0]), len(f))[:, 0]
         d = np.where(found[:, 0], np.linalg.norm(centres[:, 0] - truth, axis=1), np.nan)
         rows.append([float(np.nanmean(d[k:k + 160])) if found[k:k + 160, 0].any() else float("nan") for k in range(0, len(f), 160)])
@@ -282,6 +325,8 @@ def main():
     results = {}
     if a.ground_truth:
         results["world"] = mean_scores([score(f, p) for f, p in truth_clips(a.seconds, a.clips)])
+        results["control: colour redrawn at each return"] = mean_scores(
+            [score(f, p) for f, p in truth_clips(a.seconds, a.clips, recolour=True)])
     elif a.reconstruct:
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
     elif a.teacher_forced:

@@ -33,7 +33,7 @@ VAE_CFG = {"dim": 8, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 1,
 DIT_CFG = {"model_type": "t2v", "patch_size": [1, 2, 2], "text_len": 24, "in_dim": 16, "dim": 128,
            "ffn_dim": 384, "freq_dim": 64, "text_dim": 32, "out_dim": 16, "num_heads": 4, "num_layers": 4,
            "window_size": [-1, -1], "qk_norm": True, "cross_attn_norm": True, "eps": 1e-06,
-           "local_attn_size": 9, "sink_size": 0}
+           "local_attn_size": 9, "sink_size": 0, "memory_type": "gated_delta", "memory_horizon": 24}
 GEN = {"num_frame_per_block": 3, "denoising_step_list": [1000, 800, 600, 400, 200], "warp_denoising_step": True,
        "timestep_shift": 1.0, "num_train_timestep": 1000, "context_noise": 0,
        "latent_height": 8, "latent_width": 8, "num_latent_frames": 240}
@@ -90,8 +90,9 @@ def vae_batch(seed, batch, frames, crop=32):
     xs, ws = [], []
     rng = np.random.default_rng(seed)
     for b in range(batch):
-        f, _, gt = world.clip(seed * 131 + b, frames, hide_prob=0, skip=int(rng.integers(MINUTE)))
-        i = rng.integers(len(gt["objs"]))
+        f, _, gt = world.clip(seed * 131 + b, frames, skip=int(rng.integers(MINUTE)))
+        shown = np.nonzero(gt["visible"][frames // 2])[0]  # a sprite in the bay has no pixels to crop
+        i = rng.choice(shown) if len(shown) else rng.integers(len(gt["objs"]))
         cx, cy = gt["centres"][frames // 2, i] + rng.uniform(-10, 10, 2)
         x0 = int(np.clip(cx - crop / 2, 0, world.SIZE - crop))
         y0 = int(np.clip(cy - crop / 2, 0, world.SIZE - crop))
