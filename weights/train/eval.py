@@ -191,14 +191,26 @@ class Model:
         h, w = self.gen["latent_height"], self.gen["latent_width"]
         return torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
 
+    def sampler(self, steps=None, deterministic=False):
+        """Another step list (timesteps, 1000 = pure noise) and/or the deterministic update
+        (the model's own noise estimate instead of a fresh draw) than generation.json's."""
+        if steps is not None:
+            self.gen = {k: v for k, v in self.gen.items() if k not in ("timesteps_used", "sigmas_used")}
+            self.gen["denoising_step_list"] = steps
+        self.deterministic = deterministic
+
     @torch.no_grad()
-    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
-        ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
-        ctx = self.t5(ids[None], mask[None])[0]
-        noise = self.noise(latent_frames, seed)
+    def videos(self, prompts, latent_frames, seeds, L=None, memory=True, prefix=None):
+        """One rollout per prompt, all in one batch (the noise of each from its seed)."""
+        ctx = torch.stack([self.t5(*(x[None] for x in encode_prompt(self.tok, p, self.cfg["text_len"])))[0] for p in prompts])
+        noise = torch.stack([self.noise(latent_frames, s) for s in seeds])
         L = self.cfg["local_attn_size"] if L is None else L
-        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed, prefix=prefix)
-        return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
+        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seeds[0],
+                       prefix=prefix, deterministic=getattr(self, "deterministic", False))
+        return [to_uint8(self.vae.decode(z.transpose(0, 1)[None])[0]) for z in lat]
+
+    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
+        return self.videos([prompt], latent_frames, [seed], L, memory, None if prefix is None else prefix[None])[0]
 
 
 def latent_frames(seconds, Fc):
@@ -316,6 +328,8 @@ def main():
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
+    ap.add_argument("--steps", help="comma-separated step list (timesteps) instead of generation.json's")
+    ap.add_argument("--deterministic", action="store_true", help="the ODE's Euler update instead of fresh noise")
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -337,14 +351,15 @@ def main():
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:
         m = Model(a.weights)
+        m.sampler([int(t) for t in a.steps.split(",")] if a.steps else None, a.deterministic)
         lf = latent_frames(a.seconds, m.gen["num_frame_per_block"])
         cfgL = m.cfg["local_attn_size"]
         modes = {"on": ("memory on", dict(memory=True)), "off": ("memory off", dict(memory=False)),
                  "short": (f"window {a.short_window}", dict(memory=True, L=a.short_window))}
         for name, kw in (modes[k] for k in a.modes.split(",")):
             rows = []
-            for i, p in enumerate(PROMPTS[: a.prompts]):
-                f = m.video(p, lf, seed=i, **kw)
+            prompts = PROMPTS[: a.prompts]
+            for i, (p, f) in enumerate(zip(prompts, m.videos(prompts, lf, list(range(len(prompts))), **kw))):
                 rows.append(score(f, p))
                 if a.png_dir:
                     os.makedirs(a.png_dir, exist_ok=True)
