@@ -4,7 +4,8 @@
 //!
 //! The world's prompts name shapes and leave the colours to chance, so each prompted
 //! object is looked for in every colour the prompt leaves open (the palette less the
-//! background and any colour named for another object). Per colour, it is present where
+//! background and any colour named for another object) whose blobs fit the object's shape
+//! more often over the video than any other shape. Per colour, it is present where
 //! that colour forms a blob of at least 20 px, and found where, in most frames within ±4
 //! (a sprite briefly behind another keeps its identity), the blob's best-matching template
 //! (circle, square or triangle of radius 5-10) is the prompted shape with IoU >= 0.3; of
@@ -146,24 +147,37 @@ pub fn score(frames: &[Vec<u8>], prompt: &str) -> Score {
     let (objs, background) = objects(prompt);
     let (t_len, n) = (frames.len(), objs.len());
     let named: Vec<&str> = objs.iter().filter_map(|o| o.0).collect();
-    let candidates: Vec<Vec<usize>> = objs
-        .iter()
-        .map(|(colour, _)| {
-            (0..COLOURS.len())
-                .filter(|&c| match colour {
-                    Some(name) => COLOURS[c].0 == *name,
-                    None => Some(COLOURS[c].0) != background && !named.contains(&COLOURS[c].0),
-                })
-                .collect()
-        })
-        .collect();
-    let looked_for: Vec<bool> = (0..COLOURS.len()).map(|c| candidates.iter().any(|cs| cs.contains(&c))).collect();
+    let open: Vec<bool> = COLOURS.iter().map(|(c, _)| Some(*c) != background && !named.contains(c)).collect();
     let blobs: Vec<Vec<Option<Blob>>> = frames
         .iter()
         .enumerate()
         .map(|(t, f)| {
             assert_eq!(f.len(), SIZE * SIZE * 3, "frame {t} is not {SIZE}x{SIZE} RGB");
-            COLOURS.iter().zip(&looked_for).map(|((_, rgb), &l)| if l { blob(f, *rgb) } else { None }).collect()
+            COLOURS.iter().zip(&open).map(|((c, rgb), &o)| if o || named.contains(c) { blob(f, *rgb) } else { None }).collect()
+        })
+        .collect();
+    // An open colour belongs to the shape its blobs fit most often over the video: in a
+    // frame where a sprite is half out of view or behind another, its blob can fit
+    // another shape, and must not then stand for another object.
+    let owner: Vec<Option<&str>> = (0..COLOURS.len())
+        .map(|c| {
+            let fits = |shape: &str| blobs.iter().filter(|b| b[c].as_ref().is_some_and(|b| b.fit.1 == shape && b.fit.0 >= 0.3)).count();
+            let best = SHAPES.iter().copied().fold(None, |best: Option<(&str, usize)>, sh| match best {
+                Some((_, k)) if k >= fits(sh) => best,
+                _ => Some((sh, fits(sh))),
+            })?;
+            (open[c] && best.1 > 0).then_some(best.0)
+        })
+        .collect();
+    let candidates: Vec<Vec<usize>> = objs
+        .iter()
+        .map(|(colour, shape)| {
+            (0..COLOURS.len())
+                .filter(|&c| match colour {
+                    Some(name) => COLOURS[c].0 == *name,
+                    None => owner[c] == Some(*shape),
+                })
+                .collect()
         })
         .collect();
     let mut found = vec![vec![false; n]; t_len];

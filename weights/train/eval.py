@@ -98,15 +98,20 @@ def detect(frames, prompt, half=4):
     """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when
     absent), colours [T][n] (None when absent). An object is looked for in every colour
     the prompt leaves open (the palette less the background and the colours named for
-    other objects); per colour, it is present where that colour forms a blob, and its
+    other objects) whose blobs fit its shape most often; per colour, it is present where that colour forms a blob, and its
     shape counts where the blob's best template is the object's shape (IoU >= 0.3) in
     most frames within +-`half` (a sprite partly behind another keeps its identity). Of
     the colours that pass, the largest blob is the object's in that frame."""
     objs, bg = parse_prompt(prompt)
     named = {c for c, _ in objs if c}
     open_colours = [c for c in world.COLOURS if c != bg and c not in named]
-    cands = [[c] if c else open_colours for c, _ in objs]
-    seen = [blobs(f, sorted(set(sum(cands, [])))) for f in frames]
+    seen = [blobs(f, [c for c in world.COLOURS if c in named or c in open_colours]) for f in frames]
+    # An open colour belongs to the shape its blobs fit most often over the video: in a
+    # frame where a sprite is half out of view or behind another, its blob can fit
+    # another shape, and must not then stand for another object.
+    fits = {c: [sum(1 for b in seen if c in b and b[c][2] == sh and b[c][3] >= 0.3) for sh in world.SHAPES] for c in open_colours}
+    owner = {c: world.SHAPES[int(np.argmax(k))] for c, k in fits.items() if max(k) > 0}
+    cands = [[c] if c else [d for d in open_colours if owner.get(d) == shape] for c, shape in objs]
     T, n = len(frames), len(objs)
     found = np.zeros((T, n), bool)
     centres = np.full((T, n, 2), np.nan)
