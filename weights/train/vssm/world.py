@@ -120,17 +120,18 @@ def render(objs, bg, centres, colours):
 def clip(seed, frames, skip=0, recolour=False):
     """skip: start that many frames into the scene (the autoencoder's short clips then
     show sprites anywhere, the generator's clips any part of a minute's trajectories).
-    recolour: the control world, where a sprite gets a fresh colour (any of the palette,
-    its own included) each time it comes back into view."""
+    recolour: the control world, where a sprite gets a fresh colour (any of the palette
+    but the other sprites' colours, its own included) each time it comes back into view."""
     rng = np.random.default_rng(seed)
     objs, bg = sample_scene(rng)
     centres = simulate(objs, skip + frames)[skip:]
     visible = in_view(objs, centres)
     colours = [[o["colour"] for o in objs] for _ in range(frames)]
-    for i in range(len(objs)):
-        for t in range(1, frames):
+    for t in range(1, frames):
+        for i in range(len(objs)):
             back = visible[t, i] and not visible[t - 1, i]
-            colours[t][i] = str(rng.choice(palette(bg))) if recolour and back else colours[t - 1][i]
+            others = colours[t][:i] + colours[t - 1][i + 1:]  # a scene's colours stay distinct
+            colours[t][i] = str(rng.choice([c for c in palette(bg) if c not in others])) if recolour and back else colours[t - 1][i]
     return render(objs, bg, centres, colours), prompt_of(objs, bg), {"objs": objs, "bg": bg, "centres": centres,
                                                                       "visible": visible, "colours": colours}
 
