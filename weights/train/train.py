@@ -446,37 +446,104 @@ def load_ode(work):
     return {k: torch.cat([p[k] for p in got]) for k in got[0]}
 
 
+def regress(model, context, z, traj, sig, c, given, g):
+    """The student's loss: each chunk of a sequence at one of the trajectory points
+    `traj` [B, K, T, ...] (at the sigmas `sig` [K]), the clean stream `context` (lightly
+    noised: the runtime's context is the model's own output), and the trajectories' end
+    points `z` as the target of the x0 estimate. Chunks before `given` [B] have no loss.
+    Latent pixels far from the clip's background (the sprites) weigh 5x, as in stage_dit."""
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    B, T = z.shape[:2]
+    k = torch.randint(traj.shape[1], (B, T // Fc), generator=g).repeat_interleave(Fc, 1)
+    x = traj[torch.arange(B)[:, None], k, torch.arange(T)[None]]
+    s = sig[k]
+    zc = context + 0.05 * torch.rand(B, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
+    x0 = x - s[:, :, None, None, None] * model.forward_train(zc, x, s * 1000.0, c, Fc, L, sink)
+    bg = z.median(1, keepdim=True).values.median(3, keepdim=True).values.median(4, keepdim=True).values
+    wgt = 1 + 4 * ((z - bg).pow(2).mean(2, keepdim=True) > 1.0).float()
+    wgt[torch.arange(T)[None] < (given * Fc)[:, None]] = 0
+    return (wgt * (x0 - z).pow(2)).mean() / wgt.mean()
+
+
 def stage_student(work, seed, steps, batch, stop=None, lr=2e-4):
     """The few-step student, from the teacher's weights, regressed on the teacher's ODE
-    trajectories: each chunk of a sequence at one of the kept sigmas (its point on the
-    trajectory, not a fresh noising of the end point), the teacher's video as the clean
-    context (lightly noised, as the runtime's context is the student's own output), and
-    the trajectory's end point as the target of the x0 estimate. The student so learns
-    where a noise leads (a sample, one colour chosen), not the mean over all the places it
-    could lead (a blur). Latent pixels far from the clip's background (the sprites) weigh
-    5x, as in stage_dit."""
+    trajectories (`regress`: a chunk at its point on the trajectory, not a fresh noising
+    of the end point, and the end point as the target). The student so learns where a
+    noise leads (a sample, one colour chosen), not the mean over all the places it could
+    lead (a blur)."""
     ode = load_ode(work)
     torch.manual_seed(seed + 11)
     model = generator(work, "model_teacher.safetensors")
     g = torch.Generator().manual_seed(seed + 12)
     trainer = Trainer(work, "student", model, steps, lr, 20, g)
-    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
-    C = CLIP_LATENTS // Fc
-    kept = torch.tensor([ode_sigmas()[s] for s in ODE_KEEP])
+    sig = torch.tensor([ode_sigmas()[s] for s in ODE_KEEP])
 
     def loss_of(step):
         idx = torch.randint(len(ode["x0"]), (batch,), generator=g)
-        z, c = ode["x0"][idx].float(), ode["context"][idx]
-        k = torch.randint(len(ODE_KEEP), (batch, C), generator=g).repeat_interleave(Fc, 1)
-        x = ode["traj"][idx].float()[torch.arange(batch)[:, None], k, torch.arange(CLIP_LATENTS)[None]]
-        sig = kept[k]
-        zc = z + 0.05 * torch.rand(batch, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
-        v = model.forward_train(zc, x, sig * 1000.0, c, Fc, L, sink)
-        x0 = x - sig[:, :, None, None, None] * v
-        bg = z.median(1, keepdim=True).values.median(3, keepdim=True).values.median(4, keepdim=True).values
-        wgt = 1 + 4 * ((z - bg).pow(2).mean(2, keepdim=True) > 1.0).float()
-        wgt[torch.arange(CLIP_LATENTS)[None] < (ode["given"][idx] * Fc)[:, None]] = 0
-        return (wgt * (x0 - z).pow(2)).mean() / wgt.mean()
+        z = ode["x0"][idx].float()  # the teacher's video: its own context and the targets
+        return regress(model, z, z, ode["traj"][idx].float(), sig, ode["context"][idx], ode["given"][idx], g)
+
+    trainer.run(loss_of, stop)
+
+
+@torch.no_grad()
+def teacher_ode(teacher, context, noise, c, steps):
+    """The teacher's ODE for every chunk of a sequence at once, given its clean context
+    (forward_train: each chunk sees the context before it, as in the AR loop), from
+    `noise`, in `steps` uniform Euler steps: the points at each step's sigma [B, steps,
+    T, ...] and the end point."""
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    x, pts = noise, []
+    B, T = noise.shape[:2]
+    for i in range(steps):
+        s = 1.0 - i / steps
+        pts.append(x)
+        x = x - (1.0 / steps) * teacher.forward_train(context, x, torch.full((B, T), 1000.0 * s), c, Fc, L, sink)
+    return torch.stack(pts, 1), x
+
+
+def stage_selfroll(work, seed, steps, batch, stop=None, lr=1e-4, rollouts=8, reuse=4, ode_steps=10):
+    """Stage 2, on the student's own rollouts: every `reuse` steps the student runs the
+    runtime's loop (rolling window, memory filled from its own outputs) for `rollouts`
+    clips (half from the video's start, half after a pool clip's true first chunk from
+    later in the minute), and the teacher runs its ODE from the same noise for every chunk
+    given the student's rollout as the context; the student then regresses on those
+    trajectories with its rollout as the context (`regress`). Self-Forcing trains on its
+    own rollouts with DMD; this keeps the teacher's ODE as the target instead (no critic
+    to train on this budget): from wherever the student's own video has drifted, the
+    target is what the teacher would make of it."""
+    from vssm.sample import generate
+
+    pool = load_file(os.path.join(work, "pool.safetensors"))
+    torch.manual_seed(seed + 21)
+    model = generator(work, "model_student.safetensors")
+    teacher = generator(work, "model_teacher.safetensors").eval()
+    g = torch.Generator().manual_seed(seed + 22)
+    trainer = Trainer(work, "selfroll", model, steps, lr, 20, g)
+    Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
+    sig = torch.tensor([1.0 - i / ode_steps for i in range(ode_steps)])
+    buf = {}
+
+    def loss_of(step):
+        if step % reuse == 0 or not buf:
+            later = torch.arange(rollouts) >= rollouts // 2
+            idx = torch.where(later, (pool["offsets"] > 0).nonzero()[:, 0][torch.randint(int((pool["offsets"] > 0).sum()), (rollouts,), generator=g)],
+                              (pool["offsets"] == 0).nonzero()[:, 0][torch.randint(int((pool["offsets"] == 0).sum()), (rollouts,), generator=g)])
+            z, c = pool["latents"][idx], pool["context"][idx]
+            noise = torch.randn(z.shape, generator=g)
+            seed_r = int(torch.randint(2**31, (1,), generator=g))
+            with torch.no_grad():
+                own = torch.cat([generate(model, c[~later], noise[~later], GEN, L, sink, seed=seed_r),
+                                 generate(model, c[later], noise[later], GEN, L, sink, seed=seed_r, prefix=z[later, :Fc])])
+            c = torch.cat([c[~later], c[later]])
+            given = torch.cat([torch.zeros(int((~later).sum()), dtype=torch.long), torch.ones(int(later.sum()), dtype=torch.long)])
+            noise = torch.cat([noise[~later], noise[later]])
+            pts, end = teacher_ode(teacher, own, noise, c, ode_steps)
+            # the rollout's own chunks are the context; each chunk's target is the
+            # teacher's end point from that context (the given chunk stays the true one)
+            buf.update(own=own, pts=pts, end=end, c=c, given=given)
+        pick = torch.randint(rollouts, (batch,), generator=g)
+        return regress(model, buf["own"][pick], buf["end"][pick], buf["pts"][pick], sig, buf["c"][pick], buf["given"][pick], g)
 
     trainer.run(loss_of, stop)
 
@@ -545,6 +612,8 @@ def main():
     ap.add_argument("--ode-clips", type=int, default=640, help="teacher ODE trajectories (clips of 8 chunks)")
     ap.add_argument("--student-steps", type=int, default=1000)
     ap.add_argument("--student-stop", type=int, help="end the student run after this many steps of its schedule")
+    ap.add_argument("--selfroll-steps", type=int, default=500)
+    ap.add_argument("--selfroll-stop", type=int, help="end the self-rollout run after this many steps of its schedule")
     ap.add_argument("--export-from", default="student", help="the generator stage whose EMA weights are exported")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
@@ -573,6 +642,8 @@ def main():
         stage_ode(a.work, a.seed, a.ode_clips)
     if "student" in stages:
         stage_student(a.work, a.seed, a.student_steps, a.batch, a.student_stop)
+    if "selfroll" in stages:
+        stage_selfroll(a.work, a.seed, a.selfroll_steps, a.batch, a.selfroll_stop)
     if "decoder" in stages:
         stage_decoder(a.work, a.seed, a.decoder_steps, a.decoder_stop)
     if "export" in stages:
