@@ -2,11 +2,12 @@
 
     python weights/train/eval.py --weights weights/tiny --seconds 60 [--png-dir DIR]
     python weights/train/eval.py --frames video.npy --prompt "..."   # frames from elsewhere
-    python weights/train/eval.py --ground-truth                      # the detector on the world itself
+    python weights/train/eval.py --ground-truth                      # the detector and kept on the world and its control
     python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
     python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
     python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
     python weights/train/eval.py --path                              # does the sprite follow the world's trajectory?
+    python weights/train/eval.py --steps 1000,950,..,50 --deterministic  # another sampler (the teacher's ODE)
 
 Per frame, each prompted object (a shape; its colour is the world's random choice, so
 every colour the prompt leaves open is tried) counts as found when the pixels of one
