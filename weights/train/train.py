@@ -446,17 +446,22 @@ def load_ode(work):
     return {k: torch.cat([p[k] for p in got]) for k in got[0]}
 
 
-def regress(model, context, z, traj, sig, c, given, g):
+def regress(model, context, z, traj, sig, c, given, g, fresh=False):
     """The student's loss: each chunk of a sequence at one of the trajectory points
     `traj` [B, K, T, ...] (at the sigmas `sig` [K]), the clean stream `context` (lightly
     noised: the runtime's context is the model's own output), and the trajectories' end
     points `z` as the target of the x0 estimate. Chunks before `given` [B] have no loss.
-    Latent pixels far from the clip's background (the sprites) weigh 5x, as in stage_dit."""
+    Latent pixels far from the clip's background (the sprites) weigh 5x, as in stage_dit.
+    fresh: below sigma = 1 the chunk is its end point noised afresh instead, as the
+    runtime's loop makes the inputs of its later levels (its x0 estimate renoised)."""
     Fc, L, sink = GEN["num_frame_per_block"], DIT_CFG["local_attn_size"], DIT_CFG["sink_size"]
     B, T = z.shape[:2]
     k = torch.randint(traj.shape[1], (B, T // Fc), generator=g).repeat_interleave(Fc, 1)
     x = traj[torch.arange(B)[:, None], k, torch.arange(T)[None]]
     s = sig[k]
+    if fresh:
+        s5 = s[:, :, None, None, None]
+        x = torch.where(s5 < 1, (1 - s5) * z + s5 * torch.randn(z.shape, generator=g), x)
     zc = context + 0.05 * torch.rand(B, 1, 1, 1, 1, generator=g) * torch.randn(z.shape, generator=g)
     x0 = x - s[:, :, None, None, None] * model.forward_train(zc, x, s * 1000.0, c, Fc, L, sink)
     bg = z.median(1, keepdim=True).values.median(3, keepdim=True).values.median(4, keepdim=True).values
@@ -465,23 +470,24 @@ def regress(model, context, z, traj, sig, c, given, g):
     return (wgt * (x0 - z).pow(2)).mean() / wgt.mean()
 
 
-def stage_student(work, seed, steps, batch, stop=None, lr=2e-4):
+def stage_student(work, seed, steps, batch, stop=None, lr=2e-4, fresh=False, name="student", init="model_teacher.safetensors"):
     """The few-step student, from the teacher's weights, regressed on the teacher's ODE
     trajectories (`regress`: a chunk at its point on the trajectory, not a fresh noising
     of the end point, and the end point as the target). The student so learns where a
     noise leads (a sample, one colour chosen), not the mean over all the places it could
-    lead (a blur)."""
+    lead (a blur). The optional `fresh` stage continues the student with `regress(...,
+    fresh=True)`."""
     ode = load_ode(work)
     torch.manual_seed(seed + 11)
-    model = generator(work, "model_teacher.safetensors")
+    model = generator(work, init)
     g = torch.Generator().manual_seed(seed + 12)
-    trainer = Trainer(work, "student", model, steps, lr, 20, g)
+    trainer = Trainer(work, name, model, steps, lr, 20, g)
     sig = torch.tensor([ode_sigmas()[s] for s in ODE_KEEP])
 
     def loss_of(step):
         idx = torch.randint(len(ode["x0"]), (batch,), generator=g)
         z = ode["x0"][idx].float()  # the teacher's video: its own context and the targets
-        return regress(model, z, z, ode["traj"][idx].float(), sig, ode["context"][idx], ode["given"][idx], g)
+        return regress(model, z, z, ode["traj"][idx].float(), sig, ode["context"][idx], ode["given"][idx], g, fresh)
 
     trainer.run(loss_of, stop)
 
@@ -642,6 +648,8 @@ def main():
         stage_ode(a.work, a.seed, a.ode_clips)
     if "student" in stages:
         stage_student(a.work, a.seed, a.student_steps, a.batch, a.student_stop)
+    if "fresh" in stages:
+        stage_student(a.work, a.seed, 400, a.batch, lr=1e-4, fresh=True, name="fresh", init="model_student.safetensors")
     if "selfroll" in stages:
         stage_selfroll(a.work, a.seed, a.selfroll_steps, a.batch, a.selfroll_stop)
     if "decoder" in stages:
