@@ -215,7 +215,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--weights", help="trained model folder (config.json, model.safetensors, ...)")
     ap.add_argument("--bundle-out", default=os.path.join(here, "bundle-tiny"))
-    ap.add_argument("--prompt", default="a circle and a square bouncing on black")
+    ap.add_argument("--prompt", default="a red circle and a blue square bouncing on black")
     ap.add_argument("--latent-frames", type=int, default=18)
     a = ap.parse_args()
     torch.set_num_threads(1)

@@ -96,7 +96,7 @@ fn bad_files_name_the_file_and_line() {
 /// Without `--model` the embedded tiny model runs: its first chunk is 9 frames of 64×64.
 #[test]
 fn the_embedded_model_runs_without_model() {
-    let out = super::support::videossm().args(["generate", "a circle bouncing on black", "--frames", "9", "-o", "-"]).output().unwrap();
+    let out = super::support::videossm().args(["generate", "a red circle bouncing on black", "--frames", "9", "-o", "-"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let header = out.stdout.split(|&b| b == b'\n').next().unwrap();
     assert!(String::from_utf8_lossy(header).contains("W64 H64"), "{}", String::from_utf8_lossy(header));
