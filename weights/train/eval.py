@@ -2,18 +2,25 @@
 
     python weights/train/eval.py --weights weights/tiny --seconds 60 [--png-dir DIR]
     python weights/train/eval.py --frames video.npy --prompt "..."   # frames from elsewhere
-    python weights/train/eval.py --ground-truth                      # the detector on the world itself
+    python weights/train/eval.py --ground-truth                      # the detector and kept on the world and its control
     python weights/train/eval.py --reconstruct                       # ... on the autoencoder's reconstructions
     python weights/train/eval.py --continue 3                        # rollouts continuing 3 true chunks
     python weights/train/eval.py --teacher-forced                    # sprite error of one model call per chunk
     python weights/train/eval.py --path                              # does the sprite follow the world's trajectory?
+    python weights/train/eval.py --steps 1000,950,..,50 --deterministic  # another sampler (the teacher's ODE)
 
-Per frame, each prompted object (colour + shape) counts as found when the pixels of its
+Per frame, each prompted object (a shape; its colour is the world's random choice, so
+every colour the prompt leaves open is tried) counts as found when the pixels of one
 colour form a blob (>= 20 px) whose best-matching sprite template (circle/square/triangle,
-radius 5-10) is the prompted shape (IoU >= 0.3) in most frames within +-4 frames. Motion: a jump of the blob's centre
+radius 5-10) is the prompted shape (IoU >= 0.3) in most frames within +-4 frames; the
+object's colour in that frame is the blob's. Motion: a jump of the blob's centre
 above 6 px between frames is a teleport (sprites move <= 2 px/frame), an object that
 moves < 2 px over 16 frames (1 s) is frozen (sprites never stop). A frame is coherent
-when every object is found, none teleported into it and none is frozen.
+when every object is found, none teleported into it and none is frozen. Memory: `kept`
+is the share of returns (an object found again after more than 36 frames, the 9-latent
+window, without it) whose colour is that of its first appearance; the world's sprites
+leave the view for 55+ frames, so the window alone cannot know it (chance is 1/7).
+`--ground-truth` scores the world and its control (a colour redrawn at each return).
 Rollouts compare: memory on, memory off (window only), shorter window (memory on).
 
 Two measures separate the failure modes of a rollout (both read the training encoder from
@@ -45,22 +52,22 @@ from vssm.t5 import T5Encoder, encode_prompt  # noqa: E402
 from vssm.vae import WanVAE  # noqa: E402
 
 PROMPTS = [
-    "a red circle bouncing on black",  # the README's default prompt
-    "a red circle and a blue square bouncing on black",
-    "a yellow triangle bouncing on gray",
-    "a green square, a magenta circle and a orange triangle bouncing on white",
-    "a cyan circle and a white triangle bouncing on black",
+    "a circle bouncing on black",  # the README's default prompt
+    "a circle and a square bouncing on black",
+    "a triangle bouncing on gray",
+    "a square, a circle and a triangle bouncing on white",
+    "a circle and a triangle bouncing on black",
 ]
+GAP = 36  # video frames of absence before a return counts for `kept`: the 9-frame window
 
 
 def parse_prompt(prompt):
+    """[(colour or None, shape)] in prompt order, and the background. The world's prompts
+    leave colours unnamed; a named one (the earlier world's prompts) is looked for alone."""
     w = prompt.replace(",", " ").split()
-    objs = [(w[i], w[i + 1]) for i in range(len(w) - 1) if w[i] in world.COLOURS and w[i + 1] in world.SHAPES]
+    objs = [(w[i - 1] if i > 0 and w[i - 1] in world.COLOURS else None, w[i]) for i in range(len(w)) if w[i] in world.SHAPES]
     bg = w[-1] if w[-1] in world.BACKGROUNDS else None
     return objs, bg
-
-
-_TEMPLATES = {}
 
 
 def best_shape(mask, cy, cx):
@@ -75,36 +82,73 @@ def best_shape(mask, cy, cx):
     return best
 
 
-def detect(frames, prompt, colour_tol=80.0, half=4):
-    """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when absent).
-    The shape vote spans +-`half` frames so that a sprite partly hidden behind another
-    one for a moment keeps its identity."""
-    objs, _ = parse_prompt(prompt)
-    T = frames.shape[0]
-    present = np.zeros((T, len(objs)), bool)
-    shape_ok = np.zeros((T, len(objs)), bool)
-    centres = np.full((T, len(objs), 2), np.nan)
-    f = frames.astype(np.float32)
-    for i, (colour, shape) in enumerate(objs):
-        ref = np.array(world.COLOURS[colour], np.float32)
-        masks = np.linalg.norm(f - ref, axis=-1) < colour_tol
-        for t in range(T):
-            m = masks[t]
-            if m.sum() < 20:
-                continue
+def blobs(frame, colours, colour_tol=80.0):
+    """{colour: (pixels, (cx, cy), best shape, IoU)} for each colour with >= 20 px."""
+    out = {}
+    f = frame.astype(np.float32)
+    for c in colours:
+        m = np.linalg.norm(f - np.array(world.COLOURS[c], np.float32), axis=-1) < colour_tol
+        if m.sum() >= 20:
             ys, xs = np.nonzero(m)
-            cy, cx = ys.mean(), xs.mean()
-            centres[t, i] = (cx, cy)
-            present[t, i] = True
-            iou, s = best_shape(m, cy, cx)
-            shape_ok[t, i] = iou >= 0.3 and s == shape
-    found = np.zeros_like(present)
-    for t in range(T):
-        sl = slice(max(0, t - half), t + half + 1)
-        votes = present[sl]
-        ok = (shape_ok[sl] & votes).sum(0) / np.maximum(1, votes.sum(0))
-        found[t] = present[t] & (ok >= 0.5)
-    return found, centres
+            iou, s = best_shape(m, ys.mean(), xs.mean())
+            out[c] = (int(m.sum()), (xs.mean(), ys.mean()), s, iou)
+    return out
+
+
+def detect(frames, prompt, half=4):
+    """frames uint8 [T, H, W, 3] -> found [T, n] bool, centres [T, n, 2] (nan when
+    absent), colours [T][n] (None when absent). An object is looked for in every colour
+    the prompt leaves open (the palette less the background and the colours named for
+    other objects) whose blobs fit its shape most often; per colour, it is present where that colour forms a blob, and its
+    shape counts where the blob's best template is the object's shape (IoU >= 0.3) in
+    most frames within +-`half` (a sprite partly behind another keeps its identity). Of
+    the colours that pass, the largest blob is the object's in that frame."""
+    objs, bg = parse_prompt(prompt)
+    named = {c for c, _ in objs if c}
+    open_colours = [c for c in world.COLOURS if c != bg and c not in named]
+    seen = [blobs(f, [c for c in world.COLOURS if c in named or c in open_colours]) for f in frames]
+    # An open colour belongs to the shape its blobs fit most often over the video: in a
+    # frame where a sprite is half out of view or behind another, its blob can fit
+    # another shape, and must not then stand for another object.
+    fits = {c: [sum(1 for b in seen if c in b and b[c][2] == sh and b[c][3] >= 0.3) for sh in world.SHAPES] for c in open_colours}
+    owner = {c: world.SHAPES[int(np.argmax(k))] for c, k in fits.items() if max(k) > 0}
+    cands = [[c] if c else [d for d in open_colours if owner.get(d) == shape] for c, shape in objs]
+    T, n = len(frames), len(objs)
+    found = np.zeros((T, n), bool)
+    centres = np.full((T, n, 2), np.nan)
+    colours = [[None] * n for _ in range(T)]
+    for i, (_, shape) in enumerate(objs):
+        for c in cands[i]:
+            present = np.array([c in b for b in seen])
+            ok = np.array([c in b and b[c][2] == shape and b[c][3] >= 0.3 for b in seen])
+            for t in np.nonzero(present)[0]:
+                sl = slice(max(0, t - half), t + half + 1)
+                if ok[sl].sum() < 0.5 * present[sl].sum():
+                    continue
+                if colours[t][i] is None or seen[t][c][0] > seen[t][colours[t][i]][0]:
+                    found[t, i], centres[t, i], colours[t][i] = True, seen[t][c][1], c
+    return found, centres, colours
+
+
+def returns(found, colours, gap=GAP, k=8):
+    """(returns, kept): per object, a return is a found frame after more than `gap`
+    frames without it (and after its first appearance); kept when the commonest colour of
+    its first `k` found frames from there is that of the object's first `k` found frames."""
+    n_ret = n_kept = 0
+    for i in range(found.shape[1]):
+        ts = np.nonzero(found[:, i])[0]
+        if len(ts) == 0:
+            continue
+
+        def colour_from(j):
+            names = [colours[t][i] for t in ts[j:j + k]]
+            return max(set(names), key=names.count)
+
+        first = colour_from(0)
+        for j in np.nonzero(np.diff(ts) > gap)[0] + 1:
+            n_ret += 1
+            n_kept += colour_from(j) == first
+    return n_ret, n_kept
 
 
 def motion(centres, found, jump=6.0, still=2.0, span=16):
@@ -124,11 +168,13 @@ def motion(centres, found, jump=6.0, still=2.0, span=16):
 
 
 def score(frames, prompt):
-    found, centres = detect(frames, prompt)
+    found, centres, colours = detect(frames, prompt)
     tele, froz = motion(centres, found)
     coherent = found.all(1) & ~tele.any(1) & ~froz.any(1)
+    n_ret, n_kept = returns(found, colours)
     return {"found": float(found.mean()), "all_found": float(found.all(1).mean()),
-            "teleports": int(tele.sum()), "frozen": float(froz.any(1).mean()), "coherent": float(coherent.mean())}
+            "teleports": int(tele.sum()), "frozen": float(froz.any(1).mean()), "coherent": float(coherent.mean()),
+            "returns": n_ret, "kept_returns": n_kept, "kept": n_kept / n_ret if n_ret else float("nan")}
 
 
 class Model:
@@ -151,14 +197,26 @@ class Model:
         h, w = self.gen["latent_height"], self.gen["latent_width"]
         return torch.randn(latent_frames, self.cfg["in_dim"], h, w, generator=g)
 
+    def sampler(self, steps=None, deterministic=False):
+        """Another step list (timesteps, 1000 = pure noise) and/or the deterministic update
+        (the model's own noise estimate instead of a fresh draw) than generation.json's."""
+        if steps is not None:
+            self.gen = {k: v for k, v in self.gen.items() if k not in ("timesteps_used", "sigmas_used")}
+            self.gen["denoising_step_list"] = steps
+        self.deterministic = deterministic
+
     @torch.no_grad()
-    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
-        ids, mask = encode_prompt(self.tok, prompt, self.cfg["text_len"])
-        ctx = self.t5(ids[None], mask[None])[0]
-        noise = self.noise(latent_frames, seed)
+    def videos(self, prompts, latent_frames, seeds, L=None, memory=True, prefix=None):
+        """One rollout per prompt, all in one batch (the noise of each from its seed)."""
+        ctx = torch.stack([self.t5(*(x[None] for x in encode_prompt(self.tok, p, self.cfg["text_len"])))[0] for p in prompts])
+        noise = torch.stack([self.noise(latent_frames, s) for s in seeds])
         L = self.cfg["local_attn_size"] if L is None else L
-        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seed, prefix=prefix)
-        return to_uint8(self.vae.decode(lat.transpose(0, 1)[None])[0])
+        lat = generate(self.dit, ctx, noise, self.gen, L, self.cfg["sink_size"], memory=memory, seed=seeds[0],
+                       prefix=prefix, deterministic=getattr(self, "deterministic", False))
+        return [to_uint8(self.vae.decode(z.transpose(0, 1)[None])[0]) for z in lat]
+
+    def video(self, prompt, latent_frames, seed, L=None, memory=True, prefix=None):
+        return self.videos([prompt], latent_frames, [seed], L, memory, None if prefix is None else prefix[None])[0]
 
 
 def latent_frames(seconds, Fc):
@@ -171,14 +229,17 @@ def to_uint8(v):
     return np.round((v.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
-def truth_clips(seconds, n):
-    """The world clips the measures share: seeded, no hiding (the detector counts a hidden
-    sprite as missing)."""
-    return [world.clip(10**8 + s, 1 + 4 * (int(16 * seconds) // 4), hide_prob=0)[:2] for s in range(n)]
+def truth_clips(seconds, n, recolour=False):
+    """The world clips the measures share (seeded); recolour: the control world."""
+    return [world.clip(10**8 + s, 1 + 4 * (int(16 * seconds) // 4), recolour=recolour)[:2] for s in range(n)]
 
 
 def mean_scores(rows):
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    """Shares averaged over the videos; counts summed; kept over all returns."""
+    out = {k: float(np.mean([r[k] for r in rows])) for k in ("found", "all_found", "frozen", "coherent")}
+    out.update({k: int(sum(r[k] for r in rows)) for k in ("teleports", "returns", "kept_returns")})
+    out["kept"] = out["kept_returns"] / out["returns"] if out["returns"] else float("nan")
+    return out
 
 
 @torch.no_grad()
@@ -247,7 +308,7 @@ def path_error(m, seeds, seconds):
     rows = []
     for seed in range(seeds):
         f = m.video(prompt, lf, seed=seed)
-        found, centres = detect(f, prompt)
+        found, centres, _ = detect(f, prompt)
         truth = world.simulate(world.objects(parse_prompt(prompt)[0]), len(f))[:, 0]
         d = np.where(found[:, 0], np.linalg.norm(centres[:, 0] - truth, axis=1), np.nan)
         rows.append([float(np.nanmean(d[k:k + 160])) if found[k:k + 160, 0].any() else float("nan") for k in range(0, len(f), 160)])
@@ -273,6 +334,8 @@ def main():
     ap.add_argument("--clips", type=int, default=8, help="world clips of --ground-truth, --reconstruct, --continue")
     ap.add_argument("--work", default="weights/train/run", help="train.py's work folder (the encoder)")
     ap.add_argument("--modes", default="on,off,short", help="memory on, memory off, shorter window")
+    ap.add_argument("--steps", help="comma-separated step list (timesteps) instead of generation.json's")
+    ap.add_argument("--deterministic", action="store_true", help="the ODE's Euler update instead of fresh noise")
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -282,6 +345,8 @@ def main():
     results = {}
     if a.ground_truth:
         results["world"] = mean_scores([score(f, p) for f, p in truth_clips(a.seconds, a.clips)])
+        results["control: colour redrawn at each return"] = mean_scores(
+            [score(f, p) for f, p in truth_clips(a.seconds, a.clips, recolour=True)])
     elif a.reconstruct:
         results["reconstruct"] = reconstructions(a.work, a.seconds, a.clips)
     elif a.teacher_forced:
@@ -292,14 +357,15 @@ def main():
         results[f"continue {a.cont}"] = continuations(Model(a.weights), a.work, a.seconds, a.clips, a.cont)
     else:
         m = Model(a.weights)
+        m.sampler([int(t) for t in a.steps.split(",")] if a.steps else None, a.deterministic)
         lf = latent_frames(a.seconds, m.gen["num_frame_per_block"])
         cfgL = m.cfg["local_attn_size"]
         modes = {"on": ("memory on", dict(memory=True)), "off": ("memory off", dict(memory=False)),
                  "short": (f"window {a.short_window}", dict(memory=True, L=a.short_window))}
         for name, kw in (modes[k] for k in a.modes.split(",")):
             rows = []
-            for i, p in enumerate(PROMPTS[: a.prompts]):
-                f = m.video(p, lf, seed=i, **kw)
+            prompts = PROMPTS[: a.prompts]
+            for i, (p, f) in enumerate(zip(prompts, m.videos(prompts, lf, list(range(len(prompts))), **kw))):
                 rows.append(score(f, p))
                 if a.png_dir:
                     os.makedirs(a.png_dir, exist_ok=True)

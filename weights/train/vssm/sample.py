@@ -20,9 +20,12 @@ def sigmas_from(gen):
 
 
 @torch.no_grad()
-def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=None, seed=0, prefix=None):
+def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=None, seed=0, prefix=None,
+             deterministic=False):
     """noise [(B,) T, C, h, w] (with B, ctx is [B, text_len, text_dim]: B videos at once);
     renoise(c, s) -> [F, C, h, w] or None for a seeded draw.
+    deterministic: move between levels with the model's own noise estimate instead of a
+    fresh draw (the flow ODE's Euler step; the teacher's sampler, not the runtime's).
     record: optional dict that receives flow.<c>.<s> and x0.<c>.<s>.
     prefix: latents [P, C, h, w] taken as the first P // F chunks instead of sampling them
     (they go through the context pass like sampled ones): continuation from given frames."""
@@ -47,7 +50,10 @@ def generate(model, ctx, noise, gen, L, sink, renoise=None, memory=True, record=
                 record[f"flow.{c}.{s}"] = v.clone()
                 record[f"x0.{c}.{s}"] = x0.clone()
             if s + 1 < len(ts):
-                eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
+                if deterministic:
+                    eps = (x - (1 - sig[s]) * x0) / sig[s]
+                else:
+                    eps = renoise(c, s + 1) if renoise is not None else torch.randn(x.shape, generator=g)
                 x = (1 - sig[s + 1]) * x0 + sig[s + 1] * eps
         model.step(cache, x0, gen["context_noise"], c * Fc, ctx, write=True)
         out.append(x0)
