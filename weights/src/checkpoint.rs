@@ -114,7 +114,7 @@ impl Checkpoint {
         if !self.stored.contains_key(key) {
             return Ok(Cow::Borrowed(t));
         }
-        let data = self.read_bytes(key, 0, t.shape.iter().product::<usize>() * t.dtype.size())?.into_owned();
+        let data = self.read_bytes(key, 0, t.numel() * t.dtype.size())?.into_owned();
         let t = HostTensor { shape: t.shape.clone(), dtype: t.dtype, data };
         if let Some((first, count)) = t.view(key).non_finite() {
             let found = vec![crate::NonFinite { key: key.into(), first, count }];
@@ -127,7 +127,7 @@ impl Checkpoint {
     /// embedding table), from memory or from its file; not checked for NaN/Inf.
     pub fn read_bytes(&self, key: &str, start: u64, len: usize) -> Result<Cow<'_, [u8]>> {
         let t = self.get(key)?;
-        let size = (t.shape.iter().product::<usize>() * t.dtype.size()) as u64;
+        let size = (t.numel() * t.dtype.size()) as u64;
         if start.checked_add(len as u64).is_none_or(|end| end > size) {
             return Err(WeightsError::OutOfBounds {
                 path: self.path.clone(),

@@ -104,11 +104,12 @@ impl Needs {
         parts.push(("DiT state (KV window and sinks, prompt K/V, SSM memory)".into(), self.state_bytes));
         parts.push(("VAE caches".into(), self.vae_cache_bytes));
         parts.push(("activations (shared by every graph)".into(), self.shared_activation_bytes));
-        parts.push((format!("umT5 prompt encoding (one layer at a time, {} tokens)", self.text.tokens), self.text_bytes()));
-        let counted: u64 = parts.iter().map(|p| p.1).sum::<u64>() - self.text_bytes();
+        // What the allocator holds beyond the parts above (the prompt encoding comes on top).
         if let Some(a) = self.allocated {
+            let counted: u64 = parts.iter().map(|p| p.1).sum();
             parts.push(("other (graph inputs and outputs, per-graph parameters)".into(), a.saturating_sub(counted)));
         }
+        parts.push((format!("umT5 prompt encoding (one layer at a time, {} tokens)", self.text.tokens), self.text_bytes()));
         parts.sort_by_key(|p| std::cmp::Reverse(p.1));
         parts
     }
