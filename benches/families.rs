@@ -117,7 +117,7 @@ fn ssm(c: &mut Criterion, rng: &mut Rng) {
         &scan,
         &[&khat, &v, &beta, &decay, &w, &u, &g],
     );
-    let update = Ssm::DeltaUpdate { chunk, f16: false };
+    let update = Ssm::DeltaUpdate { chunk };
     common::time(
         c,
         "families",

@@ -22,8 +22,11 @@ enable f16;
 //        g are log-decay prefix sums from the block start; only differences g_i − g_j
 //        with j ≤ i are exponentiated, so nothing overflows and strong decay gives
 //        0, never 0/0.
-// Tokens of every scan come from two slot runs of a ring cache (`slot`). The k̂ and v
-// caches are f32, or f16 (CACHE) in a session with an f16 KV cache: read as f32.
+// Tokens of every scan come from two slot runs of a ring cache (`slot`): v, β and a
+// are read at their slots, k̂ by position in the call (a session derives k̂ of the
+// evicted tokens from their cached keys into a scratch, in token order, instead of
+// caching it for the whole window). The v cache is f32, or f16 (CACHE) in a session
+// with an f16 KV cache: read as f32; k̂ is f32.
 // Loop budgets: llvmpipe (lavapipe) silently leaves every loop of an invocation once
 // 65535 iterations have run in total. DELTA_STEP runs one per token (its workgroup sum
 // is unrolled); DELTA_UPDATE about d + 2C per block of C tokens at d = 128 (20k for
@@ -60,7 +63,7 @@ fn sigmoid(x: f32) -> f32 {
 
 #ifdef SCAN
 const LC: u32 = 64u;
-@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
@@ -97,7 +100,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         var acc = 0.0;
         for (var t = 0u; t < len; t++) {
             let r = slot(c0 + t) * p.row + h * p.d;
-            acc = fma(weight[t] * f32(v[r + i]), f32(khat[r + j]), acc);
+            acc = fma(weight[t] * f32(v[r + i]), khat[(c0 + t) * p.row + h * p.d + j], acc);
         }
         s = fma(total, s, acc);
         workgroupBarrier();
@@ -133,7 +136,7 @@ fn sum64(lid: u32, x: f32) -> f32 {
 #endif
 
 #ifdef DELTA_STEP
-@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
@@ -142,10 +145,10 @@ fn sum64(lid: u32, x: f32) -> f32 {
 // Elements j..j+3 of k̂ at `base`, zero past d.
 fn khat4(base: u32, j: u32) -> vec4<f32> {
     var x = vec4<f32>();
-    if j < p.d { x.x = f32(khat[base + j]); }
-    if j + 1u < p.d { x.y = f32(khat[base + j + 1u]); }
-    if j + 2u < p.d { x.z = f32(khat[base + j + 2u]); }
-    if j + 3u < p.d { x.w = f32(khat[base + j + 3u]); }
+    if j < p.d { x.x = khat[base + j]; }
+    if j + 1u < p.d { x.y = khat[base + j + 1u]; }
+    if j + 2u < p.d { x.z = khat[base + j + 2u]; }
+    if j + 3u < p.d { x.w = khat[base + j + 3u]; }
     return x;
 }
 
@@ -164,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var t = 0u; t < p.tokens; t++) {
         let sl = slot(t);
         let r = sl * p.row + h * p.d;
-        let k = khat4(r, j);
+        let k = khat4(t * p.row + h * p.d, j);
         let a = decay[sl * p.heads + h];
         // MEMORY.md B.6: u = β(v − a·S k̂), S ← a·S + u k̂ᵀ.
         let u = beta[sl * p.heads + h] * (f32(v[r + i]) - a * sum64(lid, dot(s, k)));
@@ -179,7 +182,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 #ifdef DELTA_PREPARE
 const C: u32 = {{C}}u;
-@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<{{CACHE}}>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> decay: array<f32>;
@@ -223,11 +226,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = e % C;
         var a = 0.0;
         if j < i && i < len {
-            let ri = slot(t0 + i) * p.row + h * p.d;
-            let rj = slot(t0 + j) * p.row + h * p.d;
+            let ri = (t0 + i) * p.row + h * p.d;
+            let rj = (t0 + j) * p.row + h * p.d;
             var dot = 0.0;
             for (var k = 0u; k < p.d; k++) {
-                dot = fma(f32(khat[ri + k]), f32(khat[rj + k]), dot);
+                dot = fma(khat[ri + k], khat[rj + k], dot);
             }
             a = bs[i] * exp(gs[i] - gs[j]) * dot;
         }
@@ -257,9 +260,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var u = 0.0;
         for (var j = 0u; j <= i; j++) {
             let tij = select(tri[i * C + j], 1.0, j == i) * bs[j];
-            let rj = slot(t0 + j) * p.row + h * p.d + c;
-            w = fma(tij * exp(gs[j]), f32(khat[rj]), w);
-            u = fma(tij, f32(v[rj]), u);
+            w = fma(tij * exp(gs[j]), khat[(t0 + j) * p.row + h * p.d + c], w);
+            u = fma(tij, f32(v[slot(t0 + j) * p.row + h * p.d + c]), u);
         }
         let o = (t0 + i) * p.row + h * p.d + c;
         w_out[o] = w;
@@ -270,7 +272,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 #ifdef DELTA_UPDATE
 const C: u32 = {{C}}u;
-@group(0) @binding(1) var<storage, read> khat: array<{{CACHE}}>;
+@group(0) @binding(1) var<storage, read> khat: array<f32>;
 @group(0) @binding(2) var<storage, read> w_in: array<f32>;
 @group(0) @binding(3) var<storage, read> u_in: array<f32>;
 @group(0) @binding(4) var<storage, read> g_in: array<f32>;
@@ -311,7 +313,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if j < p.d {
                 var s = decay_all * srow[j];
                 for (var t = 0u; t < len; t++) {
-                    s = fma(coef[t], f32(khat[slot(t0 + t) * p.row + h * p.d + j]), s);
+                    s = fma(coef[t], khat[(t0 + t) * p.row + h * p.d + j], s);
                 }
                 srow[j] = s;
             }

@@ -325,6 +325,16 @@ impl Builder {
         let idle = copy::Params::rows(0, d, 0, 0);
         Ok([self.copy_into(name, src, dst, &idle)?, self.copy_into(name, src, dst, &idle)?])
     }
+
+    /// The mirror of [`Builder::write_rows`]: two copy nodes that gather up to `rows`
+    /// rows of the cache `src` into a new f32 tensor `[rows, width]`, in the order set
+    /// per run (the slots change every call; they start empty).
+    pub fn read_rows(&mut self, name: &str, src: TensorId, rows: usize) -> Result<(TensorId, [usize; 2])> {
+        let (_, d) = rows_of(self.shape(src));
+        let y = self.activation(name, &[rows, d], DType::F32);
+        let idle = copy::Params::rows(0, d, 0, 0);
+        Ok((y, [self.copy_into(name, src, y, &idle)?, self.copy_into(name, src, y, &idle)?]))
+    }
 }
 
 /// The gates of one call (MEMORY.md B.3/B.6), each `[T, H]`.
@@ -365,19 +375,29 @@ impl Builder {
         Ok(y)
     }
 
-    /// `[H, d, d]` of `state`, checked against caches `[slots, H·d]`, and whether the
-    /// caches are f16 (both or neither).
+    /// `[H, d, d]` of `state`, checked against the rows `[T, H·d]` of the scanned
+    /// tokens' k̂ (f32) and of the v cache `[slots, H·d]`, and whether v is f16.
     fn state_dims(&self, name: &str, state: TensorId, khat: TensorId, v: TensorId) -> Result<(usize, usize, bool)> {
         let s = self.shape(state).to_vec();
-        if s.len() != 3 || s[1] != s[2] || self.shape(khat) != self.shape(v) || rows_of(self.shape(khat)).1 != s[0] * s[1] {
-            return Err(self.shape_error(name, format!("state {s:?} does not fit caches {:?}", self.shape(khat))));
+        let width = rows_of(self.shape(v)).1;
+        if s.len() != 3 || s[1] != s[2] || rows_of(self.shape(khat)).1 != width || width != s[0] * s[1] {
+            return Err(
+                self.shape_error(name, format!("state {s:?} does not fit k̂ {:?} and the v cache {:?}", self.shape(khat), self.shape(v)))
+            );
         }
-        let f16 = self.cache_dtype(name, ("k̂", khat), ("v", v))? == DType::F16;
+        if self.dtype(khat) != DType::F32 {
+            return Err(self.shape_error(name, format!("k̂ is {}, the scans read f32", self.dtype(khat))));
+        }
+        let f16 = match self.dtype(v) {
+            DType::F32 => false,
+            DType::F16 if self.caps.f16 => true,
+            other => return Err(self.shape_error(name, format!("the v cache is {other}: f32, or f16 on an adapter with shader-f16"))),
+        };
         Ok((s[0], s[1], f16))
     }
 
-    /// The dtype of a pair of caches read together (attention's K and V, the memory's k̂
-    /// and v): both f32, or both f16 on an adapter with `shader-f16`.
+    /// The dtype of a pair of caches read together (attention's K and V): both f32, or
+    /// both f16 on an adapter with `shader-f16`.
     fn cache_dtype(&self, name: &str, (an, a): (&str, TensorId), (bn, b): (&str, TensorId)) -> Result<DType> {
         match (self.dtype(a), self.dtype(b)) {
             (DType::F32, DType::F32) => Ok(DType::F32),
@@ -424,7 +444,7 @@ impl Builder {
                 let u = self.activation(&format!("{name}.u"), &[max_tokens.max(1), h * d], DType::F32);
                 let g = self.activation(&format!("{name}.g"), &[max_tokens.max(1), h], DType::F32);
                 let prepare = self.dispatch(name, ssm_scan::Ssm::DeltaPrepare { chunk, f16 }, &p, &[khat, v, beta, decay, w, u, g])?;
-                let update = self.dispatch(name, ssm_scan::Ssm::DeltaUpdate { chunk, f16 }, &p, &[khat, w, u, g, state])?;
+                let update = self.dispatch(name, ssm_scan::Ssm::DeltaUpdate { chunk }, &p, &[khat, w, u, g, state])?;
                 Ok(vec![prepare, update])
             }
         }

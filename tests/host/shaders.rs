@@ -276,7 +276,7 @@ fn chosen(caps: &Capabilities) -> Vec<String> {
         out.push(ssm_scan::Ssm::Scan { f16 }.to_string());
         match ssm_scan::DeltaScan::for_device(caps) {
             ssm_scan::DeltaScan::Chunked(chunk) => {
-                out.extend([ssm_scan::Ssm::DeltaPrepare { chunk, f16 }, ssm_scan::Ssm::DeltaUpdate { chunk, f16 }].map(|k| k.to_string()))
+                out.extend([ssm_scan::Ssm::DeltaPrepare { chunk, f16 }, ssm_scan::Ssm::DeltaUpdate { chunk }].map(|k| k.to_string()))
             }
             ssm_scan::DeltaScan::Step => out.push(ssm_scan::Ssm::DeltaStep { f16 }.to_string()),
         }

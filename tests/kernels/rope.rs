@@ -1,7 +1,7 @@
 //! 3-axis RoPE against an f64 rotation: frame positions far past 1024, strided
 //! views (a column block of a fused projection), in place, and dispatches folded
 //! past 65535 workgroups.
-use runtime::kernels::rope::{groups, reference, table, Params, Rope, RopeInPlace};
+use runtime::kernels::rope::{groups, inverse_table, reference, table, Params, Rope, RopeInPlace};
 use runtime::DType;
 use videossm_suite::{assert_close, gpu, Rng};
 
@@ -67,6 +67,27 @@ fn rope_folds_large_dispatches() {
     // 11·60·50 tokens × 2 heads × 64 pairs = 4.22 M invocations > 65535 workgroups of 64.
     let mut rng = Rng::new(13);
     check(11, 60, 50, 2, 128, 4990, 0, 256, &mut rng);
+}
+
+/// A session recovers the memory keys of evicted tokens from their cached keys with
+/// the inverse table: rotating by it must give back the rows before RoPE.
+#[test]
+fn the_inverse_table_turns_rotated_rows_back() {
+    let gpu = gpu();
+    let mut rng = Rng::new(14);
+    for &(frames, rows, cols, heads, d, frame0) in &[(3, 2, 3, 4, 16, 0), (3, 4, 4, 12, 128, 4997), (2, 3, 5, 2, 128, 1023)] {
+        let p = Params::new(frames, rows, cols, heads, d);
+        let x = rng.normals(p.tokens as usize * heads * d, 1.0);
+        let y = gpu.empty("y", &[x.len()], DType::F32).unwrap();
+        let back = gpu.empty("back", &[x.len()], DType::F32).unwrap();
+        let up = |name: &str, v: &[f32]| gpu.upload(name, &[v.len()], DType::F32, v).unwrap();
+        let (tx, forward, inverse) =
+            (up("x", &x), up("table", &table(frame0, frames, rows, cols, d)), up("inverse", &inverse_table(frame0, frames, rows, cols, d)));
+        gpu.run(&Rope, &p, &[&tx, &forward, &y]).unwrap();
+        gpu.run(&Rope, &p, &[&y, &inverse, &back]).unwrap();
+        // Two rotations, each within TOL of exact, by angles whose f32 cos² + sin² is 1 to 2⁻²³.
+        assert_close(&format!("rope then its inverse, frame0={frame0} d={d}"), &gpu.download(&back).unwrap(), &x, 3.0 * TOL, 3.0 * TOL);
+    }
 }
 
 #[test]

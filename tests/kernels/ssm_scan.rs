@@ -1,5 +1,7 @@
 //! The memory kernels against f64 references. B.3: the chunked scan equals the
 //! token-by-token recurrence, also across arbitrary chunk boundaries and ring runs.
+//! The scans read v, β and a at cache slots and k̂ by position in the call, as a
+//! session gathers it for the evicted tokens.
 //! B.6: the chunked WY/UT delta rule and the token-by-token kernel both equal the
 //! f64 delta rule, for every block length the adapter can run.
 use runtime::kernels::ssm_scan::{
@@ -9,6 +11,7 @@ use runtime::{DType, Gpu, Kernel, Tensor};
 use std::ops::Range;
 use videossm_suite::{assert_close, gpu, Rng};
 
+/// Per-slot values; a call's k̂ is gathered from `khat` in its token order ([`khat_rows`]).
 struct Caches {
     khat: Vec<f32>,
     v: Vec<f32>,
@@ -39,10 +42,23 @@ fn up_as(gpu: &Gpu, n: &str, v: &[f32], dtype: DType) -> Tensor {
     gpu.upload(n, &[v.len().max(1)], dtype, if v.is_empty() { &[0.0] } else { v }).unwrap()
 }
 
-/// The k̂ and v caches as a session keeps them: f32, or f16 with `f16`.
-fn up_caches(gpu: &Gpu, c: &Caches, f16: bool) -> (Tensor, Tensor) {
+/// The k̂ rows of the tokens at `order`, in that order (rows `row` wide).
+fn khat_rows(c: &Caches, row: usize, order: impl IntoIterator<Item = usize>) -> Vec<f32> {
+    order.into_iter().flat_map(|s| c.khat[s * row..][..row].iter().copied()).collect()
+}
+
+/// A call's k̂ (f32, its tokens in order) and the v cache as a session keeps it: f32, or f16 with `f16`.
+fn up_call(gpu: &Gpu, c: &Caches, row: usize, runs: &[Range<usize>], f16: bool) -> (Tensor, Tensor) {
     let dtype = if f16 { DType::F16 } else { DType::F32 };
-    (up_as(gpu, "khat", &c.khat, dtype), up_as(gpu, "v", &c.v, dtype))
+    (up(gpu, "khat", &khat_rows(c, row, runs.iter().flat_map(|r| r.clone()))), up_as(gpu, "v", &c.v, dtype))
+}
+
+/// B.3's f64 rule over the tokens at `order`.
+fn reference_b3(c: &Caches, heads: usize, d: usize, s0: &[f32], order: &[usize]) -> Vec<f32> {
+    let mut want: Vec<f64> = s0.iter().map(|&x| x as f64).collect();
+    let khat = khat_rows(c, heads * d, order.iter().copied());
+    reference_scan(&Params::scan(heads, d, &[]), order, &khat, &c.v, &c.beta, &c.decay, &mut want);
+    want.iter().map(|&x| x as f32).collect()
 }
 
 /// Folds `calls` (each a list of ≤ 2 slot runs) on the GPU into a state starting at `s0`.
@@ -52,9 +68,9 @@ fn gpu_scan(c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<u
 
 fn gpu_scan_as(c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>], f16: bool) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v) = up_caches(gpu, c, f16);
     let (b, a, s) = (up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
+        let (k, v) = up_call(gpu, c, heads * d, runs, f16);
         gpu.run(&Ssm::Scan { f16 }, &Params::scan(heads, d, runs), &[&k, &v, &b, &a, &s]).unwrap();
     }
     gpu.download(&s).unwrap()
@@ -69,10 +85,8 @@ fn chunked_scan_equals_the_token_by_token_recurrence() {
         let c = caches(&mut rng, tokens.max(1), heads, d, tiny);
         let s0 = rng.normals(heads * d * d, 1.0);
         let got = gpu_scan(&c, heads, d, &s0, &[vec![0..tokens]]);
-        let mut want: Vec<f64> = s0.iter().map(|&x| x as f64).collect();
         let slots: Vec<usize> = (0..tokens).collect();
-        reference_scan(&Params::scan(heads, d, &[]), &slots, &c.khat, &c.v, &c.beta, &c.decay, &mut want);
-        let want: Vec<f32> = want.iter().map(|&x| x as f32).collect();
+        let want = reference_b3(&c, heads, d, &s0, &slots);
         // Each element is a decayed sum of ≤ T products with |k̂|,|β| ≤ 1: f32 rounding
         // stays near 1e-6 relative; the weights are exact products, not logs.
         assert_close(&format!("scan H={heads} d={d} T={tokens}"), &got, &want, 1e-5, 1e-5);
@@ -93,10 +107,8 @@ fn chunk_boundaries_and_ring_runs_do_not_change_the_state() {
     assert_close("ring", &ring, &whole, 1e-6, 1e-6);
     // A run order that differs from slot order: tokens 100..150 first, then 0..100.
     let wrapped = gpu_scan(&c, heads, d, &s0, &[vec![100..150, 0..100]]);
-    let mut want = vec![0f64; heads * d * d];
     let order: Vec<usize> = (100..150).chain(0..100).collect();
-    reference_scan(&Params::scan(heads, d, &[]), &order, &c.khat, &c.v, &c.beta, &c.decay, &mut want);
-    let want: Vec<f32> = want.iter().map(|&x| x as f32).collect();
+    let want = reference_b3(&c, heads, d, &s0, &order);
     assert_close("wrapped", &wrapped, &want, 1e-5, 1e-5);
 }
 
@@ -175,9 +187,9 @@ fn gpu_delta(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[
 
 fn gpu_delta_as(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls: &[Vec<Range<usize>>], f16: bool) -> Vec<f32> {
     let gpu = gpu();
-    let (k, v) = up_caches(gpu, c, f16);
     let (b, a, s) = (up(gpu, "beta", &c.beta), up(gpu, "decay", &c.decay), up(gpu, "state", s0));
     for runs in calls {
+        let (k, v) = up_call(gpu, c, heads * d, runs, f16);
         let p = Params::scan(heads, d, runs);
         match how {
             How::Step => gpu.run(&Ssm::DeltaStep { f16 }, &p, &[&k, &v, &b, &a, &s]).unwrap(),
@@ -187,7 +199,7 @@ fn gpu_delta_as(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls:
                 let u = gpu.empty("u", &[t * heads * d], DType::F32).unwrap();
                 let g = gpu.empty("g", &[t * heads], DType::F32).unwrap();
                 gpu.run(&Ssm::DeltaPrepare { chunk, f16 }, &p, &[&k, &v, &b, &a, &w, &u, &g]).unwrap();
-                gpu.run(&Ssm::DeltaUpdate { chunk, f16 }, &p, &[&k, &w, &u, &g, &s]).unwrap();
+                gpu.run(&Ssm::DeltaUpdate { chunk }, &p, &[&k, &w, &u, &g, &s]).unwrap();
             }
         }
     }
@@ -196,7 +208,8 @@ fn gpu_delta_as(how: How, c: &Caches, heads: usize, d: usize, s0: &[f32], calls:
 
 fn reference(c: &Caches, heads: usize, d: usize, s0: &[f32], order: &[usize]) -> Vec<f32> {
     let mut want: Vec<f64> = s0.iter().map(|&x| x as f64).collect();
-    reference_delta(&Params::scan(heads, d, &[]), order, &c.khat, &c.v, &c.beta, &c.decay, &mut want);
+    let khat = khat_rows(c, heads * d, order.iter().copied());
+    reference_delta(&Params::scan(heads, d, &[]), order, &khat, &c.v, &c.beta, &c.decay, &mut want);
     want.iter().map(|&x| x as f32).collect()
 }
 
@@ -378,9 +391,9 @@ fn read_folds_grids_past_65535_workgroups() {
 
 #[test]
 fn scans_read_f16_caches_as_the_f32_ones_of_their_rounded_values() {
-    // An f16 KV cache holds k̂ and v rounded to f16 (2⁻¹¹ relative); the scans widen
-    // them exactly, so they must equal the f64 rules on the rounded caches to f32
-    // rounding. (What the rounding itself does to a model is the parity bundles' part.)
+    // An f16 KV cache holds v rounded to f16 (2⁻¹¹ relative); the scans widen it
+    // exactly, so they must equal the f64 rules on the rounded cache to f32 rounding.
+    // (What the rounding itself does to a model is the parity bundles' part.)
     let gpu = gpu();
     if !gpu.caps.f16 {
         eprintln!("f16 caches: skipped, this adapter has no shader-f16 (they are never chosen there)");
@@ -390,7 +403,7 @@ fn scans_read_f16_caches_as_the_f32_ones_of_their_rounded_values() {
     let round = |x: &[f32]| x.iter().map(|&v| DType::F16.round(v)).collect::<Vec<f32>>();
     for &(heads, d, tokens, draw) in &[(2, 16, 17, Draw::Random), (3, 32, 130, Draw::RepeatedKeys), (12, 128, 70, Draw::BetaNearOne)] {
         let c = delta_caches(&mut rng, tokens, heads, d, draw);
-        let rounded = Caches { khat: round(&c.khat), v: round(&c.v), beta: c.beta.clone(), decay: c.decay.clone() };
+        let rounded = Caches { khat: c.khat.clone(), v: round(&c.v), beta: c.beta.clone(), decay: c.decay.clone() };
         let s0 = rng.normals(heads * d * d, 0.5);
         let order: Vec<usize> = (0..tokens).collect();
         let calls = [vec![0..tokens / 3], vec![tokens / 3..tokens]];
@@ -399,15 +412,15 @@ fn scans_read_f16_caches_as_the_f32_ones_of_their_rounded_values() {
             let got = gpu_delta_as(how, &c, heads, d, &s0, &calls, true);
             assert_close(&format!("f16 caches {how:?} H={heads} d={d} T={tokens} {draw:?}"), &got, &want, 2e-5, 2e-5);
         }
-        let mut want: Vec<f64> = s0.iter().map(|&x| x as f64).collect();
-        reference_scan(&Params::scan(heads, d, &[]), &order, &rounded.khat, &rounded.v, &rounded.beta, &rounded.decay, &mut want);
-        let want: Vec<f32> = want.iter().map(|&x| x as f32).collect();
+        let want = reference_b3(&rounded, heads, d, &s0, &order);
         let got = gpu_scan_as(&c, heads, d, &s0, &calls, true);
         assert_close(&format!("f16 caches B.3 scan H={heads} d={d} T={tokens}"), &got, &want, 1e-5, 1e-5);
     }
-    // Each variant checks the caches it is bound to.
-    let ok = [(DType::F16, 64), (DType::F16, 64), (DType::F32, 4), (DType::F32, 4), (DType::F32, 256)];
-    Ssm::DeltaStep { f16: true }.check(&Params::scan(1, 16, &[]), &ok).unwrap();
-    assert!(Ssm::DeltaStep { f16: false }.check(&Params::scan(1, 16, &[]), &ok).is_err());
-    assert!(Ssm::Scan { f16: true }.check(&Params::scan(1, 16, &[]), &[(DType::F32, 64); 5]).is_err());
+    // Each variant checks what it is bound to: k̂ f32, v of its cache dtype.
+    let ok = [(DType::F32, 64), (DType::F16, 64), (DType::F32, 4), (DType::F32, 4), (DType::F32, 256)];
+    let p = Params::scan(1, 16, &[]);
+    Ssm::DeltaStep { f16: true }.check(&p, &ok).unwrap();
+    assert!(Ssm::DeltaStep { f16: false }.check(&p, &ok).is_err());
+    assert!(Ssm::Scan { f16: true }.check(&p, &[(DType::F32, 64); 5]).is_err());
+    assert!(Ssm::DeltaPrepare { chunk: 16, f16: true }.check(&p, &[(DType::F16, 64); 7]).is_err(), "an f16 k̂");
 }

@@ -300,7 +300,6 @@ impl Planned {
                 ctx_k: self.t(&[512, d], kv),
                 ctx_v: self.t(&[512, d], kv),
                 memory: Some(MemoryState {
-                    khat: self.t(&[capacity, d], kv),
                     beta: self.f32(&[capacity, heads]),
                     decay: self.f32(&[capacity, heads]),
                     state: self.f32(&[heads, d / heads, d / heads]),
@@ -325,7 +324,7 @@ fn full_size_state_halves_its_caches_in_f16() {
     let planned = Planned(gpu.empty("planned", &[1], DType::F32).unwrap(), gpu.max_binding());
     let bytes = |kv| -> [u64; 2] {
         let (_, states, _) = planned.wan_1_3b_with(kv);
-        let caches = states.iter().flat_map(|s| [&s.k, &s.v, &s.ctx_k, &s.ctx_v, &s.memory.as_ref().unwrap().khat]);
+        let caches = states.iter().flat_map(|s| [&s.k, &s.v, &s.ctx_k, &s.ctx_v]);
         let rest = states.iter().flat_map(|s| s.memory.as_ref().map(|m| [&m.beta, &m.decay, &m.state])).flatten();
         [caches.map(|t| t.bytes()).sum(), rest.map(|t| t.bytes()).sum()]
     };
@@ -340,8 +339,9 @@ fn full_size_state_halves_its_caches_in_f16() {
         mib(c16 + rest)
     );
     assert_eq!((2 * c16, rest16), (c32, rest));
-    // K and V of the window: 30 blocks × 2 × 14040 × 1536 values, what every attention call reads.
-    assert_eq!(c32, 30 * (3 * 14040 + 2 * 512) * 1536 * 4);
+    // K and V of the window (30 blocks × 2 × 14040 × 1536 values, what every attention
+    // call reads) and the prompt's: no cache of memory keys besides them.
+    assert_eq!(c32, 30 * (2 * 14040 + 2 * 512) * 1536 * 4);
 }
 
 #[test]

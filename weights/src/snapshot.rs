@@ -289,7 +289,6 @@ fn s_order(name: &str) -> (usize, usize) {
     let rest = name.trim_start_matches("state.blocks.");
     let (n, field) = rest.split_once('.').unwrap_or((rest, ""));
     // S is `memory.state` in B.3 sessions and `memory.delta_state` in B.6 ones.
-    const FIELDS: [&str; 9] =
-        ["cache_k", "cache_v", "ctx_k", "ctx_v", "memory.khat", "memory.beta", "memory.decay", "memory.state", "memory.delta_state"];
+    const FIELDS: [&str; 8] = ["cache_k", "cache_v", "ctx_k", "ctx_v", "memory.beta", "memory.decay", "memory.state", "memory.delta_state"];
     (n.parse().unwrap_or(usize::MAX), FIELDS.iter().position(|f| *f == field).unwrap_or(FIELDS.len()))
 }

@@ -85,6 +85,14 @@ pub fn table(frame0: usize, frames: usize, rows: usize, cols: usize, d: usize) -
     t
 }
 
+/// The table that turns back what [`table`] turned: the same angles negated (cos
+/// even, sin odd), so the same kernel recovers a key from its rotated copy.
+pub fn inverse_table(frame0: usize, frames: usize, rows: usize, cols: usize, d: usize) -> Vec<f32> {
+    let mut t = table(frame0, frames, rows, cols, d);
+    t.iter_mut().skip(1).step_by(2).for_each(|sin| *sin = -*sin);
+    t
+}
+
 fn workgroups(p: &Params) -> [u32; 3] {
     super::grid_1d((p.tokens * p.heads * (p.d / 2)).div_ceil(64))
 }

@@ -17,8 +17,9 @@ const DELTA_CHUNKS: [u32; 3] = [64, 32, 16];
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ssm {
     /// B.3: fold evicted tokens into S: bindings k̂, v, β, a, S (read-write).
-    /// In the scans, `f16` says the k̂ and v caches are f16 (a session's f16 KV cache,
-    /// needs `shader-f16`), else f32.
+    /// In the scans, v, β and a are caches read at the tokens' slots, k̂ `[T, H·d]`
+    /// (f32) holds the call's tokens in order; `f16` says the v cache is f16 (a
+    /// session's f16 KV cache, needs `shader-f16`), else f32.
     Scan { f16: bool },
     /// B.6 token by token (reference and fallback): bindings k̂, v, β, a, S (read-write).
     DeltaStep { f16: bool },
@@ -26,7 +27,7 @@ pub enum Ssm {
     /// then W, Ũ `[T, H·d]` and g `[T, H]` (written).
     DeltaPrepare { chunk: u32, f16: bool },
     /// B.6 chunked, pass 2, blocks in order per row of S: bindings k̂, W, Ũ, g, S (read-write).
-    DeltaUpdate { chunk: u32, f16: bool },
+    DeltaUpdate { chunk: u32 },
     /// Raw projections + `A_log` → β, a (and with `router`, B.3's g): raw `[T, 2H]`
     /// or `[T, 3H]`, A_log, β, a (, g).
     Gates { router: bool },
@@ -40,15 +41,9 @@ pub enum Ssm {
 }
 
 impl Ssm {
-    /// Whether the scan reads f16 k̂ and v caches.
+    /// Whether the scan reads an f16 v cache.
     pub fn cache_f16(&self) -> bool {
-        matches!(
-            self,
-            Ssm::Scan { f16: true }
-                | Ssm::DeltaStep { f16: true }
-                | Ssm::DeltaPrepare { f16: true, .. }
-                | Ssm::DeltaUpdate { f16: true, .. }
-        )
+        matches!(self, Ssm::Scan { f16: true } | Ssm::DeltaStep { f16: true } | Ssm::DeltaPrepare { f16: true, .. })
     }
 
     /// The read for this adapter (see [`Ssm::Read`]).
@@ -165,19 +160,19 @@ impl Kernel for Ssm {
         expand("ssm_scan.wgsl", &d.flag("F16", self.cache_f16()).set("CACHE", cache.name()))
     }
 
-    /// The scans' k̂ and v caches (the first two operands; the update's first) are
-    /// of the dtype the variant reads.
+    /// The scans' k̂ (their first operand) is f32 and their v cache (the second; the
+    /// update reads none) of the dtype the variant reads.
     fn check(&self, _p: &Params, operands: &[(DType, usize)]) -> Result<()> {
-        let caches = match self {
-            Ssm::Scan { .. } | Ssm::DeltaStep { .. } | Ssm::DeltaPrepare { .. } => 2,
-            Ssm::DeltaUpdate { .. } => 1,
-            Ssm::Gates { .. } | Ssm::Read { .. } => 0,
+        let cache = if self.cache_f16() { DType::F16 } else { DType::F32 };
+        let want: &[DType] = match self {
+            Ssm::Scan { .. } | Ssm::DeltaStep { .. } | Ssm::DeltaPrepare { .. } => &[DType::F32, cache],
+            Ssm::DeltaUpdate { .. } => &[DType::F32],
+            Ssm::Gates { .. } | Ssm::Read { .. } => &[],
         };
-        let want = if self.cache_f16() { DType::F16 } else { DType::F32 };
-        match operands.iter().take(caches).position(|&(dtype, _)| dtype != want) {
+        match operands.iter().zip(want).position(|(&(dtype, _), &w)| dtype != w) {
             Some(i) => Err(RuntimeError::Validation {
                 label: self.to_string(),
-                message: format!("cache operand {i} is {}, the kernel reads {want}", operands[i].0),
+                message: format!("operand {i} ({}) is {}, the kernel reads {}", ["k̂", "v"][i], operands[i].0, want[i]),
             }),
             None => Ok(()),
         }
@@ -217,36 +212,37 @@ pub fn variants() -> Vec<(String, String)> {
     }
     for f16 in [false, true] {
         k.extend([Ssm::Scan { f16 }, Ssm::DeltaStep { f16 }]);
-        for &chunk in &DELTA_CHUNKS {
-            k.extend([Ssm::DeltaPrepare { chunk, f16 }, Ssm::DeltaUpdate { chunk, f16 }]);
-        }
+        k.extend(DELTA_CHUNKS.iter().map(|&chunk| Ssm::DeltaPrepare { chunk, f16 }));
     }
+    k.extend(DELTA_CHUNKS.iter().map(|&chunk| Ssm::DeltaUpdate { chunk }));
     k.iter().map(|k| (k.to_string(), k.wgsl())).collect()
 }
 
-/// B.3's token-by-token recurrence in f64: `S_h ← a·S_h + β·v k̂ᵀ` for tokens at `slots`.
+/// B.3's token-by-token recurrence in f64: `S_h ← a·S_h + β·v k̂ᵀ` for the tokens
+/// at `slots` of the v, β and a caches, whose k̂ are the rows of `khat` in that order.
 pub fn reference_scan(p: &Params, slots: &[usize], khat: &[f32], v: &[f32], beta: &[f32], decay: &[f32], state: &mut [f64]) {
     let (h, d, row) = (p.heads as usize, p.d as usize, p.row as usize);
-    for &s in slots {
+    for (t, &s) in slots.iter().enumerate() {
         for hh in 0..h {
             let (a, b) = (decay[s * h + hh] as f64, beta[s * h + hh] as f64);
             for i in 0..d {
                 for j in 0..d {
                     let e = &mut state[(hh * d + i) * d + j];
-                    *e = a * *e + b * v[s * row + hh * d + i] as f64 * khat[s * row + hh * d + j] as f64;
+                    *e = a * *e + b * v[s * row + hh * d + i] as f64 * khat[t * row + hh * d + j] as f64;
                 }
             }
         }
     }
 }
 
-/// B.6's gated delta rule token by token in f64: `u = β(v − a·S k̂)`, `S ← a·S + u k̂ᵀ`.
+/// B.6's gated delta rule token by token in f64: `u = β(v − a·S k̂)`, `S ← a·S + u k̂ᵀ`,
+/// operands as in [`reference_scan`].
 pub fn reference_delta(p: &Params, slots: &[usize], khat: &[f32], v: &[f32], beta: &[f32], decay: &[f32], state: &mut [f64]) {
     let (h, d, row) = (p.heads as usize, p.d as usize, p.row as usize);
-    for &s in slots {
+    for (t, &s) in slots.iter().enumerate() {
         for hh in 0..h {
             let (a, b) = (decay[s * h + hh] as f64, beta[s * h + hh] as f64);
-            let k = &khat[s * row + hh * d..][..d];
+            let k = &khat[t * row + hh * d..][..d];
             for i in 0..d {
                 let srow = &mut state[(hh * d + i) * d..][..d];
                 let pred: f64 = srow.iter().zip(k).map(|(&x, &kj)| x * kj as f64).sum();

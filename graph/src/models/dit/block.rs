@@ -27,6 +27,8 @@ pub(super) struct Shared {
     pub ranges_text: TensorId,
     /// `ln ρ [F]` of the call's frames, for B.6's router (None without a B.6 memory).
     pub ln_rho: Option<TensorId>,
+    /// The inverse RoPE table of the frames a chunk's first call evicts (None without a memory).
+    pub unrope: Option<TensorId>,
 }
 
 pub(super) fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
@@ -76,8 +78,11 @@ pub(super) fn block(
     let qr = g.rope(&format!("{a}.q_rope"), q, sh.rope, grid, heads)?;
     let kr = g.rope(&format!("{a}.k_rope"), k, sh.rope, grid, heads)?;
     // The memory folds the slots this chunk evicts before its keys overwrite them.
-    let memory = match (&w.self_attn.memory, &st.memory) {
-        (Some(mw), Some(ms)) => Some(super::memory::write(g, &a, xn, q, k, cache_v, mw, ms, dims, nodes)?),
+    let memory = match (&w.self_attn.memory, &st.memory, sh.unrope) {
+        (Some(mw), Some(ms), Some(unrope)) => {
+            let caches = super::memory::Caches { k: cache_k, v: cache_v, unrope };
+            Some(super::memory::write(g, &a, xn, q, &caches, mw, ms, dims, nodes)?)
+        }
         _ => None,
     };
     nodes.writes.push((g.write_rows(&format!("{a}.cache_k"), kr, cache_k)?, dims.dim));

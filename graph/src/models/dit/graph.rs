@@ -20,6 +20,8 @@ pub struct PassNodes {
     /// SSM scan nodes over evicted slots (MEMORY.md B.3, B.6), one or two per
     /// block, all taking the same [`runtime::kernels::ssm_scan::Params::scan`].
     pub scans: Vec<usize>,
+    /// Row gathers of the evicted slots' keys, one pair per block (row width `D`).
+    pub reads: Vec<[usize; 2]>,
 }
 
 pub struct PassGraph {
@@ -48,8 +50,9 @@ pub fn build_prompt(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &Dit
 
 /// One model call on a chunk: inputs `x [F, C, h, w]`, `time [F, freq_dim]` (the
 /// sinusoidal embedding), `rope` (angle table of the chunk's frames), `ranges`
-/// (`[MAX_RANGES, 2]` key slot ranges) and, with a B.6 memory, `ln_rho [F]` (the
-/// router's input per frame, [`DitDims::ln_rho`]); output `flow [F, C, h, w]`.
+/// (`[MAX_RANGES, 2]` key slot ranges), with a memory `unrope` (the inverse table of
+/// the frames the chunk evicts) and with a B.6 memory `ln_rho [F]` (the router's
+/// input per frame, [`DitDims::ln_rho`]); output `flow [F, C, h, w]`.
 pub fn build_pass(gpu: &Gpu, w: &DitWeights, states: &[BlockState], dims: &DitDims, opts: CompileOptions) -> Result<PassGraph> {
     let (g, nodes) = pass_graph(Builder::for_device(gpu, &opts), w, states, dims)?;
     Ok(PassGraph { compiled: g.compile(gpu, opts)?, nodes })
@@ -67,6 +70,7 @@ pub fn pass_graph(mut g: Builder, w: &DitWeights, states: &[BlockState], dims: &
     let ranges = g.input("ranges", &[MAX_RANGES, 2], DType::U32);
     let ranges_text = g.input("ranges_text", &[1, 2], DType::U32);
     let ln_rho = w.has_router().then(|| g.input("ln_rho", &[f], DType::F32));
+    let unrope = w.has_memory().then(|| g.input("unrope", &[table.len()], DType::F32));
 
     // Time conditioning per frame: e [F, D] and e0 [F, 6D].
     let t = linear(&mut g, "time_embedding.0", time, &w.time_embedding[0], Epilogue::Silu)?;
@@ -76,7 +80,7 @@ pub fn pass_graph(mut g: Builder, w: &DitWeights, states: &[BlockState], dims: &
 
     let tokens = g.copy_new("patchify", x, &[n, c * 4], &copy::Params::patchify(f, c, hh, ww))?;
     let mut h = linear(&mut g, "patch_embedding", tokens, &w.patch_embedding, Epilogue::None)?;
-    let shared = Shared { e0, rope, ranges, ranges_text, ln_rho };
+    let shared = Shared { e0, rope, ranges, ranges_text, ln_rho, unrope };
     let mut nodes = PassNodes::default();
     for (i, (b, st)) in w.blocks.iter().zip(states).enumerate() {
         h = block(&mut g, i, b, st, h, dims, &shared, &mut nodes)?;

@@ -77,10 +77,9 @@ impl DitDims {
     }
 }
 
-/// Per-block memory caches (same slots as the KV cache) and the SSM state.
+/// Per-block memory caches (same slots as the KV cache) and the SSM state. The memory
+/// keys k̂ are not cached: they are recovered from the KV cache's keys at eviction.
 pub struct MemoryState {
-    /// `k̂ [capacity, D]`, of the KV cache's dtype
-    pub khat: Tensor,
     /// `β [capacity, H]`
     pub beta: Tensor,
     /// `a [capacity, H]`
@@ -89,8 +88,8 @@ pub struct MemoryState {
     pub state: Tensor,
 }
 
-/// One block's session state. `k`, `v` (`[capacity, D]`), `ctx_k`, `ctx_v`
-/// (`[text_len, D]`) and the memory's `khat` are of the [`crate::models::cache_dtype`]; the rest f32.
+/// One block's session state. `k`, `v` (`[capacity, D]`), `ctx_k` and `ctx_v`
+/// (`[text_len, D]`) are of the [`crate::models::cache_dtype`]; the rest f32.
 pub struct BlockState {
     pub k: Tensor,
     pub v: Tensor,
@@ -112,7 +111,6 @@ impl BlockState {
             ctx_v: typed("ctx_v", &[dims.text_len, d], kv)?,
             memory: if memory {
                 Some(MemoryState {
-                    khat: typed("memory.khat", &[capacity, d], kv)?,
                     beta: t("memory.beta", &[capacity, h])?,
                     decay: t("memory.decay", &[capacity, h])?,
                     state: t("memory.state", &[h, hd, hd])?,

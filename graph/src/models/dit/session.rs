@@ -33,12 +33,13 @@ pub struct Generator {
     history: Vec<Committed>,
 }
 
-fn rows_params(runs: &[Range<usize>], d: usize) -> [copy::Params; 2] {
-    let mut src = 0;
+/// Copies of the rows of a chunk, in order, into the slot runs `runs` (`gather`: out of them).
+fn rows_params(runs: &[Range<usize>], d: usize, gather: bool) -> [copy::Params; 2] {
+    let mut row = 0;
     let mut out = [copy::Params::rows(0, d, 0, 0); 2];
     for (o, r) in out.iter_mut().zip(runs) {
-        *o = copy::Params::rows(r.len(), d, src, r.start);
-        src += r.len();
+        *o = if gather { copy::Params::rows(r.len(), d, r.start, row) } else { copy::Params::rows(r.len(), d, row, r.start) };
+        row += r.len();
     }
     out
 }
@@ -116,10 +117,7 @@ impl Generator {
             if let Some(m) = &s.memory {
                 // The two forms' S mean different things: a B.3 snapshot must not restore into B.6.
                 let state = if self.router { "delta_state" } else { "state" };
-                v.extend(
-                    [("khat", &m.khat), ("beta", &m.beta), ("decay", &m.decay), (state, &m.state)]
-                        .map(|(k, t)| (format!("blocks.{n}.memory.{k}"), t)),
-                );
+                v.extend([("beta", &m.beta), ("decay", &m.decay), (state, &m.state)].map(|(k, t)| (format!("blocks.{n}.memory.{k}"), t)));
             }
         }
         v
@@ -216,7 +214,7 @@ impl Generator {
             c.write(&self.gpu, "ln_rho", &d.ln_rho(self.frame0))?;
         }
         for &(nodes, width) in &self.pass.nodes.writes {
-            for (node, p) in nodes.iter().zip(rows_params(&self.slots.write, width)) {
+            for (node, p) in nodes.iter().zip(rows_params(&self.slots.write, width, false)) {
                 c.set_params(*node, &p)?;
             }
         }
@@ -231,12 +229,25 @@ impl Generator {
         c.read(&self.gpu, "flow")
     }
 
-    /// The evicted slots are folded on a chunk's first call only.
+    /// The evicted slots are folded on a chunk's first call only: their keys gathered
+    /// and turned back by the angles of their own frames, then scanned.
     fn set_scans(&mut self, first: bool) -> Result<()> {
         let runs: &[Range<usize>] = if first { &self.slots.evict } else { &[] };
-        let p = ssm_scan::Params::scan(self.dims.heads, self.dims.head_dim(), runs);
+        let d = &self.dims;
+        let c = &mut self.pass.compiled;
+        if self.memory && !runs.is_empty() {
+            // Evictions are whole frames: the first evicted token starts its frame.
+            let frame = (self.slots.evict_token0 / d.tokens_per_frame() as u64) as usize;
+            c.write(&self.gpu, "unrope", &rope::inverse_table(frame, d.frames, d.rows, d.cols, d.head_dim()))?;
+        }
+        for nodes in &self.pass.nodes.reads {
+            for (node, p) in nodes.iter().zip(rows_params(runs, d.dim, true)) {
+                c.set_params(*node, &p)?;
+            }
+        }
+        let p = ssm_scan::Params::scan(d.heads, d.head_dim(), runs);
         for &node in &self.pass.nodes.scans {
-            self.pass.compiled.set_params(node, &p)?;
+            c.set_params(node, &p)?;
         }
         Ok(())
     }

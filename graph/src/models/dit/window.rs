@@ -23,6 +23,9 @@ pub struct Window {
 pub struct ChunkSlots {
     pub write: Vec<Range<usize>>,
     pub evict: Vec<Range<usize>>,
+    /// The first evicted token, counting every token ever written: its position
+    /// (frame, row, column) is what RoPE turned its cached key by.
+    pub evict_token0: u64,
     /// Every valid slot once the chunk is written: the keys its queries attend to.
     pub keys: Vec<Range<usize>>,
 }
@@ -96,7 +99,8 @@ impl Window {
         for r in ring_ranges(self.sink, ring.max(1), ring_written + to_ring as u64 - kept as u64, kept) {
             push_merged(&mut keys, r);
         }
-        Ok(ChunkSlots { write, evict, keys })
+        let evict_token0 = self.sink as u64 + ring_written - live as u64;
+        Ok(ChunkSlots { write, evict, evict_token0, keys })
     }
 
     pub fn commit(&mut self, n: usize) {
@@ -141,7 +145,7 @@ impl Window {
         for g in sinks.chain(window) {
             push_merged(&mut keys, self.slot(g)..self.slot(g) + 1);
         }
-        Some(ChunkSlots { write, evict: Vec::new(), keys })
+        Some(ChunkSlots { write, evict: Vec::new(), evict_token0: 0, keys })
     }
 }
 
@@ -174,6 +178,9 @@ mod tests {
                 let slots = w.plan(n).unwrap();
                 let evicted_literal = literal(&mut cache, &mut next, n, cap, sink);
                 assert_eq!(ids(&slots.evict, &table), evicted_literal, "cap {cap} sink {sink} n {n} chunk {chunk}: evicted");
+                if let Some(&first) = evicted_literal.first() {
+                    assert_eq!(slots.evict_token0, first, "cap {cap} sink {sink} n {n} chunk {chunk}: first evicted token");
+                }
                 let first = w.written;
                 for (i, s) in slots.write.iter().flat_map(|r| r.clone()).enumerate() {
                     table[s] = Some(first + i as u64);
