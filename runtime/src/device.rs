@@ -356,7 +356,7 @@ impl Gpu {
 
     /// Largest byte range one storage binding may cover on this device.
     pub fn max_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size as u64
+        self.limits.max_storage_buffer_binding_size
     }
 
     /// Alignment every storage-buffer offset must respect.

@@ -232,8 +232,11 @@ pub fn load_session(path: &Path) -> Result<SessionState> {
     })
 }
 
-/// The generator snapshot, the metadata, the `decoder.*` tensors (sorted by name) and the held frames.
-fn load_with(path: &Path) -> Result<(Snapshot, HashMap<String, String>, Vec<StateTensor>, HeldFrames)> {
+/// What a snapshot file holds: the generator snapshot, the metadata, the `decoder.*`
+/// tensors (sorted by name) and the held frames.
+type Loaded = (Snapshot, HashMap<String, String>, Vec<StateTensor>, HeldFrames);
+
+fn load_with(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let bad = |m: String| WeightsError::Snapshot { path: path.into(), message: m };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
