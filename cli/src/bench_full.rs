@@ -4,11 +4,12 @@
 //! VAE decodes it; a GPU-timestamp profile of one DiT call and of the VAE chunk is
 //! grouped by kernel family, with each family's achieved TFLOP/s and its share of the
 //! adapter's peak, given or measured by the FMA probe (`kernels::peak`).
+use crate::generate::vae_budget;
 use crate::synthetic::{random_checkpoint, random_vae_checkpoint, Rng};
 use anyhow::{bail, Context, Result};
 use graph::models::dit::sampler::denoise_chunk;
 use graph::models::dit::{load, session::Generator, DitDims};
-use graph::models::vae::VaeDecoder;
+use graph::models::vae::{VaeDecoder, VaeOptions};
 use graph::CompileOptions;
 use runtime::kernels::peak::{Params as PeakParams, Peak};
 use runtime::{DType, Gpu, StepTime};
@@ -175,7 +176,10 @@ pub fn run(gpu: Arc<Gpu>, o: &FullOptions) -> Result<Value> {
 
     log::info!("decoding a chunk with the Wan2.1 VAE");
     let vcfg = VaeConfig::wan2_1();
-    let mut vae = VaeDecoder::load(gpu.clone(), &random_vae_checkpoint(&vcfg, 3), &vcfg, DType::BF16, lh, lw)?;
+    let vweights = graph::models::vae::load::load(&gpu, &vcfg, &random_vae_checkpoint(&vcfg, 3), DType::BF16)?;
+    // In as many row bands as a session takes beside this DiT.
+    let opts = VaeOptions { activation_budget: Some(vae_budget(g.planned_activation_bytes())), ..VaeOptions::default() };
+    let mut vae = VaeDecoder::new(gpu.clone(), vweights, &vcfg, lh, lw, opts)?;
     let per = vcfg.z_dim * lh * lw;
     vae.decode(&latents[..per], 1)?;
     // The chunk graph compiles on its first decode: time the second.

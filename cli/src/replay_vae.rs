@@ -2,7 +2,7 @@
 //! latents decoded in one call (`video`) and chunk by chunk (`video_streamed`).
 use crate::replay::{ReplayOptions, Tensors};
 use anyhow::{bail, Context, Result};
-use graph::models::vae::VaeDecoder;
+use graph::models::vae::{VaeDecoder, VaeOptions};
 use runtime::Gpu;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub fn replay(gpu: Arc<Gpu>, dir: &Path, opts: ReplayOptions) -> Result<Tensors>
     let data = latents.to_f32();
     let weights = graph::models::vae::load::load(&gpu, &cfg, &ck, opts.wdtype)?;
     let compile = graph::CompileOptions { kv_f16: opts.kv_f16, ..graph::CompileOptions::default() };
-    let mut vae = VaeDecoder::new(gpu, weights, &cfg, h, w, compile)?;
+    let mut vae = VaeDecoder::new(gpu, weights, &cfg, h, w, VaeOptions { compile, activation_budget: None })?;
     let (vh, vw) = vae.video_size();
     let out_shape = |video: &[f32]| vec![video.len() / (3 * vh * vw), 3, vh, vw];
     let video = vae.decode_shaped(&data, &shape).context("whole-sequence decode")?;

@@ -8,6 +8,7 @@ pub mod ir;
 pub mod models;
 pub mod ops;
 pub mod plan;
+pub mod schedule;
 
 pub use builder::Builder;
 pub use error::{GraphError, Result};

@@ -3,6 +3,7 @@
 //! f16 KV cache may be chosen.
 mod kv_cache;
 mod planner;
+mod schedule;
 mod shaders;
 mod sprite_detector;
 mod tokenizer_t5;

@@ -3,12 +3,15 @@
 use graph::models::dit::graph::pass_graph;
 use graph::models::dit::weights::{Attn, Block, DitWeights, Head, Linear, Memory, MemoryForm, Norm};
 use graph::models::dit::{BlockState, DitDims, MemoryState};
+use graph::models::vae::{self, VaeDecoder, VaeOptions};
 use graph::{Builder, CompileOptions, GraphError, Kind};
 use runtime::{DType, Gpu, GpuOptions, RuntimeError, Tensor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use videossm::generate::vae_budget;
 use videossm::replay::{replay, ReplayOptions};
-use videossm_suite::{err_over_std, gpu, load_host, parity_dir};
+use videossm_suite::{err_over_std, gpu, load_host, parity_dir, random_vae_checkpoint};
+use weights::VaeConfig;
 
 fn check(name: &str, opts: ReplayOptions, tol: f64) {
     check_dir(gpu().clone(), name, &parity_dir(name), opts, tol);
@@ -387,6 +390,40 @@ fn full_size_chunk_pass_plans_within_128_mib_bindings() {
         }
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
+}
+
+#[test]
+fn full_size_vae_plans_within_the_chunk_pass_activations() {
+    // A session's decoder beside the 480×832 chunk pass, on 128 MiB bindings, planned
+    // only: its row bands (`vae_budget`) keep its activations within the pass's.
+    let gpu = Arc::new(Gpu::new(&GpuOptions { max_binding: Some(128 << 20), ..GpuOptions::from_env() }).unwrap());
+    let pass = graph::plan::Plan::new(Planned(gpu.empty("planned", &[1], DType::F32).unwrap(), gpu.max_binding()).pass(&gpu).graph(), true);
+    let cfg = VaeConfig::wan2_1();
+    let decoder = |activation_budget| {
+        let weights = vae::load::load(&gpu, &cfg, &random_vae_checkpoint(&cfg, 3), DType::BF16).unwrap();
+        VaeDecoder::new(gpu.clone(), weights, &cfg, 60, 104, VaeOptions { activation_budget, ..VaeOptions::default() }).unwrap()
+    };
+    let (vae, fewest) = (decoder(Some(vae_budget(pass.planned_bytes()))), decoder(None));
+    let (m, least) = (vae.memory(vae.chunk_limit()).unwrap(), fewest.memory(1).unwrap());
+    // The device's shared buffers: per slot, the larger of the pass's and the decoder's.
+    let shared = |d: &VaeDecoder| -> u64 {
+        let v = d.pooled_sizes(3).unwrap();
+        (0..v.len().max(pass.buffers.len())).map(|i| v.get(i).max(pass.buffers.get(i)).copied().unwrap_or(0)).sum()
+    };
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "480x832: chunk pass {:.1} MiB; VAE in {} bands {:.1} MiB, {} latent frame(s) a call, shared {:.1} MiB \
+         (in {} bands, as the bindings allow: {:.1} MiB, shared {:.1} MiB)",
+        mib(pass.planned_bytes()),
+        m.bands,
+        mib(m.pooled_bytes),
+        vae.chunk_limit(),
+        mib(shared(&vae)),
+        least.bands,
+        mib(least.pooled_bytes),
+        mib(shared(&fewest)),
+    );
+    assert!(m.pooled_bytes <= pass.planned_bytes() && m.bands > least.bands, "{m:?}");
 }
 
 #[test]

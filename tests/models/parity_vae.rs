@@ -2,10 +2,11 @@
 //! weights), the f64 reference against the bundle, streamed == whole for uneven
 //! chunkings, GPU vs reference at other configs (odd sizes, attention in a stage,
 //! a 384-wide middle attention), and typed errors for latents that do not fit; row
-//! bands forced by capped bindings (the reference, the too-small error), the bundle
-//! frame by frame in small bindings, and the full-size 480×832 decoder planned within
-//! 128 MiB bindings and under 1 GiB of activations.
-use graph::models::vae::{to_rgb8, VaeDecoder};
+//! bands forced by capped bindings (the reference, the too-small error) or taken for
+//! an activation budget (the same video), the bundle frame by frame in small bindings,
+//! and the full-size 480×832 decoder planned within 128 MiB bindings and under 1 GiB
+//! of activations.
+use graph::models::vae::{load, to_rgb8, VaeDecoder, VaeOptions};
 use graph::GraphError;
 use runtime::{DType, Gpu, GpuOptions, RuntimeError};
 use std::sync::Arc;
@@ -230,6 +231,46 @@ fn bindings_too_small_for_one_band_are_a_limit_error() {
 }
 
 #[test]
+fn an_activation_budget_takes_more_row_bands_for_the_same_video() {
+    // vae-small's layout with random weights at 24×6 latents: one band plans the most;
+    // a budget below that takes more bands, a plan within it (one latent frame a call,
+    // and the longest call the decoder makes), and the same video, streamed.
+    let cfg = VaeConfig::load(&parity_dir("vae-small").join("config.json")).unwrap();
+    let ck = random_vae_checkpoint(&cfg, 5);
+    let (h, w) = (24, 6);
+    let shape = [3, cfg.z_dim, h, w];
+    let latents = Rng::new(9).normals(shape.iter().product(), 1.0);
+    let budgeted = |activation_budget| {
+        let weights = load::load(gpu(), &cfg, &ck, DType::F32).unwrap();
+        VaeDecoder::new(gpu().clone(), weights, &cfg, h, w, VaeOptions { activation_budget, ..VaeOptions::default() }).unwrap()
+    };
+    let mut fewest = budgeted(None);
+    let least = fewest.memory(1).unwrap();
+    let budget = least.pooled_bytes * 4 / 5;
+    let mut banded = budgeted(Some(budget));
+    let (one, call) = (banded.memory(1).unwrap(), banded.memory(banded.chunk_limit()).unwrap());
+    println!(
+        "24x6 latents: {} band(s) pool {} B; budget {budget} B: {} bands, {} B ({} B for {} frame(s) a call)",
+        least.bands,
+        least.pooled_bytes,
+        one.bands,
+        one.pooled_bytes,
+        call.pooled_bytes,
+        banded.chunk_limit()
+    );
+    assert!(one.bands > least.bands && one.pooled_bytes <= budget && call.pooled_bytes <= budget, "{one:?} {call:?}");
+    let want = fewest.decode_shaped(&latents, &shape).unwrap();
+    let per = cfg.z_dim * h * w;
+    let got = [banded.decode(&latents[..per], 1).unwrap(), banded.decode(&latents[per..], 2).unwrap()].concat();
+    // Each band computes its rows from the same inputs as one band does (its halo rows
+    // are copies): only the order of the dispatches differs. Measured bitwise equal.
+    assert_close("budgeted bands vs one band", &got, &want, 1e-6, 1e-6);
+    // A budget no band count meets is not an error: the smallest plan is taken.
+    let starved = budgeted(Some(1)).memory(1).unwrap();
+    assert!(starved.bands > 1 && starved.pooled_bytes <= one.pooled_bytes, "{starved:?}");
+}
+
+#[test]
 fn full_size_480x832_plans_in_row_bands_within_128_mib_bindings() {
     // The real Wan2.1 decoder (random bf16 weights) at 60×104 latents: planned only,
     // nothing of the ~5.5 GiB of activations and caches is allocated.
@@ -240,6 +281,7 @@ fn full_size_480x832_plans_in_row_bands_within_128_mib_bindings() {
     println!("480x832 on {} MiB bindings: {m:?}, {} latent frame(s) a chunk", gpu.max_binding() >> 20, vae.chunk_limit());
     assert_eq!(vae.video_size(), (480, 832));
     assert!(m.bands > 1 && m.largest_tensor_bytes <= gpu.max_binding(), "{m:?}");
-    // Frame by frame past the temporal upsamples: 0.77 GiB planned (1.91 GiB for all 4 frames at once).
+    // Frame by frame past the temporal upsamples, depth first: 0.70 GiB planned in the
+    // fewest bands (1.91 GiB for all 4 frames at once); an activation budget takes more.
     assert!(m.activation_bytes < 1 << 30, "{m:?}");
 }

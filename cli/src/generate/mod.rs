@@ -24,6 +24,7 @@ pub use model::ModelFiles;
 pub use needs::{parse_size, Needs, BUDGETS_GIB};
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use session::{Chunk, ChunkTiming, Session, SessionState};
+pub use stages::vae_budget;
 
 /// Frame rate of Wan2.1 videos.
 pub const FPS: f64 = 16.0;

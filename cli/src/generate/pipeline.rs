@@ -2,10 +2,10 @@
 //! overrides, and the text stage with its per-prompt cache. Sessions borrow it.
 use super::model::ModelFiles;
 use super::needs::Needs;
-use super::stages::{DecodeStage, TextStage, VAE_STRIDE};
+use super::stages::{vae_budget, DecodeStage, TextStage, VAE_STRIDE};
 use super::SPATIAL_MULTIPLE;
 use crate::error::{invalid, Result};
-use graph::models::dit::{load, weights::DitWeights};
+use graph::models::dit::{load, session::Generator, weights::DitWeights};
 use graph::models::vae::weights::VaeWeights;
 use runtime::{DType, Gpu, GpuOptions};
 use std::path::Path;
@@ -186,11 +186,19 @@ impl Pipeline {
         Ok(Pipeline { gpu, files, config, generation, weights, dtype, max_memory: opts.max_memory, text, vae })
     }
 
-    /// A decoder for one video (its causal caches are per session).
-    pub(super) fn decoder(&self) -> Result<DecodeStage> {
+    /// A decoder for one video (its causal caches are per session), its activations
+    /// within the [`vae_budget`] beside `dit`.
+    pub(super) fn decoder(&self, dit: &Generator) -> Result<DecodeStage> {
         let g = &self.generation;
-        let (h, w) = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
-        DecodeStage::new(self.gpu.clone(), self.vae.1.clone(), &self.vae.0, h, w, g.num_frame_per_block)
+        let size = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
+        DecodeStage::new(
+            self.gpu.clone(),
+            self.vae.1.clone(),
+            &self.vae.0,
+            size,
+            g.num_frame_per_block,
+            vae_budget(dit.planned_activation_bytes()),
+        )
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -87,9 +87,10 @@ impl<'p> Session<'p> {
         let g = &p.generation;
         let (h, w) = (g.latent_height.unwrap_or(0), g.latent_width.unwrap_or(0));
         let dims = DitDims::new(&p.config, g.num_frame_per_block, h, w);
-        // The decoder first: it reserves the shared activation buffers the DiT's graphs then reuse.
-        let decoder = p.decoder()?;
+        // The DiT first: the decoder's row bands are then chosen to fit the shared
+        // activation buffers its graphs planned, and reuse them.
         let generator = Generator::new(p.gpu.clone(), &p.weights, dims, capacity, p.config.sink_size, CompileOptions::default())?;
+        let decoder = p.decoder(&generator)?;
         let (timesteps, sigmas) = g.schedule().into_iter().unzip();
         Ok(Session {
             pipeline: p,

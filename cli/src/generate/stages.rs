@@ -5,8 +5,7 @@ use super::Frame;
 use crate::error::{invalid, Result};
 use graph::models::t5::{T5Encoder, TextEncoder, Tokenizer};
 use graph::models::vae::session::VaeMemory;
-use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder};
-use graph::CompileOptions;
+use graph::models::vae::{to_rgb8, weights::VaeWeights, VaeDecoder, VaeOptions};
 use runtime::{DType, Gpu};
 use std::sync::Arc;
 use weights::snapshot::StateTensor;
@@ -14,6 +13,19 @@ use weights::{Checkpoint, DitConfig, VaeConfig};
 
 /// Pixels per latent pixel (Wan VAE spatial stride).
 pub const VAE_STRIDE: usize = 8;
+
+/// The least activation budget [`vae_budget`] gives: small models keep few row bands.
+const VAE_BUDGET_FLOOR: u64 = 64 << 20;
+
+/// The VAE's activation budget beside DiT graphs that plan at most `dit_bytes`
+/// (`Generator::planned_activation_bytes`): as many row bands as keep the decoder's
+/// plan within what the shared buffers hold for the DiT anyway, never under
+/// [`VAE_BUDGET_FLOOR`]. A band adds dispatches and copies of its two halo rows but no
+/// arithmetic, once per chunk against the DiT's five calls; memory decides whether
+/// the model fits a card at all.
+pub fn vae_budget(dit_bytes: u64) -> u64 {
+    dit_bytes.max(VAE_BUDGET_FLOOR)
+}
 
 /// The umT5 encoder with its tokenizer, padding to the generator's `text_len`; each
 /// prompt is encoded once, its layers streamed through the device (nothing of it
@@ -56,10 +68,18 @@ pub struct DecodeStage {
 }
 
 impl DecodeStage {
-    /// A decoder for chunks of `frames` latent frames, its activation buffers reserved
-    /// (create it before the DiT's graphs, which then share them).
-    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize, frames: usize) -> crate::Result<DecodeStage> {
-        let mut vae = VaeDecoder::new(gpu, weights, cfg, h, w, CompileOptions::default())?;
+    /// A decoder for chunks of `frames` latent frames within `budget` bytes of shared
+    /// activations ([`vae_budget`]), its activation buffers reserved.
+    pub fn new(
+        gpu: Arc<Gpu>,
+        weights: VaeWeights,
+        cfg: &VaeConfig,
+        (h, w): (usize, usize),
+        frames: usize,
+        budget: u64,
+    ) -> crate::Result<DecodeStage> {
+        let opts = VaeOptions { activation_budget: Some(budget), ..VaeOptions::default() };
+        let mut vae = VaeDecoder::new(gpu, weights, cfg, h, w, opts)?;
         vae.reserve(frames)?;
         Ok(DecodeStage { vae, latent_frame: cfg.z_dim * h * w })
     }

@@ -165,6 +165,11 @@ impl Generator {
         [&self.prompt, &self.pass.compiled]
     }
 
+    /// The most activation bytes one of its graphs plans (the pass's, but for tiny frames).
+    pub fn planned_activation_bytes(&self) -> u64 {
+        self.graphs().iter().map(|c| c.report().planned_activation_bytes).max().unwrap_or(0)
+    }
+
     pub fn pass_graph(&mut self) -> &mut PassGraph {
         &mut self.pass
     }

@@ -1,7 +1,8 @@
 //! Row bands: past the last attention (the only op that mixes a whole frame) the
 //! decoder holds every activation as horizontal bands of rows, one tensor each, so
-//! that at video resolution no tensor exceeds a storage binding. Channel norms,
-//! SiLU, 1×1 and time-only convs work per pixel and run band by band; a 3×3 conv of
+//! that at video resolution no tensor exceeds a storage binding and, the graph run
+//! depth first (`crate::schedule`), few rows of each layer are live at once. Channel
+//! norms, SiLU, 1×1 and time-only convs work per pixel and run band by band; a 3×3 conv of
 //! band j reads one row of each neighbour band, copied with the band into a halo'd
 //! input (and likewise for its frame cache), so every output row is computed from
 //! exactly the inputs of the unbanded conv. Frame caches are kept per band.

@@ -171,20 +171,23 @@ impl Build<'_> {
         Ok(Banded::whole(self.linear(&format!("{name}.proj"), o, &a.proj, Epilogue::Residual(x))?))
     }
 
-    /// Temporal (except in the first chunk) then spatial 2× upsampling, halving the channels.
-    fn resample(&mut self, name: &str, x: &Banded, r: &Resample) -> Result<Banded> {
+    /// Temporal 2× upsampling: the time conv `tc` makes two frames of each.
+    fn time_upsample(&mut self, name: &str, x: &Banded, tc: &Conv) -> Result<Banded> {
+        let t = self.conv(&format!("{name}.time_conv"), x, tc, false, None)?;
+        let k = t.parts.len();
         let mut x = x.clone();
-        if let (Some(tc), false) = (&r.time_conv, self.first) {
-            let t = self.conv(&format!("{name}.time_conv"), &x, tc, false, None)?;
-            let k = t.parts.len();
-            for (j, &part) in t.parts.iter().enumerate() {
-                let (f, h, w, c2) = geometry(&self.g, part);
-                let c = c2 / 2;
-                let p = copy::Params::split_frames(f, h * w, c);
-                x.parts[j] = self.g.copy_new(&band_name(&format!("{name}.split"), j, k), part, &[2 * f, h, w, c], &p)?;
-            }
+        for (j, &part) in t.parts.iter().enumerate() {
+            let (f, h, w, c2) = geometry(&self.g, part);
+            let c = c2 / 2;
+            let p = copy::Params::split_frames(f, h * w, c);
+            x.parts[j] = self.g.copy_new(&band_name(&format!("{name}.split"), j, k), part, &[2 * f, h, w, c], &p)?;
         }
-        self.conv(&format!("{name}.resample.1"), &x, &r.resample_1, true, None)
+        Ok(x)
+    }
+
+    /// Spatial 2× upsampling, halving the channels (frame by frame: `resample.1` is 2-D).
+    fn spatial_upsample(&mut self, name: &str, x: &Banded, r: &Resample) -> Result<Banded> {
+        self.conv(&format!("{name}.resample.1"), x, &r.resample_1, true, None)
     }
 
     /// The whole decoder on `latents [F, z, h, w]` (generator scale); outputs the video
@@ -201,6 +204,9 @@ impl Build<'_> {
         let x = self.residual("decoder.middle.2", &x, &d.middle.2)?;
         let mut pieces = 0;
         self.upsamples(d, 0, x, &mut pieces)?;
+        // Row bands then advance through the layers as a wavefront: each layer holds
+        // only the bands its successor still reads, so more bands plan less memory.
+        self.g.schedule_depth_first();
         Ok(pieces)
     }
 
@@ -221,17 +227,19 @@ impl Build<'_> {
             x = match u {
                 Upsample::Residual(r) => self.residual(&name, &x, r)?,
                 Upsample::Attention(a) => self.attention(&name, &x, a)?,
-                Upsample::Resample(r) => self.resample(&name, &x, r)?,
-            };
-            let temporal = matches!(u, Upsample::Resample(r) if r.time_conv.is_some()) && !self.first;
-            let frames = geometry(&self.g, x.parts[0]).0;
-            if temporal && frames > 1 {
-                for t in 0..frames {
-                    let one = self.frame(&format!("{name}.frame{t}"), &x, t)?;
-                    self.upsamples(d, i + 1, one, pieces)?;
+                // The first chunk skips the temporal upsampling.
+                Upsample::Resample(r @ Resample { time_conv: Some(tc), .. }) if !self.first => {
+                    let x = self.time_upsample(&name, &x, tc)?;
+                    // Split before the spatial 2×: what waits for the later frames is a quarter of the size.
+                    for t in 0..geometry(&self.g, x.parts[0]).0 {
+                        let one = self.frame(&format!("{name}.frame{t}"), &x, t)?;
+                        let one = self.spatial_upsample(&name, &one, r)?;
+                        self.upsamples(d, i + 1, one, pieces)?;
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
+                Upsample::Resample(r) => self.spatial_upsample(&name, &x, r)?,
+            };
         }
         let x = self.split("decoder.bands", x)?;
         let x = self.channel_norm("decoder.head.0", &x, &d.head_0, true)?;

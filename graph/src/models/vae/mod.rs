@@ -5,15 +5,16 @@
 //! length. The causal caches — the last two input frames of every time-kernel-3
 //! conv — are session tensors shared by all graphs, so decoding chunk by chunk
 //! gives the same video as decoding everything at once. Where a latent frame's
-//! tensors would exceed a storage binding (480×832 on 128 MiB adapters), the layers
-//! past the last attention run in row bands (`bands.rs`), with the same output.
+//! tensors would exceed a storage binding (480×832 on 128 MiB adapters) or its
+//! activations a budget, the layers past the last attention run in row bands
+//! (`bands.rs`), with the same output.
 mod bands;
 mod graph;
 pub mod load;
 pub mod session;
 pub mod weights;
 
-pub use session::{to_rgb8, VaeDecoder};
+pub use session::{to_rgb8, VaeDecoder, VaeOptions};
 
 use crate::error::Result;
 use runtime::{DType, Gpu, Tensor};

@@ -7,7 +7,7 @@ use super::{load, Caches};
 use crate::builder::Builder;
 use crate::error::{GraphError, Result};
 use crate::executor::{CompileOptions, Compiled};
-use crate::ir::Kind;
+use crate::ir::{Graph, Kind};
 use crate::plan::Plan;
 use runtime::{DType, Gpu, RuntimeError};
 use std::collections::HashMap;
@@ -20,6 +20,9 @@ use weights::{Checkpoint, VaeConfig, VaeUpsample};
 pub struct VaeMemory {
     /// Activation buffers after lifetime-based reuse (inputs/outputs included).
     pub activation_bytes: u64,
+    /// Of those, the buffers taken from the device's shared pool (`runtime::pool`):
+    /// what [`VaeOptions::activation_budget`] bounds.
+    pub pooled_bytes: u64,
     /// The largest single activation: what must fit one storage binding.
     pub largest_tensor_bytes: u64,
     /// The per-conv frame caches (shared by every chunk length).
@@ -27,6 +30,15 @@ pub struct VaeMemory {
     pub weight_bytes: u64,
     /// Row bands of the activations past the last attention.
     pub bands: usize,
+}
+
+/// How a [`VaeDecoder`] is built.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VaeOptions {
+    pub compile: CompileOptions,
+    /// Bytes of shared activation buffers a one-latent-frame chunk may plan: more row
+    /// bands are taken until it fits. `None`: the fewest bands the adapter's limits allow.
+    pub activation_budget: Option<u64>,
 }
 
 pub struct VaeDecoder {
@@ -48,6 +60,7 @@ pub struct VaeDecoder {
     /// Latent frames per graph call that fit the adapter.
     max_chunk: usize,
     opts: CompileOptions,
+    budget: Option<u64>,
     /// Shared activation buffers held for graphs not compiled yet ([`VaeDecoder::reserve`]).
     reserved: Vec<Arc<wgpu::Buffer>>,
 }
@@ -56,17 +69,17 @@ impl VaeDecoder {
     /// Uploads the decoder of `ck` (validated against `cfg`) for latents of `latent_h × latent_w`.
     pub fn load(gpu: Arc<Gpu>, ck: &Checkpoint, cfg: &VaeConfig, wdtype: DType, latent_h: usize, latent_w: usize) -> Result<VaeDecoder> {
         let weights = load::load(&gpu, cfg, ck, wdtype)?;
-        VaeDecoder::new(gpu, weights, cfg, latent_h, latent_w, CompileOptions::default())
+        VaeDecoder::new(gpu, weights, cfg, latent_h, latent_w, VaeOptions::default())
     }
 
-    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize, opts: CompileOptions) -> Result<VaeDecoder> {
+    pub fn new(gpu: Arc<Gpu>, weights: VaeWeights, cfg: &VaeConfig, h: usize, w: usize, opts: VaeOptions) -> Result<VaeDecoder> {
         if h == 0 || w == 0 {
             return Err(GraphError::input(
                 "latent size",
                 format!("{h}×{w}, expected at least 1×1: pass the latent height and width (video size / 8)"),
             ));
         }
-        let cache_dtype = crate::models::cache_dtype(&gpu.caps, weights.conv2.weight.dtype, &opts);
+        let cache_dtype = crate::models::cache_dtype(&gpu.caps, weights.conv2.weight.dtype, &opts.compile);
         let ups = cfg.decoder_upsamples();
         let temporal = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { temporal: true, .. })).count();
         let spatial = 1 << ups.iter().filter(|u| matches!(u, VaeUpsample::Resample { .. })).count();
@@ -81,7 +94,8 @@ impl VaeDecoder {
             started: false,
             bands: 1,
             max_chunk: 1,
-            opts,
+            opts: opts.compile,
+            budget: opts.activation_budget,
             reserved: Vec::new(),
         };
         (vae.bands, vae.max_chunk) = vae.fit()?;
@@ -219,17 +233,20 @@ impl VaeDecoder {
         Ok(b.g)
     }
 
-    /// Planned memory of one chunk of `frames` latent frames (not the first), without allocating it.
+    /// Planned memory of a chunk of `frames` latent frames (not the first), without
+    /// allocating it: of one graph call, at most [`VaeDecoder::chunk_limit`] frames.
     pub fn memory(&self, frames: usize) -> Result<VaeMemory> {
-        let g = self.planned(false, frames, self.bands)?;
+        let g = self.planned(false, frames.clamp(1, self.max_chunk), self.bands)?;
         let graph = g.graph();
         let sizes = |k: &[Kind]| graph.tensors.iter().filter(|t| k.contains(&t.kind)).map(|t| t.bytes()).collect::<Vec<_>>();
         let io: u64 = sizes(&[Kind::Input, Kind::Output]).iter().sum();
         // A cache is declared once for each frame that reads it: counted once.
         let caches: HashMap<&str, u64> =
             graph.tensors.iter().filter(|t| t.kind == Kind::State).map(|t| (t.name.as_str(), t.bytes())).collect();
+        let pooled_bytes = Plan::new(graph, self.opts.reuse).planned_bytes();
         Ok(VaeMemory {
-            activation_bytes: Plan::new(graph, self.opts.reuse).planned_bytes() + io,
+            activation_bytes: pooled_bytes + io,
+            pooled_bytes,
             largest_tensor_bytes: sizes(&[Kind::Activation, Kind::Input, Kind::Output, Kind::State]).into_iter().max().unwrap_or(0),
             cache_bytes: caches.values().sum(),
             weight_bytes: sizes(&[Kind::Param]).iter().sum(),
@@ -237,21 +254,25 @@ impl VaeDecoder {
         })
     }
 
-    /// Takes the device's shared activation buffers ([`Gpu::pooled_activations`]) at
-    /// the sizes of the graphs a video in chunks of `frames` latent frames compiles, and
-    /// holds them: graphs compiled before the first decode (the DiT's) then share them
-    /// instead of keeping buffers the decoder would outgrow.
-    pub fn reserve(&mut self, frames: usize) -> Result<()> {
-        if !self.opts.reuse {
-            return Ok(());
-        }
+    /// The shared activation buffers ([`Gpu::pooled_activations`]) the graphs of a video
+    /// in chunks of `frames` latent frames take: per slot, the largest of their plans.
+    pub fn pooled_sizes(&self, frames: usize) -> Result<Vec<u64>> {
         let mut sizes: Vec<u64> = Vec::new();
         for (first, n) in [(true, 1), (false, frames.clamp(1, self.max_chunk))] {
-            let plan = Plan::new(self.planned(first, n, self.bands)?.graph(), true);
+            let plan = Plan::new(self.planned(first, n, self.bands)?.graph(), self.opts.reuse);
             sizes.resize(sizes.len().max(plan.buffers.len()), 0);
             sizes.iter_mut().zip(&plan.buffers).for_each(|(s, &b)| *s = (*s).max(b));
         }
-        self.reserved = self.gpu.pooled_activations(&sizes)?;
+        Ok(sizes)
+    }
+
+    /// Takes the device's shared activation buffers at [`VaeDecoder::pooled_sizes`] and
+    /// holds them: graphs compiled before the first decode then share them instead of
+    /// keeping buffers the decoder would outgrow.
+    pub fn reserve(&mut self, frames: usize) -> Result<()> {
+        if self.opts.reuse {
+            self.reserved = self.gpu.pooled_activations(&self.pooled_sizes(frames)?)?;
+        }
         Ok(())
     }
 
@@ -290,35 +311,78 @@ impl VaeDecoder {
     }
 
     /// The fewest row bands with which every tensor of a one-latent-frame chunk fits
-    /// one storage binding and every dispatch the workgroup grid, and then the most
-    /// latent frames a chunk may take (tensors and grids grow at most linearly).
+    /// one storage binding, every dispatch the workgroup grid and, with a budget, the
+    /// chunk's pooled activations the budget; then the most latent frames a chunk may
+    /// take. More bands plan less (they advance through the layers as a wavefront, and
+    /// a layer holds only the bands its successor still reads) but cost dispatches and
+    /// halo-row copies, so the count stops at the first that fits. If none does, the
+    /// smallest plan is taken: the session's `--max-memory` check is what refuses.
     fn fit(&self) -> Result<(usize, usize)> {
-        let limit = self.gpu.max_binding();
-        let grid = self.gpu.limits.max_compute_workgroups_per_dimension as u64;
-        let mut worst = None;
+        let mut over = None;
+        // (pooled bytes, bands) of the smallest plan within the limits.
+        let mut smallest: Option<(u64, usize)> = None;
         for bands in 1..=self.latent.1 {
             let g = self.planned(false, 1, bands)?;
-            let graph = g.graph();
-            let t = graph.tensors.iter().filter(|t| t.kind != Kind::Param).max_by_key(|t| t.bytes()).expect("the graph has tensors");
-            let wg = graph.nodes.iter().flat_map(|n| n.kernel.workgroups_raw(&n.params)).max().unwrap_or(1).max(1) as u64;
-            if t.bytes() <= limit && wg <= grid {
-                let frames = (limit / t.bytes().max(1)).min(grid / wg).max(1) as usize;
+            let frames = match self.within_limits(g.graph()) {
+                Ok(frames) => frames,
+                Err(e) => {
+                    over = Some(e);
+                    continue;
+                }
+            };
+            let Some(budget) = self.budget else {
                 log::info!("VAE decoder: {bands} row band(s), up to {frames} latent frame(s) a chunk");
                 return Ok((bands, frames));
+            };
+            let planned = Plan::new(g.graph(), self.opts.reuse).planned_bytes().max(1);
+            if planned <= budget {
+                // A chunk of n latent frames plans at most n times one frame's: the
+                // layers before the first temporal upsample hold its n frames, those
+                // past it run one frame at a time.
+                let frames = frames.min((budget / planned) as usize).max(1);
+                log::info!(
+                    "VAE decoder: {bands} row band(s), {} MiB of activations a latent frame (budget {} MiB), up to {frames} latent frame(s) a chunk",
+                    planned >> 20,
+                    budget >> 20
+                );
+                return Ok((bands, frames));
             }
-            worst = Some(if t.bytes() > limit {
-                (format!("VAE tensor {} {:?}", t.name, t.shape), t.bytes(), limit)
-            } else {
-                ("VAE dispatch workgroups".to_string(), wg, grid)
-            });
+            if smallest.is_none_or(|s| planned < s.0) {
+                smallest = Some((planned, bands));
+            }
         }
-        let (what, requested, limit) = worst.expect("latent height is at least 1");
+        if let (Some((planned, bands)), Some(budget)) = (smallest, self.budget) {
+            log::warn!(
+                "VAE decoder: no row band count plans a latent frame within {} MiB of activations; the smallest plan, {bands} bands, takes {} MiB",
+                budget >> 20,
+                planned >> 20
+            );
+            return Ok((bands, 1));
+        }
+        let (what, requested, limit) = over.expect("latent height is at least 1");
         Err(GraphError::Runtime(RuntimeError::LimitExceeded {
             what: format!("{what} of one latent frame split into {} row bands", self.latent.1),
             requested,
             limit,
             hint: "decode smaller latents, or use an adapter with larger storage bindings".into(),
         }))
+    }
+
+    /// The most latent frames a chunk may take if every tensor of the one-frame chunk
+    /// `graph` fits one storage binding and every dispatch the workgroup grid (tensors
+    /// and grids grow at most linearly with frames), else what exceeds which limit.
+    fn within_limits(&self, graph: &Graph) -> std::result::Result<usize, (String, u64, u64)> {
+        let limit = self.gpu.max_binding();
+        let grid = self.gpu.limits.max_compute_workgroups_per_dimension as u64;
+        let t = graph.tensors.iter().filter(|t| t.kind != Kind::Param).max_by_key(|t| t.bytes()).expect("the graph has tensors");
+        let wg = graph.nodes.iter().flat_map(|n| n.kernel.workgroups_raw(&n.params)).max().unwrap_or(1).max(1) as u64;
+        if t.bytes() > limit {
+            Err((format!("VAE tensor {} {:?}", t.name, t.shape), t.bytes(), limit))
+        } else if wg > grid {
+            Err(("VAE dispatch workgroups".to_string(), wg, grid))
+        } else {
+            Ok((limit / t.bytes().max(1)).min(grid / wg).max(1) as usize)
+        }
     }
 }
 
