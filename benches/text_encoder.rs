@@ -1,5 +1,5 @@
 //! Text-encode time per prompt: tokenizing (cleaning included) and the umT5 encoder,
-//! streamed layer by layer over the prompt's valid tokens, at the t5-small bundle's
+//! streamed one linear at a time over the prompt's valid tokens, at the t5-small bundle's
 //! config with Wan's text length of 512 tokens
 //! (random weights; the fixture tokenizer), plus a whole uncached `TextEncoder` call.
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -428,7 +428,7 @@ impl Stages {
             self.chunks
         );
         if let Some(a) = self.allocated {
-            let grew = text.allocated_bytes.unwrap_or(text.layer_bytes);
+            let grew = text.allocated_bytes.unwrap_or(text.piece_bytes);
             line += &format!(
                 "; device memory {:.2} GiB after a chunk, {:.2} GiB with a prompt being encoded",
                 a as f64 / (1u64 << 30) as f64,

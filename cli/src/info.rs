@@ -140,7 +140,7 @@ fn print_needs(n: &Needs, budget: Option<u64>) {
     println!("      graphs     {} (each planned alone; they share the activation buffers)", acts.join(", "));
     let t = &n.text;
     println!(
-        "      prompt     umT5 streamed layer by layer over {} tokens: {:.2} s, {} on the device at once",
+        "      prompt     umT5 streamed one linear at a time over {} tokens: {:.2} s, {} on the device at once",
         t.tokens,
         t.seconds,
         mib(n.text_bytes())

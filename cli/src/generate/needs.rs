@@ -35,7 +35,7 @@ pub struct Needs {
     pub allocated: Option<u64>,
     /// Why the model does not fit, if it does not (empty: it fits).
     pub problems: Vec<String>,
-    /// The umT5 encoding of the last prompt, streamed layer by layer: what it adds to the device for a moment.
+    /// The umT5 encoding of the last prompt, streamed one linear at a time: what it adds to the device for a moment.
     pub text: EncodeStats,
 }
 
@@ -91,9 +91,9 @@ impl Needs {
     }
 
     /// What encoding a prompt adds while it runs: the allocator's growth where measured,
-    /// else one layer's weights and plan.
+    /// else the largest piece's weights and plan (one linear with the ops around it).
     pub fn text_bytes(&self) -> u64 {
-        self.text.allocated_bytes.unwrap_or(self.text.layer_bytes)
+        self.text.allocated_bytes.unwrap_or(self.text.piece_bytes)
     }
 
     /// The parts of the peak, largest first: weights by model, session state, VAE
@@ -109,7 +109,7 @@ impl Needs {
             let counted: u64 = parts.iter().map(|p| p.1).sum();
             parts.push(("other (graph inputs and outputs, per-graph parameters)".into(), a.saturating_sub(counted)));
         }
-        parts.push((format!("umT5 prompt encoding (one layer at a time, {} tokens)", self.text.tokens), self.text_bytes()));
+        parts.push((format!("umT5 prompt encoding (one linear at a time, {} tokens)", self.text.tokens), self.text_bytes()));
         parts.sort_by_key(|p| std::cmp::Reverse(p.1));
         parts
     }
@@ -187,7 +187,7 @@ mod tests {
     fn the_peak_is_allocated_plus_the_prompt_encoding_and_names_the_largest_part() {
         let mut n = Needs { state_bytes: 3 * GIB, vae_cache_bytes: GIB, shared_activation_bytes: GIB / 2, ..Needs::default() };
         n.weights.insert(("DiT", "f32".into()), 5 * GIB);
-        n.text = EncodeStats { tokens: 7, layer_bytes: GIB, allocated_bytes: Some(GIB / 4), ..EncodeStats::default() };
+        n.text = EncodeStats { tokens: 7, piece_bytes: GIB, allocated_bytes: Some(GIB / 4), ..EncodeStats::default() };
         // Allocated: the parts above plus half a GiB of inputs and outputs.
         n.allocated = Some(10 * GIB);
         assert_eq!(n.peak(), 10 * GIB + GIB / 4);

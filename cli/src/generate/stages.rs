@@ -28,8 +28,8 @@ pub fn vae_budget(dit_bytes: u64) -> u64 {
 }
 
 /// The umT5 encoder with its tokenizer, padding to the generator's `text_len`; each
-/// prompt is encoded once, its layers streamed through the device (nothing of it
-/// stays there between prompts).
+/// prompt is encoded once, its linears streamed through the device one at a time
+/// (nothing of it stays there between prompts).
 pub struct TextStage(TextEncoder);
 
 impl TextStage {
@@ -42,7 +42,7 @@ impl TextStage {
             ));
         }
         let path = files.require(&files.t5, "t5.safetensors or models_t5_umt5-xxl-enc-bf16.pth", "the umT5 text encoder")?;
-        // Read layer by layer from the file at each new prompt: never all of it in memory.
+        // Read a linear at a time from the file at each new prompt: never all of it in memory.
         let ck = Checkpoint::open_lazy(path)?;
         let tok = files.require(&files.tokenizer, "tokenizer.json or google/umt5-xxl/tokenizer.json", "the umT5 tokenizer")?;
         let tokenizer = Tokenizer::from_file(tok, dit.text_len).map_err(graph::GraphError::from)?;

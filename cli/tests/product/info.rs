@@ -24,7 +24,7 @@ fn the_embedded_model_fits() {
         "VAE caches",
         "activations (shared by every graph)",
         "DiT pass",
-        "umT5 streamed layer by layer",
+        "umT5 streamed one linear at a time",
         "VAE chunk",
         "budgets    8 GiB yes, 12 GiB yes",
         "fits       yes",

@@ -1,9 +1,12 @@
-//! One encoder layer's graph for `n` tokens, all of them valid: input `x [n, dim]`,
-//! output `y [n, dim]`; the last layer also applies the final norm. Padding never
-//! enters: T5's attention masks padding keys and its position bias depends on
-//! distances only, so a prompt's rows are the same with or without it.
-use super::weights::Block;
-use super::{relative_bias, EPS};
+//! One encoder layer for `n` tokens, all of them valid, as seven pieces, one per
+//! linear: each holds its linear's weights with the cheap ops around it (the norm
+//! before it, the attention before `o`, GELU, the gating product, the residual), so
+//! the device holds one linear at a time. The values between pieces, a few tokens'
+//! rows, pass through the host. Padding never enters: T5's attention masks padding
+//! keys and its position bias depends on distances only, so a prompt's rows are the
+//! same with or without it.
+use super::weights::LayerParams;
+use super::EPS;
 use crate::builder::Builder;
 use crate::error::Result;
 use crate::executor::{CompileOptions, Compiled};
@@ -13,8 +16,78 @@ use crate::ops::{Epilogue, Norm};
 use runtime::{DType, Gpu, Tensor};
 use weights::T5Config;
 
-fn linear(g: &mut Builder, name: &str, x: TensorId, l: &Linear, epi: Epilogue) -> Result<TensorId> {
-    l.forward(g, name, x, epi)
+/// A value a layer's pieces pass on through the host, `[tokens, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Value {
+    /// The residual stream: the layer's input, then after attention, then its output.
+    X,
+    Q,
+    K,
+    V,
+    /// `GELU(gate.0(norm2(x)))`
+    Gate,
+    /// `fc1(norm2(x)) ⊙ gate`, what `fc2` reads.
+    Hidden,
+}
+
+impl Value {
+    pub const COUNT: usize = 6;
+
+    pub fn name(self) -> &'static str {
+        ["x", "q", "k", "v", "gate", "hidden"][self as usize]
+    }
+
+    fn width(self, cfg: &T5Config) -> usize {
+        match self {
+            Value::X => cfg.dim,
+            Value::Q | Value::K | Value::V => cfg.dim_attn,
+            Value::Gate | Value::Hidden => cfg.dim_ffn,
+        }
+    }
+}
+
+/// A piece of a layer, named after its linear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Piece {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Fc1,
+    Fc2,
+}
+
+impl Piece {
+    /// A layer's pieces in the order they run.
+    pub const LAYER: [Piece; 7] = [Piece::Q, Piece::K, Piece::V, Piece::O, Piece::Gate, Piece::Fc1, Piece::Fc2];
+
+    /// Its linear's name under `blocks.N.` and its `(out, in)` features.
+    pub fn linear(self, cfg: &T5Config) -> (&'static str, usize, usize) {
+        let (d, a, f) = (cfg.dim, cfg.dim_attn, cfg.dim_ffn);
+        match self {
+            Piece::Q => ("attn.q", a, d),
+            Piece::K => ("attn.k", a, d),
+            Piece::V => ("attn.v", a, d),
+            Piece::O => ("attn.o", d, a),
+            Piece::Gate => ("ffn.gate.0", f, d),
+            Piece::Fc1 => ("ffn.fc1", f, d),
+            Piece::Fc2 => ("ffn.fc2", d, f),
+        }
+    }
+
+    /// The values it reads (the residual stream first), and the one it makes.
+    pub fn io(self) -> (&'static [Value], Value) {
+        match self {
+            Piece::Q => (&[Value::X], Value::Q),
+            Piece::K => (&[Value::X], Value::K),
+            Piece::V => (&[Value::X], Value::V),
+            Piece::O => (&[Value::X, Value::Q, Value::K, Value::V], Value::X),
+            Piece::Gate => (&[Value::X], Value::Gate),
+            Piece::Fc1 => (&[Value::X, Value::Gate], Value::Hidden),
+            Piece::Fc2 => (&[Value::X, Value::Hidden], Value::X),
+        }
+    }
 }
 
 fn rms(g: &mut Builder, name: &str, x: TensorId, weight: &Tensor) -> Result<TensorId> {
@@ -22,43 +95,43 @@ fn rms(g: &mut Builder, name: &str, x: TensorId, weight: &Tensor) -> Result<Tens
     g.norm(name, x, Norm::Rms { weight: w }, EPS)
 }
 
-/// Layer `n` (`b`, with its relative-position `table`) for `tokens` tokens; `norm`: the final norm's gain, after the last layer.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn build(
-    gpu: &Gpu,
-    cfg: &T5Config,
-    n: usize,
-    b: &Block,
-    table: &[f32],
-    tokens: usize,
-    norm: Option<&Tensor>,
-) -> Result<Compiled> {
+/// `piece` of layer `n` with its linear `lin`, for `tokens` tokens: inputs named after
+/// the values it reads, output `y` (after the last layer's `fc2`, finally normed).
+pub(super) fn build(gpu: &Gpu, cfg: &T5Config, n: usize, piece: Piece, lin: &Linear, p: &LayerParams, tokens: usize) -> Result<Compiled> {
     let mut g = Builder::new(gpu.caps);
-    let heads = cfg.num_heads;
-    let x = g.input("x", &[tokens, cfg.dim], DType::F32);
-    let ranges = g.input("ranges", &[1, 2], DType::U32);
-    let p = format!("blocks.{n}");
-    let bias = relative_bias(table, cfg.num_buckets, heads, tokens);
-    let bias = gpu.upload(&format!("{p}.pos_bias"), &[heads, bias.len() / heads], DType::F32, &bias)?;
-    let bias = g.param(&format!("{p}.pos_bias"), &bias);
-
-    // Self-attention: T5 does not scale the scores by 1/√d.
-    let h = rms(&mut g, &format!("{p}.norm1"), x, &b.norm1)?;
-    let q = linear(&mut g, &format!("{p}.attn.q"), h, &b.attn.q, Epilogue::None)?;
-    let k = linear(&mut g, &format!("{p}.attn.k"), h, &b.attn.k, Epilogue::None)?;
-    let v = linear(&mut g, &format!("{p}.attn.v"), h, &b.attn.v, Epilogue::None)?;
-    let a = g.attention_biased(&format!("{p}.attn"), q, k, v, ranges, Some(bias), heads, 1.0, b.attn.k.dtype())?;
-    let x = linear(&mut g, &format!("{p}.attn.o"), a, &b.attn.o, Epilogue::Residual(x))?;
-
-    // Gated-GELU feed-forward (tanh GELU on the gate branch).
-    let h = rms(&mut g, &format!("{p}.norm2"), x, &b.norm2)?;
-    let gate = linear(&mut g, &format!("{p}.ffn.gate.0"), h, &b.ffn.gate, Epilogue::Gelu)?;
-    let up = linear(&mut g, &format!("{p}.ffn.fc1"), h, &b.ffn.fc1, Epilogue::None)?;
-    let m = g.mul(&format!("{p}.ffn.mul"), up, gate)?;
-    let mut y = linear(&mut g, &format!("{p}.ffn.fc2"), m, &b.ffn.fc2, Epilogue::Residual(x))?;
-    if let Some(w) = norm {
-        y = rms(&mut g, "norm", y, w)?;
-    }
+    let ins: Vec<TensorId> = piece.io().0.iter().map(|&v| g.input(v.name(), &[tokens, v.width(cfg)], DType::F32)).collect();
+    let x = ins[0];
+    let b = format!("blocks.{n}");
+    let name = format!("{b}.{}", piece.linear(cfg).0);
+    let y = match piece {
+        Piece::Q | Piece::K | Piece::V => {
+            let h = rms(&mut g, &format!("{b}.norm1"), x, &p.norm1)?;
+            lin.forward(&mut g, &name, h, Epilogue::None)?
+        }
+        Piece::O => {
+            // Self-attention: T5 does not scale the scores by 1/√d.
+            let (keys, bias) = (g.param(&format!("{b}.ranges"), &p.keys), g.param(&format!("{b}.pos_bias"), &p.bias));
+            let a = g.attention_biased(&format!("{b}.attn"), ins[1], ins[2], ins[3], keys, Some(bias), cfg.num_heads, 1.0, lin.dtype())?;
+            lin.forward(&mut g, &name, a, Epilogue::Residual(x))?
+        }
+        // Gated-GELU feed-forward (tanh GELU on the gate branch).
+        Piece::Gate => {
+            let h = rms(&mut g, &format!("{b}.norm2"), x, &p.norm2)?;
+            lin.forward(&mut g, &name, h, Epilogue::Gelu)?
+        }
+        Piece::Fc1 => {
+            let h = rms(&mut g, &format!("{b}.norm2"), x, &p.norm2)?;
+            let up = lin.forward(&mut g, &name, h, Epilogue::None)?;
+            g.mul(&format!("{b}.ffn.mul"), up, ins[1])?
+        }
+        Piece::Fc2 => {
+            let y = lin.forward(&mut g, &name, ins[1], Epilogue::Residual(x))?;
+            match &p.last {
+                Some(w) => rms(&mut g, "norm", y, w)?,
+                None => y,
+            }
+        }
+    };
     g.output(y, "y");
     g.compile(gpu, CompileOptions::default())
 }

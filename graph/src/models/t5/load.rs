@@ -1,7 +1,10 @@
 //! The checkpoint validated into [`HostWeights`] (it may stay in its file: see
-//! [`Checkpoint::open_lazy`]), one layer at a time uploaded into a [`Block`] (matmul
-//! weights in the device dtype, norms f32), and a prompt's token embeddings.
-use super::weights::{Attn, Block, Ffn, HostWeights, RelativeEmbedding};
+//! [`Checkpoint::open_lazy`]), a layer's small tensors and one linear at a time
+//! uploaded (matmul weights in the device dtype, the rest f32), and a prompt's token
+//! embeddings.
+use super::graph::Piece;
+use super::relative_bias;
+use super::weights::{HostWeights, LayerParams, RelativeEmbedding};
 use crate::error::{GraphError, Result};
 use crate::models::linear::Linear;
 use runtime::{DType, Gpu, Tensor};
@@ -23,19 +26,29 @@ pub fn load(cfg: &T5Config, ck: Checkpoint) -> Result<HostWeights> {
     Ok(HostWeights { ck, pos_tables, norm })
 }
 
-/// Reads layer `n` from the checkpoint and uploads it with its matmul weights in `wdtype`.
-pub fn upload(gpu: &Gpu, cfg: &T5Config, w: &HostWeights, n: usize, wdtype: DType) -> Result<Block> {
-    let (d, a, f) = (cfg.dim, cfg.dim_attn, cfg.dim_ffn);
-    let key = |name: &str| format!("blocks.{n}.{name}.weight");
-    let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
-        Linear::upload(gpu, &key(name), out, inp, wdtype, &w.ck.read(&key(name))?.to_f32(), None)
+/// Reads the linear of `piece` of layer `n` from the checkpoint and uploads it in `wdtype`.
+pub(super) fn upload_linear(gpu: &Gpu, cfg: &T5Config, w: &HostWeights, n: usize, piece: Piece, wdtype: DType) -> Result<Linear> {
+    let (name, out, inp) = piece.linear(cfg);
+    let key = format!("blocks.{n}.{name}.weight");
+    Linear::upload(gpu, &key, out, inp, wdtype, &w.ck.read(&key)?.to_f32(), None)
+}
+
+/// Uploads the small tensors of layer `n` for a prompt of `tokens` tokens.
+pub(super) fn upload_params(gpu: &Gpu, cfg: &T5Config, w: &HostWeights, n: usize, tokens: usize) -> Result<LayerParams> {
+    let f32s = |key: &str, values: &[f32]| -> Result<Tensor> { Ok(gpu.upload(key, &[values.len()], DType::F32, values)?) };
+    let norm = |name: &str| -> Result<Tensor> {
+        let key = format!("blocks.{n}.{name}.weight");
+        f32s(&key, &w.ck.read(&key)?.to_f32())
     };
-    let norm = |name: &str| -> Result<Tensor> { Ok(gpu.upload(&key(name), &[d], DType::F32, &w.ck.read(&key(name))?.to_f32())?) };
-    Ok(Block {
+    let table = &w.pos_tables[n.min(w.pos_tables.len() - 1)];
+    let bias = relative_bias(&table.embedding, cfg.num_buckets, cfg.num_heads, tokens);
+    let span = bias.len() / cfg.num_heads;
+    Ok(LayerParams {
         norm1: norm("norm1")?,
-        attn: Attn { q: linear("attn.q", a, d)?, k: linear("attn.k", a, d)?, v: linear("attn.v", a, d)?, o: linear("attn.o", d, a)? },
         norm2: norm("norm2")?,
-        ffn: Ffn { gate: linear("ffn.gate.0", f, d)?, fc1: linear("ffn.fc1", f, d)?, fc2: linear("ffn.fc2", d, f)? },
+        bias: gpu.upload(&format!("blocks.{n}.pos_bias"), &[cfg.num_heads, span], DType::F32, &bias)?,
+        keys: gpu.upload(&format!("blocks.{n}.ranges"), &[1, 2], DType::U32, &[0.0, tokens as f32])?,
+        last: if n + 1 == cfg.num_layers { Some(f32s("norm.weight", &w.norm)?) } else { None },
     })
 }
 

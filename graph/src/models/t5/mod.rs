@@ -3,10 +3,10 @@
 //! A prompt is encoded layer by layer over its valid tokens only: the token
 //! embeddings are looked up on the host, then each layer (T5 RMS norm → unscaled
 //! self-attention with a relative-position bias → residual, RMS norm → gated-GELU
-//! FFN → residual; the final norm after the last) is uploaded, compiled for the
-//! prompt's length, run and released (`session.rs`). The per-layer bias depends only
-//! on the weights and the length, so it is expanded on the host ([`relative_bias`])
-//! and bound as a weight.
+//! FFN → residual; the final norm after the last) runs as one piece per linear
+//! (`graph.rs`), each uploaded, compiled for the prompt's length, run and released
+//! (`session.rs`). The per-layer bias depends only on the weights and the length, so
+//! it is expanded on the host ([`relative_bias`]) and bound as a weight.
 mod graph;
 pub mod load;
 pub mod session;

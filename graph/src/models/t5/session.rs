@@ -1,9 +1,10 @@
 //! [`T5Encoder`]: the encoder run once per prompt, streamed: its weights stay on the
-//! host and each layer is uploaded, run over the prompt's valid tokens and released
-//! before the next, so the device holds one layer at a time (umT5-XXL: 0.39 GB of
-//! its 11.4 GB in bf16) and nothing between prompts.
-use super::graph::build;
-use super::load::{embed, load, upload};
+//! host and each layer runs as seven pieces, one per linear, each uploaded, run over
+//! the prompt's valid tokens and released before the next, so the device holds one
+//! linear at a time (umT5-XXL's largest, an FFN matrix, is 84 MB in bf16) and nothing
+//! between prompts.
+use super::graph::{build, Piece, Value};
+use super::load::{embed, load, upload_linear, upload_params};
 use super::weights::HostWeights;
 use crate::error::{GraphError, Result};
 use runtime::{DType, Gpu};
@@ -17,9 +18,10 @@ pub struct EncodeStats {
     /// Valid tokens encoded (the prompt's, EOS included).
     pub tokens: usize,
     pub seconds: f64,
-    /// The most device bytes one layer held at once: its weights, position bias and
-    /// planned activations (what the encoding adds to the device's peak).
-    pub layer_bytes: u64,
+    /// The most device bytes one piece held at once: its linear's weights, its layer's
+    /// norms and position bias, its planned activations, inputs and outputs (what the
+    /// encoding adds to the device's peak).
+    pub piece_bytes: u64,
     /// The same as the device allocator saw it (its growth over the encoding), where it reports.
     pub allocated_bytes: Option<u64>,
 }
@@ -37,8 +39,8 @@ impl T5Encoder {
     /// Validates `ck` (a umT5 encoder state dict, e.g. Wan's
     /// `models_t5_umt5-xxl-enc-bf16.pth`; strip any key prefix first with
     /// [`Checkpoint::strip_prefix`]) and keeps it (opened with [`Checkpoint::open_lazy`],
-    /// in its file: each prompt reads it again); `encode` uploads its layers one at a
-    /// time with matmul weights in `wdtype`, for prompts padded to `text_len`.
+    /// in its file: each prompt reads it again); `encode` uploads its linears one at a
+    /// time with their weights in `wdtype`, for prompts padded to `text_len`.
     pub fn load(gpu: Arc<Gpu>, ck: Checkpoint, cfg: &T5Config, text_len: usize, wdtype: DType) -> Result<T5Encoder> {
         if text_len == 0 {
             return Err(GraphError::input("text_len", "must be at least 1".into()));
@@ -74,34 +76,39 @@ impl T5Encoder {
             return Ok(out);
         }
         let start = Instant::now();
+        // Staging copies and dropped buffers of before go first (up to 64 MiB after a
+        // model is loaded): the growth measured is then the encoding's own.
+        self.gpu.flush()?;
         let base = self.gpu.memory().map(|m| m.allocated);
         let mut stats = EncodeStats { tokens: n, ..EncodeStats::default() };
-        let mut x = embed(&self.weights, &self.cfg, &ids[..n])?;
-        let last = self.cfg.num_layers - 1;
+        let mut values: [Vec<f32>; Value::COUNT] = Default::default();
+        values[Value::X as usize] = embed(&self.weights, &self.cfg, &ids[..n])?;
         for i in 0..self.cfg.num_layers {
-            let block = upload(&self.gpu, &self.cfg, &self.weights, i, self.wdtype)?;
-            // Its staging copies go now, before the layer's graph is compiled.
-            self.gpu.flush()?;
-            let tables = &self.weights.pos_tables;
-            let table = &tables[i.min(tables.len() - 1)];
-            let norm =
-                if i == last { Some(self.gpu.upload("norm.weight", &[self.cfg.dim], DType::F32, &self.weights.norm)?) } else { None };
-            let mut g = build(&self.gpu, &self.cfg, i, &block, &table.embedding, n, norm.as_ref())?;
-            let r = g.report();
-            stats.layer_bytes = stats.layer_bytes.max(r.weight_bytes + r.planned_activation_bytes + r.io_bytes);
-            if let (Some(b), Some(m)) = (base, self.gpu.memory()) {
-                stats.allocated_bytes = Some(stats.allocated_bytes.unwrap_or(0).max(m.allocated.saturating_sub(b)));
+            let params = upload_params(&self.gpu, &self.cfg, &self.weights, i, n)?;
+            for piece in Piece::LAYER {
+                let linear = upload_linear(&self.gpu, &self.cfg, &self.weights, i, piece, self.wdtype)?;
+                // Its staging copy goes now, before the piece's graph is compiled.
+                self.gpu.flush()?;
+                let mut g = build(&self.gpu, &self.cfg, i, piece, &linear, &params, n)?;
+                let r = g.report();
+                stats.piece_bytes = stats.piece_bytes.max(r.weight_bytes + r.planned_activation_bytes + r.io_bytes);
+                if let (Some(b), Some(m)) = (base, self.gpu.memory()) {
+                    stats.allocated_bytes = Some(stats.allocated_bytes.unwrap_or(0).max(m.allocated.saturating_sub(b)));
+                }
+                let (reads, makes) = piece.io();
+                for &v in reads {
+                    g.write(&self.gpu, v.name(), &values[v as usize])?;
+                }
+                g.run(&self.gpu)?;
+                values[makes as usize] = g.read(&self.gpu, "y")?;
+                // wgpu frees dropped buffers when the device is next polled: poll before
+                // the next linear is uploaded, so that two are never held at once.
+                drop((g, linear));
+                self.gpu.flush()?;
             }
-            g.write(&self.gpu, "x", &x)?;
-            g.write(&self.gpu, "ranges", &[0.0, n as f32])?;
-            g.run(&self.gpu)?;
-            x = g.read(&self.gpu, "y")?;
-            // wgpu frees dropped buffers when the device is next polled: poll before the
-            // next layer is uploaded, so that two layers are never held at once.
-            drop((g, block, norm));
-            self.gpu.flush()?;
         }
-        out[..n * self.cfg.dim].copy_from_slice(&x);
+        let x = &values[Value::X as usize];
+        out[..n * self.cfg.dim].copy_from_slice(x);
         stats.seconds = start.elapsed().as_secs_f64();
         self.stats = stats;
         Ok(out)

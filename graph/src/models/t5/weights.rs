@@ -1,28 +1,9 @@
-//! The encoder's weights, one struct per checkpoint module, fields named after
-//! the checkpoint keys (`blocks.N.attn.q.weight` …). [`HostWeights`] is the validated
-//! checkpoint, on the host or still in its file; [`Block`] is one layer on the
-//! device, uploaded while a prompt is encoded ([`super::session`]).
-use crate::models::linear::Linear;
+//! The encoder's weights, named after the checkpoint keys (`blocks.N.attn.q.weight` …).
+//! [`HostWeights`] is the validated checkpoint, on the host or still in its file;
+//! [`LayerParams`] are one layer's small tensors on the device while a prompt is
+//! encoded, beside one of its linears at a time ([`super::session`]).
 use runtime::Tensor;
 use weights::Checkpoint;
-
-/// `attn`: bias-free projections `q`, `k`, `v` (`[dim_attn, dim]`) and `o` (`[dim, dim_attn]`).
-#[derive(Clone)]
-pub struct Attn {
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
-    pub o: Linear,
-}
-
-/// `ffn`: `fc2(fc1(x) ⊙ GELU(gate.0(x)))`.
-#[derive(Clone)]
-pub struct Ffn {
-    /// `gate.0`
-    pub gate: Linear,
-    pub fc1: Linear,
-    pub fc2: Linear,
-}
 
 /// `pos_embedding.embedding.weight [num_buckets, heads]`, kept on the host: the
 /// graph binds its expansion for one text length ([`super::relative_bias`]).
@@ -31,15 +12,18 @@ pub struct RelativeEmbedding {
     pub embedding: Vec<f32>,
 }
 
-/// One layer on the device.
-#[derive(Clone)]
-pub struct Block {
+/// One layer's small tensors on the device, for one prompt's length.
+pub struct LayerParams {
     /// `norm1.weight [dim]`
     pub norm1: Tensor,
-    pub attn: Attn,
     /// `norm2.weight [dim]`
     pub norm2: Tensor,
-    pub ffn: Ffn,
+    /// The relative-position bias `[heads, 2L − 1]` for `L` tokens ([`super::relative_bias`]).
+    pub bias: Tensor,
+    /// The keys attention reads, `[[0, L]]`: all the prompt's tokens.
+    pub keys: Tensor,
+    /// After the last layer, the final norm's `norm.weight [dim]`.
+    pub last: Option<Tensor>,
 }
 
 pub struct HostWeights {
