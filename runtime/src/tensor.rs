@@ -176,6 +176,23 @@ impl Gpu {
         Ok(t)
     }
 
+    /// Uploads 16-bit host values already in `dtype`'s encoding (f16 or bf16 bits, as a
+    /// checkpoint stores them): no conversion through f32.
+    pub fn upload_bits(&self, label: &str, shape: &[usize], dtype: DType, bits: &[u16]) -> Result<Tensor> {
+        let numel: usize = shape.iter().product();
+        if numel != bits.len() || dtype.size() != 2 {
+            return Err(RuntimeError::Tensor {
+                label: label.into(),
+                message: format!("shape {shape:?} in {dtype} needs {numel} values of its own size, got {} 16-bit values", bits.len()),
+            });
+        }
+        let t = self.empty(label, shape, dtype)?;
+        let mut bytes: Vec<u8> = bytemuck::cast_slice(bits).to_vec();
+        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+        self.stage(&t, &bytes)?;
+        Ok(t)
+    }
+
     /// Writes `bytes` into `t` through the queue. wgpu keeps each write in a staging
     /// buffer until the next submit, so loading a model would briefly hold it twice:
     /// past [`STAGED_BYTES`] the writes are submitted and their staging freed.

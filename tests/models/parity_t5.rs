@@ -188,3 +188,41 @@ fn the_encoder_streams_one_linear_at_a_time_and_keeps_nothing_between_prompts() 
         allocated()
     );
 }
+
+/// umT5's linears are uploaded from the checkpoint's 16-bit bits (transposed, no pass
+/// through f32): the device must hold exactly `Wᵀ` of the stored values, in one block
+/// and in the column blocks a small binding forces, and a weight of the wrong size is
+/// an error naming it.
+#[test]
+fn sixteen_bit_weights_upload_as_their_own_bits() {
+    use graph::models::linear::Linear;
+    use runtime::{Gpu, GpuOptions};
+    let (out, inp) = (600, 40);
+    let mut rng = videossm_suite::Rng::new(41);
+    for (wdtype, stored) in [(DType::BF16, weights::DType::BF16), (DType::F16, weights::DType::F16)] {
+        let values: Vec<f32> = rng.normals(out * inp, 1.0).into_iter().map(|v| wdtype.round(v)).collect();
+        let data: Vec<u8> = match stored {
+            weights::DType::BF16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+            _ => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        };
+        let host = weights::HostTensor { shape: vec![out, inp], dtype: stored, data };
+        // 32 KiB bindings: 600 columns of 40 rows in 16-bit are 46.9 KiB, so blocks of 256 columns.
+        for cap in [None, Some(32 << 10)] {
+            let g = Gpu::new(&GpuOptions { max_binding: cap, ..GpuOptions::from_env() }).unwrap();
+            let l = Linear::upload_host(&g, "w", out, inp, wdtype, &host, None).unwrap();
+            assert_eq!(l.weight.len(), if cap.is_some() { 3 } else { 1 }, "{wdtype} blocks");
+            let mut col = 0;
+            for block in &l.weight {
+                let (rows, cols) = (block.shape[0], block.shape[1]);
+                let got = g.download(block).unwrap();
+                let want: Vec<f32> = (0..rows).flat_map(|i| (col..col + cols).map(move |o| (i, o))).map(|(i, o)| values[o * inp + i]).collect();
+                assert_eq!(got, want, "{wdtype} weight, columns {col}..{}", col + cols);
+                col += cols;
+            }
+            assert_eq!(col, out);
+        }
+        let short = weights::HostTensor { shape: vec![out, inp - 1], dtype: stored, data: vec![0; out * (inp - 1) * 2] };
+        let err = Linear::upload_host(gpu(), "blocks.0.ffn.fc1.weight", out, inp, wdtype, &short, None).err().expect("a short weight");
+        assert!(err.to_string().contains("blocks.0.ffn.fc1.weight"), "{err}");
+    }
+}

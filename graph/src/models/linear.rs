@@ -13,6 +13,7 @@ use crate::ir::TensorId;
 use crate::ops::{Epilogue, RowBlock};
 use runtime::kernels::matmul;
 use runtime::{DType, Gpu, RuntimeError, Tensor};
+use weights::HostTensor;
 
 /// `weight`: the `[in, out_b]` column blocks, left to right; `bias`: `[out]`.
 #[derive(Clone)]
@@ -24,17 +25,21 @@ pub struct Linear {
 impl Linear {
     /// Uploads a PyTorch `[out, in]` weight (`key` names it in errors and profiles).
     pub fn upload(gpu: &Gpu, key: &str, out: usize, inp: usize, dtype: DType, w: &[f32], bias: Option<Tensor>) -> Result<Linear> {
-        let t = matmul::transpose(w, out, inp);
-        let blocks = matmul::column_blocks(out, inp, 1, dtype, gpu.max_binding())?;
-        let weight = if blocks.len() == 1 {
-            vec![gpu.upload(key, &[inp, out], dtype, &t)?]
-        } else {
-            let block = |c: &std::ops::Range<usize>| -> Vec<f32> { t.chunks(out).flat_map(|row| &row[c.clone()]).copied().collect() };
-            blocks
-                .iter()
-                .map(|c| gpu.upload(&format!("{key}[{}..{}]", c.start, c.end), &[inp, c.len()], dtype, &block(c)))
-                .collect::<std::result::Result<_, _>>()?
-        };
+        let weight = blocks(gpu, key, out, inp, dtype, w, |label, shape, data| gpu.upload(label, shape, dtype, data))?;
+        Ok(Linear { weight, bias })
+    }
+
+    /// [`Linear::upload`] from a checkpoint's tensor: a 16-bit weight uploaded in its own
+    /// dtype goes as it is stored, bits transposed, with no pass through f32 (for
+    /// umT5-XXL's 5.7 B weights, read again at every prompt, that is most of the host's
+    /// work); any other pair is converted.
+    pub fn upload_host(gpu: &Gpu, key: &str, out: usize, inp: usize, dtype: DType, w: &HostTensor, bias: Option<Tensor>) -> Result<Linear> {
+        let same = matches!((w.dtype, dtype), (weights::DType::BF16, DType::BF16) | (weights::DType::F16, DType::F16));
+        if !same {
+            return Linear::upload(gpu, key, out, inp, dtype, &w.to_f32(), bias);
+        }
+        let bits: Vec<u16> = w.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+        let weight = blocks(gpu, key, out, inp, dtype, &bits, |label, shape, data| gpu.upload_bits(label, shape, dtype, data))?;
         Ok(Linear { weight, bias })
     }
 
@@ -61,6 +66,29 @@ impl Linear {
     fn out_features(&self) -> usize {
         self.weight.iter().map(|w| w.shape[1]).sum()
     }
+}
+
+/// `w` (`[out, in]`) transposed to `[in, out]` and uploaded by `put` in the column
+/// blocks that fit one storage binding of `gpu`.
+fn blocks<T: Copy + Default>(
+    gpu: &Gpu,
+    key: &str,
+    out: usize,
+    inp: usize,
+    dtype: DType,
+    w: &[T],
+    put: impl Fn(&str, &[usize], &[T]) -> runtime::Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    if w.len() != out * inp {
+        return Err(GraphError::input(key, format!("{} values for an [{out}, {inp}] weight", w.len())));
+    }
+    let t = matmul::transpose(w, out, inp);
+    let cols = matmul::column_blocks(out, inp, 1, dtype, gpu.max_binding())?;
+    if cols.len() == 1 {
+        return Ok(vec![put(key, &[inp, out], &t)?]);
+    }
+    let block = |c: &std::ops::Range<usize>| -> Vec<T> { t.chunks(out).flat_map(|row| &row[c.clone()]).copied().collect() };
+    Ok(cols.iter().map(|c| put(&format!("{key}[{}..{}]", c.start, c.end), &[inp, c.len()], &block(c))).collect::<runtime::Result<_>>()?)
 }
 
 /// Row blocks `(first row, rows)` of an `[m, width]` f32 activation, each at most

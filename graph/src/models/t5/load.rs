@@ -30,7 +30,7 @@ pub fn load(cfg: &T5Config, ck: Checkpoint) -> Result<HostWeights> {
 pub(super) fn upload_linear(gpu: &Gpu, cfg: &T5Config, w: &HostWeights, n: usize, piece: Piece, wdtype: DType) -> Result<Linear> {
     let (name, out, inp) = piece.linear(cfg);
     let key = format!("blocks.{n}.{name}.weight");
-    Linear::upload(gpu, &key, out, inp, wdtype, &w.ck.read(&key)?.to_f32(), None)
+    Linear::upload_host(gpu, &key, out, inp, wdtype, &*w.ck.read(&key)?, None)
 }
 
 /// Uploads the small tensors of layer `n` for a prompt of `tokens` tokens.
