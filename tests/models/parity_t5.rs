@@ -215,7 +215,8 @@ fn sixteen_bit_weights_upload_as_their_own_bits() {
             for block in &l.weight {
                 let (rows, cols) = (block.shape[0], block.shape[1]);
                 let got = g.download(block).unwrap();
-                let want: Vec<f32> = (0..rows).flat_map(|i| (col..col + cols).map(move |o| (i, o))).map(|(i, o)| values[o * inp + i]).collect();
+                let want: Vec<f32> =
+                    (0..rows).flat_map(|i| (col..col + cols).map(move |o| (i, o))).map(|(i, o)| values[o * inp + i]).collect();
                 assert_eq!(got, want, "{wdtype} weight, columns {col}..{}", col + cols);
                 col += cols;
             }
