@@ -187,9 +187,13 @@ impl Gpu {
             });
         }
         let t = self.empty(label, shape, dtype)?;
-        let mut bytes: Vec<u8> = bytemuck::cast_slice(bits).to_vec();
-        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
-        self.stage(&t, &bytes)?;
+        let bytes: &[u8] = bytemuck::cast_slice(bits);
+        if bytes.len() % 4 == 0 {
+            self.stage(&t, bytes)?;
+        } else {
+            // Queue writes are whole u32 words: an odd count is padded with one zero value.
+            self.stage(&t, &[bytes, &[0, 0]].concat())?;
+        }
         Ok(t)
     }
 

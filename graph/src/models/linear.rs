@@ -38,7 +38,11 @@ impl Linear {
         if !same {
             return Linear::upload(gpu, key, out, inp, dtype, &w.to_f32(), bias);
         }
-        let bits: Vec<u16> = w.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+        // Moved as whole 2-byte units and staged as the same bytes: byte order never matters.
+        let bits: std::borrow::Cow<[u16]> = match bytemuck::try_cast_slice(&w.data) {
+            Ok(aligned) => aligned.into(),
+            Err(_) => bytemuck::pod_collect_to_vec(&w.data).into(),
+        };
         let weight = blocks(gpu, key, out, inp, dtype, &bits, |label, shape, data| gpu.upload_bits(label, shape, dtype, data))?;
         Ok(Linear { weight, bias })
     }

@@ -25,7 +25,7 @@ impl Up<'_> {
     fn linear(&self, vb: &Prefix, shape: &[usize]) -> Result<Linear> {
         let (out, inp) = (shape[0], shape[1..].iter().product());
         let bias = self.f32(vb, "bias", &[out])?;
-        Linear::upload(self.gpu, &vb.key("weight"), out, inp, self.wdtype, &Self::host(vb, "weight", shape)?, Some(bias))
+        Linear::upload_host(self.gpu, &vb.key("weight"), out, inp, self.wdtype, vb.get("weight", shape)?, Some(bias))
     }
 
     fn attn(&self, vb: &Prefix, d: usize, memory: Option<Memory>) -> Result<Attn> {

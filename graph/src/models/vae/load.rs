@@ -39,8 +39,8 @@ impl Loader<'_> {
     }
 
     fn linear(&self, p: &Prefix, cin: usize, cout: usize) -> Result<Linear> {
-        let w = p.get("weight", &[cout, cin, 1, 1])?.to_f32();
-        Linear::upload(self.gpu, &p.key("weight"), cout, cin, self.wdtype, &w, Some(self.f32(p, "bias", &[cout])?))
+        let w = p.get("weight", &[cout, cin, 1, 1])?;
+        Linear::upload_host(self.gpu, &p.key("weight"), cout, cin, self.wdtype, w, Some(self.f32(p, "bias", &[cout])?))
     }
 
     fn residual(&self, p: &Prefix, cin: usize, cout: usize) -> Result<ResidualBlock> {
